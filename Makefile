@@ -1,0 +1,21 @@
+# kpoll: the two entry points are `make demo` and `make test` (see README.md).
+# Both install what is missing, build the patched kernel (cached), the module and the guest.
+.PHONY: demo test setup kernel module host-test
+
+demo: setup
+	scripts/demo.sh
+
+test: setup
+	tests/run.sh
+
+setup:
+	scripts/setup-toolchain.sh
+
+kernel: setup
+	scripts/build-kernel.sh
+
+module: setup
+	scripts/build-module.sh
+
+host-test:
+	cargo test --quiet

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Wrappers for inline functions and macros used by kpoll's kernel-crate additions. */
+
+#include <linux/bottom_half.h>
+#include <linux/hrtimer.h>
+#include <linux/netdevice.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
+#include <net/sock.h>
+
+void rust_helper_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void rust_helper_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+void rust_helper_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void rust_helper_local_bh_enable(void)
+{
+	local_bh_enable();
+}
+
+void rust_helper_preempt_disable(void)
+{
+	preempt_disable();
+}
+
+void rust_helper_preempt_enable(void)
+{
+	preempt_enable();
+}
+
+bool rust_helper_in_hardirq(void)
+{
+	return in_hardirq();
+}
+
+void rust_helper_hrtimer_set_expires(struct hrtimer *timer, ktime_t time)
+{
+	hrtimer_set_expires(timer, time);
+}
+
+void rust_helper_set_bit(unsigned int nr, unsigned long *addr)
+{
+	set_bit(nr, addr);
+}
+
+bool rust_helper_test_bit(unsigned int nr, const unsigned long *addr)
+{
+	return test_bit(nr, addr);
+}
+
+bool rust_helper_test_and_clear_bit(unsigned int nr, unsigned long *addr)
+{
+	return test_and_clear_bit(nr, addr);
+}
+
+unsigned int rust_helper_softnet_processed_this_cpu(void)
+{
+	return __this_cpu_read(softnet_data.processed);
+}
+
+unsigned int rust_helper_sk_napi_id(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_napi_id);
+}
+
+bool rust_helper_sk_kpoll(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_kpoll);
+}
+
+u16 rust_helper_sk_local_port(const struct sock *sk)
+{
+	if (sk->sk_family != AF_INET && sk->sk_family != AF_INET6)
+		return 0;
+	return READ_ONCE(sk->sk_num);
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! NAPI instances, found by ID inside an RCU read-side critical section.
+//!
+//! Drivers free a `napi_struct` only after an RCU grace period that follows its removal from the
+//! NAPI hash, so a [`Napi`] borrowed from an [`rcu::ReadGuard`] stays valid for the guard's
+//! lifetime. Nothing here keeps a NAPI alive beyond that: callers remember the ID, not a pointer.
+//!
+//! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
+
+use crate::{bindings, rcu};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// The smallest value that is a NAPI ID (smaller `sk_napi_id` values are sender CPU numbers).
+pub const MIN_NAPI_ID: u32 = bindings::MIN_NAPI_ID;
+
+/// A NAPI instance borrowed for an RCU read-side critical section.
+///
+/// # Invariants
+///
+/// `ptr` points to a `napi_struct` that was in the NAPI hash inside the RCU read-side critical
+/// section that lives for `'a`, so it is not freed before `'a` ends.
+pub struct Napi<'a> {
+    ptr: NonNull<bindings::napi_struct>,
+    _rcu: PhantomData<&'a rcu::ReadGuard>,
+}
+
+impl<'a> Napi<'a> {
+    /// Looks up the NAPI instance with ID `id`.
+    pub fn find(_rcu: &'a rcu::ReadGuard, id: u32) -> Option<Self> {
+        if id < MIN_NAPI_ID {
+            return None;
+        }
+        // SAFETY: the caller holds the RCU read lock (witnessed by `_rcu`).
+        let ptr = NonNull::new(unsafe { bindings::kpoll_napi_by_id(id) })?;
+        // INVARIANT: found in the hash under the RCU read lock that lives for `'a`.
+        Some(Self {
+            ptr,
+            _rcu: PhantomData,
+        })
+    }
+
+    /// The NAPI ID.
+    pub fn id(&self) -> u32 {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { (*self.ptr.as_ptr()).napi_id }
+    }
+
+    fn state(&self) -> *mut core::ffi::c_ulong {
+        // SAFETY: `ptr` is valid (type invariant); only the field's address is taken.
+        unsafe { core::ptr::addr_of_mut!((*self.ptr.as_ptr()).state) }
+    }
+
+    /// Keeps the device IRQ masked when the current or next poll completes
+    /// (`NAPI_STATE_KPOLL_HOLD`). Any context.
+    pub fn hold_irq(&self) {
+        // SAFETY: `state` points to the live NAPI's state word; `set_bit` is atomic.
+        unsafe { bindings::set_bit(bindings::NAPI_STATE_KPOLL_HOLD, self.state()) };
+    }
+
+    /// Whether [`Self::hold_irq`] is in force.
+    pub fn irq_held(&self) -> bool {
+        // SAFETY: as in `hold_irq`.
+        unsafe { bindings::test_bit(bindings::NAPI_STATE_KPOLL_HOLD, self.state()) }
+    }
+
+    /// Drops the hold and, if there was one, schedules a poll so the driver re-enables the IRQ
+    /// when that poll completes. Returns whether a hold was dropped. Any context.
+    pub fn release_irq(&self) -> bool {
+        // SAFETY: as in `hold_irq`; `test_and_clear_bit` is atomic and fully ordered.
+        let held =
+            unsafe { bindings::test_and_clear_bit(bindings::NAPI_STATE_KPOLL_HOLD, self.state()) };
+        if held {
+            self.schedule();
+        }
+        held
+    }
+
+    /// Schedules the NAPI poll on this CPU (`napi_schedule`). In process or softirq context the
+    /// softirq runs before this returns; in hardirq context it runs on interrupt exit.
+    fn schedule(&self) {
+        // SAFETY: always safe to ask.
+        let hardirq = unsafe { bindings::in_hardirq() };
+        if !hardirq {
+            // SAFETY: not in hardirq context, so bottom halves may be disabled; re-enabled below.
+            unsafe { bindings::local_bh_disable() };
+        }
+        // SAFETY: the NAPI is live (type invariant); `napi_schedule_prep` refuses a NAPI that is
+        // being disabled and sets `NAPI_STATE_MISSED` if it is already scheduled.
+        unsafe {
+            if bindings::napi_schedule_prep(self.ptr.as_ptr()) {
+                bindings::__napi_schedule(self.ptr.as_ptr());
+            }
+        }
+        if !hardirq {
+            // SAFETY: paired with the `local_bh_disable` above.
+            unsafe { bindings::local_bh_enable() };
+        }
+    }
+
+    /// The hardware IRQ number recorded for this NAPI, or a negative value if none.
+    pub fn irq(&self) -> i32 {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { (*self.ptr.as_ptr()).irq }
+    }
+
+    /// Copies the owning device's name into `out` and returns its length.
+    pub fn device_name(&self, out: &mut [u8; 16]) -> usize {
+        // SAFETY: `ptr` is valid and a listed NAPI has a live `dev` (type invariant).
+        let name = unsafe { &(*(*self.ptr.as_ptr()).dev).name };
+        let mut len = 0;
+        for (dst, &src) in out.iter_mut().zip(name.iter()) {
+            if src == 0 {
+                break;
+            }
+            *dst = src as u8;
+            len += 1;
+        }
+        len
+    }
+}
+
+/// Polls NAPI `id` once from the calling context (as `epoll_wait` busy polling does), with at
+/// most `budget` packets per poll, unless it is already being polled elsewhere. Returns the
+/// number of packets this CPU received meanwhile. Process context, under RCU, never sleeps.
+pub fn poll_once(_rcu: &rcu::ReadGuard, id: u32, budget: u16) -> u32 {
+    // SAFETY: disabling preemption is always allowed; re-enabled below.
+    unsafe { bindings::preempt_disable() };
+    // SAFETY: preemption is disabled, so this CPU's counter is read consistently.
+    let before = unsafe { bindings::softnet_processed_this_cpu() };
+    // SAFETY: the RCU read lock is held (witnessed by `_rcu`) as `napi_busy_loop_rcu` requires;
+    // a null `loop_end` means a single round.
+    unsafe { bindings::napi_busy_loop_rcu(id, None, core::ptr::null_mut(), false, budget) };
+    // SAFETY: as above.
+    let after = unsafe { bindings::softnet_processed_this_cpu() };
+    // SAFETY: paired with `preempt_disable` above.
+    unsafe { bindings::preempt_enable() };
+    after.wrapping_sub(before)
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds kpoll.ko from src/ against the prepared, built kernel tree. Prints the module's path.
+# The sources are copied to the cache first so the clone stays free of build output.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+"$KPOLL_ROOT/scripts/build-kernel.sh" >/dev/null
+tree=$(kernel_tree)
+out="$KPOLL_CACHE/module"
+mkdir -p "$out"
+rsync -rc --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' --exclude '*.mod*' \
+	--exclude 'modules.order' --exclude 'Module.symvers' \
+	"$KPOLL_ROOT/Kbuild" "$KPOLL_ROOT/src" "$out/" 2>/dev/null ||
+	rsync -rc "$KPOLL_ROOT/Kbuild" "$KPOLL_ROOT/src" "$out/"
+if ! make -C "$tree" LLVM=1 ARCH=x86_64 M="$out" -j"$KPOLL_JOBS" modules >"$out/build.log" 2>&1; then
+	grep -E '^(error|warning)' -A8 "$out/build.log" | head -60 >&2 || true
+	die "kpoll.ko build failed; full log: $out/build.log"
+fi
+if grep -q '^warning' "$out/build.log"; then
+	grep -E '^warning' -A8 "$out/build.log" | head -40 >&2
+	die "kpoll.ko built with warnings (treated as errors); full log: $out/build.log"
+fi
+echo "$out/src/kpoll.ko"

@@ -1,0 +1,28 @@
+# Shared by kpoll's scripts: paths, logging, and the cache layout.
+# shellcheck shell=bash
+KPOLL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KPOLL_CACHE=${KPOLL_CACHE:-$HOME/.cache/kpoll}
+KPOLL_KERNEL_SOURCE=${KPOLL_KERNEL_SOURCE:-/usr/src/linux-source-6.12.tar.xz}
+KPOLL_JOBS=${KPOLL_JOBS:-$(nproc)}
+export KPOLL_ROOT KPOLL_CACHE
+
+log() { printf '[kpoll] %s\n' "$*" >&2; }
+die() { printf 'kpoll: error: %s\n' "$*" >&2; exit 1; }
+
+# Hash of everything that shapes the kernel image: source package, patches, config fragment.
+kernel_key() {
+	{
+		stat -c '%s %Y' "$KPOLL_KERNEL_SOURCE"
+		cat "$KPOLL_ROOT"/patches/*.patch "$KPOLL_ROOT"/config/guest.config
+		cat "$KPOLL_ROOT"/scripts/prepare-kernel.sh
+	} | sha256sum | cut -c1-16
+}
+
+# Hash of the Rust overlay (kernel-crate extensions); a change rebuilds incrementally.
+overlay_key() {
+	(cd "$KPOLL_ROOT" && find rust -type f -print0 | sort -z | xargs -0 cat) | sha256sum | cut -c1-16
+}
+
+kernel_tree() { echo "$KPOLL_CACHE/kernel-$(kernel_key)/linux"; }
+
+kmake() { make -s -C "$(kernel_tree)" LLVM=1 ARCH=x86_64 -j"$KPOLL_JOBS" "$@"; }

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/proc/net/kpoll`: the configuration, one line per NAPI instance and a total line.
+//!
+//! Format (stable; columns separated by single spaces, documented in README.md):
+//!
+//! ```text
+//! config enabled=1 watchdog_us=2000 budget=64 ports=11211
+//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us
+//! 8193 eth0 24 held 10 5000 4990 9 1 1234
+//! total - - - 10 5000 4990 9 1 1234
+//! ```
+
+use crate::{policy::counters::NapiCountersSnapshot, state::Kpoll};
+use core::fmt::Write;
+use kernel::{
+    net::napi::Napi,
+    prelude::*,
+    proc::{SeqFile, ShowFile},
+    rcu,
+};
+
+fn write_counters(out: &mut SeqFile<'_>, c: &NapiCountersSnapshot) -> core::fmt::Result {
+    writeln!(
+        out,
+        " {} {} {} {} {} {}",
+        c.suspensions,
+        c.app_polls,
+        c.app_packets,
+        c.idle_resumes,
+        c.watchdog_fires,
+        c.held_ns / 1000
+    )
+}
+
+impl ShowFile for Kpoll {
+    fn show(&self, out: &mut SeqFile<'_>) -> Result {
+        let mut ports = [0u8; 128];
+        let ports_len = self.config.format_ports(&mut ports);
+        let ports = core::str::from_utf8(&ports[..ports_len]).unwrap_or("?").trim_end();
+        let mut total = NapiCountersSnapshot::default();
+        let result = (|| -> core::fmt::Result {
+            writeln!(
+                out,
+                "config enabled={} watchdog_us={} budget={} ports={}",
+                u8::from(self.config.enabled()),
+                self.config.watchdog_ns() / 1000,
+                self.config.budget(),
+                if ports.is_empty() { "-" } else { ports }
+            )?;
+            writeln!(
+                out,
+                "napi_id dev irq state suspensions app_polls app_packets idle_resumes \
+                 watchdog_fires held_us"
+            )?;
+            for entry in self.napis.iter() {
+                let counters = entry.counters.snapshot();
+                total.add(&counters);
+                let rcu = rcu::ReadGuard::new();
+                let mut name = [0u8; 16];
+                let (dev_len, irq, state) = match Napi::find(&rcu, entry.id()) {
+                    Some(napi) => (
+                        napi.device_name(&mut name),
+                        napi.irq(),
+                        if napi.irq_held() { "held" } else { "irq" },
+                    ),
+                    None => (0, -1, "gone"),
+                };
+                drop(rcu);
+                let dev = core::str::from_utf8(&name[..dev_len]).unwrap_or("?");
+                write!(
+                    out,
+                    "{} {} {} {}",
+                    entry.id(),
+                    if dev.is_empty() { "-" } else { dev },
+                    irq,
+                    state
+                )?;
+                write_counters(out, &counters)?;
+            }
+            write!(out, "total - - -")?;
+            write_counters(out, &total)
+        })();
+        result.map_err(|_| EINVAL)
+    }
+}

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's shared state: configuration and the NAPI table.
+//!
+//! One instance lives in an [`Arc`](kernel::sync::Arc) shared by the hook, sysctl and proc
+//! registrations. It is dropped after all of them are gone, and dropping it gives every held
+//! queue back to its IRQ (see [`NapiTable`]).
+
+use crate::{napi_table::NapiTable, policy::config::Config};
+use kernel::prelude::*;
+
+/// Everything kpoll knows.
+#[pin_data]
+pub(crate) struct Kpoll {
+    /// The `net.kpoll.*` knobs.
+    pub(crate) config: Config,
+    /// Per-NAPI hold state, watchdogs and counters.
+    #[pin]
+    pub(crate) napis: NapiTable,
+}
+
+impl Kpoll {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            config: Config::new(),
+            napis <- NapiTable::new(),
+        })
+    }
+}

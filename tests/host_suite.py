@@ -1,0 +1,79 @@
+"""Host-side tests: the policy crate's unit tests and the build scripts' error paths."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from tap import log
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cargo_tests(results):
+    proc = subprocess.run(["cargo", "test", "--workspace"], cwd=ROOT, capture_output=True, text=True)
+    found = 0
+    for line in proc.stdout.splitlines():
+        m = re.match(r"^test (\S+) \.\.\. (ok|FAILED|ignored)$", line)
+        if m and m.group(2) != "ignored":
+            found += 1
+            results.record(f"host: {m.group(1)}", m.group(2) == "ok")
+    if proc.returncode != 0 and found == 0:
+        results.record("host: cargo test", False, proc.stderr[-3000:])
+    elif proc.returncode != 0:
+        results.record("host: cargo test exit status", False, proc.stderr[-2000:])
+
+
+def broken_patch_is_one_line(results):
+    """A patch that does not apply stops the build with one line naming it."""
+
+    def check():
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = os.path.join(tmp, "repo")
+            for d in ("scripts", "config", "patches"):
+                shutil.copytree(os.path.join(ROOT, d), os.path.join(fake, d))
+            with open(os.path.join(fake, "patches", "9999-broken.patch"), "w") as f:
+                f.write("--- a/Makefile\n+++ b/Makefile\n@@ -1,1 +1,1 @@\n-no such line\n+x\n")
+            env = dict(os.environ, KPOLL_CACHE=os.path.join(tmp, "cache"))
+            proc = subprocess.run(["bash", os.path.join(fake, "scripts", "prepare-kernel.sh")],
+                                  env=env, capture_output=True, text=True)
+            errors = [l for l in proc.stderr.splitlines() if l.startswith("kpoll: error")]
+            assert proc.returncode != 0, "prepare-kernel.sh succeeded with a broken patch"
+            assert len(errors) == 1 and "9999-broken.patch does not apply" in errors[0], proc.stderr
+            assert "made for 6.12.117" in errors[0], errors[0]
+            return errors[0]
+
+    results.run("host: a patch that does not apply is reported in one line", check)
+
+
+def missing_tun_is_one_line(results):
+    def check():
+        env = dict(os.environ, KPOLL_TUN_DEVICE="/nonexistent/tun")
+        proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "setup-toolchain.sh")],
+                              env=env, capture_output=True, text=True)
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        assert proc.returncode != 0, "setup succeeded without a tun device"
+        assert len(lines) == 1 and "tun" in lines[0], proc.stderr
+        return lines[0]
+
+    results.run("host: a missing /dev/net/tun is reported in one line", check)
+
+
+def wrong_rustc_is_one_line(results):
+    def check():
+        env = dict(os.environ, KPOLL_RUSTC="/bin/false")
+        proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "check-rust.sh")],
+                              env=env, capture_output=True, text=True)
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        assert proc.returncode != 0, "check-rust.sh accepted /bin/false as rustc"
+        assert len(lines) == 1 and "Rust" in lines[0], proc.stderr
+        return lines[0]
+
+    results.run("host: an unusable rustc is reported in one line", check)
+
+
+def run(results):
+    cargo_tests(results)
+    broken_patch_is_one_line(results)
+    missing_tun_is_one_line(results)
+    wrong_rustc_is_one_line(results)

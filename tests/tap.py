@@ -1,0 +1,45 @@
+"""TAP-style result lines and the closing 'N passed, N failed' count."""
+import sys
+import time
+import traceback
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.number = 0
+
+    def record(self, name, ok, detail=""):
+        self.number += 1
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        print(f"{'ok' if ok else 'not ok'} {self.number} - {name}", flush=True)
+        for line in str(detail).rstrip().splitlines():
+            print(f"#   {line}", flush=True)
+
+    def run(self, name, fn, *args):
+        """Runs fn(*args); an exception or AssertionError is a failure. Returns fn's value."""
+        start = time.monotonic()
+        try:
+            value = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
+            detail = "".join(traceback.format_exception_only(type(exc), exc))
+            if not isinstance(exc, AssertionError):
+                detail += traceback.format_exc(limit=3)
+            self.record(name, False, detail)
+            return None
+        took = time.monotonic() - start
+        note = value if isinstance(value, str) else ""
+        self.record(name, True, f"{note} ({took:.1f} s)".strip())
+        return value
+
+    def summary(self):
+        print(f"{self.passed} passed, {self.failed} failed", flush=True)
+        return 0 if self.failed == 0 else 1
+
+
+def log(msg):
+    print(f"# {msg}", file=sys.stdout, flush=True)

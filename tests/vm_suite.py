@@ -1,0 +1,327 @@
+"""Tests that run against the patched kernel in a QEMU guest.
+
+One guest is booted for the whole suite; each test leaves it as it found it (kpoll unloaded,
+no memcached, default knobs). The guest's console is checked for kernel splats at the end."""
+import os
+import subprocess
+import time
+
+from guest import (GUEST, kpoll_counters, measure_load, memcache_request, memcaslap, rx_irqs,
+                   start_memcached, stop_memcached, wait_for)
+from tap import log
+from vm import Vm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KNOBS = ("enabled", "ports", "watchdog_us", "budget")
+DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "2000", "budget": "64"}
+
+
+def insmod(vm):
+    vm.check("insmod /lib/kpoll/kpoll.ko")
+
+
+def rmmod(vm):
+    vm.run("rmmod kpoll")
+
+
+def knob(vm, name):
+    return vm.check(f"cat /proc/sys/net/kpoll/{name}").strip()
+
+
+def set_knob(vm, name, value):
+    """Writes a knob; returns (rc, output) of the write."""
+    return vm.run(f"printf '%s' '{value}' > /proc/sys/net/kpoll/{name}")
+
+
+# --- foundation -------------------------------------------------------------------------------
+
+def test_boots_patched_kernel(vm):
+    release = vm.check("uname -r").strip()
+    assert release.startswith("6.12."), release
+    hooks = vm.check("grep -c -w -e kpoll_register -e kpoll_napi_by_id /proc/kallsyms").strip()
+    assert hooks == "2", f"kpoll hook symbols in kallsyms: {hooks}"
+    return f"Linux {release} with kpoll hook points"
+
+
+def test_module_loads_and_unloads(vm):
+    insmod(vm)
+    try:
+        lsmod = vm.check("cat /proc/modules")
+        assert lsmod.startswith("kpoll ") or "\nkpoll " in lsmod, lsmod
+        proc = vm.check("cat /proc/net/kpoll")
+        assert proc.startswith("config enabled=1"), proc
+        for name in KNOBS:
+            assert knob(vm, name) == DEFAULTS[name], (name, knob(vm, name))
+    finally:
+        rmmod(vm)
+    rc, _ = vm.run("test -e /proc/net/kpoll || test -e /proc/sys/net/kpoll")
+    assert rc != 0, "kpoll files remain after rmmod"
+    rc, out = vm.run("grep -w kpoll /proc/modules")
+    assert rc != 0, out
+
+
+def test_memcached_answers_from_host(vm):
+    start_memcached(vm)
+    try:
+        reply = memcache_request(vm, b"set kpoll-key 0 0 5\r\nhello\r\nget kpoll-key\r\n")
+        assert reply == b"STORED\r\nVALUE kpoll-key 0 5\r\nhello\r\nEND\r\n", reply
+    finally:
+        stop_memcached(vm)
+
+
+def test_load_raises_rx_irqs(vm):
+    start_memcached(vm)
+    try:
+        before = rx_irqs(vm)
+        stats = memcaslap(vm, seconds=3, concurrency=4)
+        after = rx_irqs(vm)
+    finally:
+        stop_memcached(vm)
+    assert stats["ops"] > 100, stats
+    assert stats["verify_failed"] == 0, stats
+    assert after - before > 100, f"RX IRQs moved by {after - before} over {stats['ops']} requests"
+    return f"{stats['ops']} requests, {after - before} RX IRQs"
+
+
+# --- polling core -----------------------------------------------------------------------------
+
+def test_memcached_port_optin_cuts_irqs(vm):
+    """Unmodified memcached, opted in by port: RX IRQs/request fall by >= 90 %."""
+    start_memcached(vm)
+    insmod(vm)
+    try:
+        off = measure_load(vm, seconds=5)
+        rc, out = set_knob(vm, "ports", "11211")
+        assert rc == 0, out
+        before = kpoll_counters(vm)["total"]
+        on = measure_load(vm, seconds=5)
+        after = kpoll_counters(vm)["total"]
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    for run in (off, on):
+        assert run["verify_failed"] == 0 and run["verify_misses"] == 0, run
+    assert off["irqs_per_req"] > 0.2, f"kpoll off: {off['irqs_per_req']:.3f} IRQs/request"
+    ratio = on["irqs_per_req"] / off["irqs_per_req"]
+    app_packets = int(after["app_packets"]) - int(before["app_packets"])
+    suspensions = int(after["suspensions"]) - int(before["suspensions"])
+    assert app_packets > on["ops"] // 2, f"packets handled in epoll_wait: {app_packets}"
+    assert suspensions > 0, after
+    assert ratio <= 0.10, (f"IRQs/request off {off['irqs_per_req']:.3f} on "
+                           f"{on['irqs_per_req']:.3f} (ratio {ratio:.3f})")
+    return (f"IRQs/request off {off['irqs_per_req']:.3f} -> on {on['irqs_per_req']:.4f}; "
+            f"TPS {off['tps']} -> {on['tps']}; app packets {app_packets}")
+
+
+def test_bad_knob_values_rejected(vm):
+    insmod(vm)
+    try:
+        bad = {
+            "enabled": ["2", "-1", "abc", "", "1 1"],
+            "watchdog_us": ["0", "49", "1000001", "-5", "12x", "99999999999999999999"],
+            "budget": ["0", "1025", "-1", "x"],
+            "ports": ["0", "65536", "-1", "abc", "80 80",
+                      " ".join(str(p) for p in range(1000, 1017))],
+        }
+        for name, values in bad.items():
+            for value in values:
+                rc, out = set_knob(vm, name, value)
+                assert rc != 0 and "Invalid argument" in out, (name, value, rc, out)
+                assert knob(vm, name) == DEFAULTS[name], (name, value, knob(vm, name))
+        for name, value in (("watchdog_us", "5000"), ("budget", "16"), ("ports", "11211 7777"),
+                            ("enabled", "0")):
+            rc, out = set_knob(vm, name, value)
+            assert rc == 0, (name, out)
+            assert knob(vm, name) == value, (name, knob(vm, name))
+    finally:
+        rmmod(vm)
+
+
+def test_so_kpoll_errors_and_readback(vm):
+    out = vm.run("kpoll-sockopt set")[1].strip()
+    assert out == "error ENOPROTOOPT", f"without the module: {out}"
+    insmod(vm)
+    try:
+        assert vm.run("kpoll-sockopt set --uid 1000")[1].strip() == "error EPERM"
+        assert vm.run("kpoll-sockopt set")[1].strip() == "ok 1"
+        assert vm.run("kpoll-sockopt get")[1].strip() == "ok 0"
+        assert vm.run("kpoll-sockopt set --optlen 2")[1].strip() == "error EINVAL"
+    finally:
+        rmmod(vm)
+
+
+ECHO_CLIENT = r"""
+import socket, sys, time
+host, port, conns, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+socks = [socket.create_connection((host, port), timeout=20) for _ in range(conns)]
+bad = 0
+for r in range(rounds):
+    for i, s in enumerate(socks):
+        s.sendall(b"ping %d %d\n" % (i, r))
+    for i, s in enumerate(socks):
+        want = b"ping %d %d\n" % (i, r)
+        got = b""
+        while len(got) < len(want):
+            d = s.recv(len(want) - len(got))
+            if not d:
+                break
+            got += d
+        bad += got != want
+print(conns * rounds, bad)
+"""
+
+
+def echo_load(vm, port, conns=8, rounds=300):
+    proc = vm.host(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns), str(rounds)],
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    total, bad = map(int, proc.stdout.split())
+    assert bad == 0, f"{bad} wrong echoes"
+    return total
+
+
+def start_echo(vm, args):
+    vm.check(f"(kpoll-echo {args} > /tmp/echo.log 2>&1 &)")
+    wait_for(lambda: "READY" in vm.run("cat /tmp/echo.log")[1], "kpoll-echo READY")
+
+
+def stop_echo(vm):
+    vm.run("killall kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
+
+
+def test_so_kpoll_echo_server_cuts_irqs(vm):
+    """An application that opts in with setsockopt (inherited by accepted sockets)."""
+    insmod(vm)
+    try:
+        start_echo(vm, "--port 7001")
+        irq0 = rx_irqs(vm)
+        plain = echo_load(vm, 7001)
+        irq1 = rx_irqs(vm)
+        stop_echo(vm)
+        start_echo(vm, "--port 7002 --so-kpoll")
+        before = kpoll_counters(vm)["total"]
+        opted = echo_load(vm, 7002)
+        irq2 = rx_irqs(vm)
+        after = kpoll_counters(vm)["total"]
+    finally:
+        stop_echo(vm)
+        rmmod(vm)
+    off, on = (irq1 - irq0) / plain, (irq2 - irq1) / opted
+    assert int(after["app_packets"]) > int(before["app_packets"]), after
+    assert on <= 0.10 * off, f"IRQs/request plain {off:.3f}, SO_KPOLL {on:.3f}"
+    return f"IRQs/request plain {off:.3f} -> SO_KPOLL {on:.4f}"
+
+
+def test_idle_hands_back_to_irqs(vm):
+    """After load stops: a request is answered, the IRQ counter moves, the guest is idle."""
+    start_memcached(vm)
+    insmod(vm)
+    try:
+        set_knob(vm, "ports", "11211")
+        measure_load(vm, seconds=3)
+        idle_resumes = int(kpoll_counters(vm)["total"]["idle_resumes"])
+        assert idle_resumes > 0, "no resume on idle recorded"
+        busy0, total0 = vm.cpu_jiffies()
+        time.sleep(2)  # the measurement window for idle CPU, not a synchronisation
+        busy1, total1 = vm.cpu_jiffies()
+        idle_share = 1.0 - (busy1 - busy0) / max(total1 - total0, 1)
+        irq0 = rx_irqs(vm)
+        reply = memcache_request(vm, b"get nothing-here\r\n")
+        irq1 = rx_irqs(vm)
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    assert reply == b"END\r\n", reply
+    assert irq1 > irq0, "the single request after load raised no RX IRQ"
+    # The agent's own commands cost a little CPU under TCG; a spinning poller would be ~0 idle.
+    assert idle_share > 0.8, f"guest only {idle_share:.0%} idle after load"
+    return f"guest {idle_share:.0%} idle; request answered with {irq1 - irq0} RX IRQ(s)"
+
+
+def test_stalled_app_gets_irqs_back(vm):
+    """An app takes events then spins without epoll_wait: the watchdog gives IRQs back."""
+    insmod(vm)
+    try:
+        set_knob(vm, "watchdog_us", "2000")
+        start_echo(vm, "--port 7003 --so-kpoll --stall-after 400 --stall-ms 4000")
+        fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+        client = subprocess.Popen(
+            ["ip", "netns", "exec", vm.netns, "python3", "-c", ECHO_CLIENT, GUEST, "7003", "4",
+             "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: "STALL-BEGIN" in vm.run("cat /tmp/echo.log")[1], "stall", 120)
+            irq0 = rx_irqs(vm)
+            wait_for(lambda: rx_irqs(vm) > irq0, "an RX IRQ during the stall", 3.0, 0.05)
+            fires = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+            out, err = client.communicate(timeout=240)
+        finally:
+            client.kill()
+    finally:
+        stop_echo(vm)
+        rmmod(vm)
+    assert client.returncode == 0, err
+    total, bad = map(int, out.split())
+    assert bad == 0, f"{bad} wrong echoes"
+    assert fires > fires0, "watchdog fire not counted"
+    return f"IRQs back during the stall; watchdog fires {fires - fires0}"
+
+
+def test_rmmod_under_load(vm):
+    start_memcached(vm)
+    insmod(vm)
+    try:
+        set_knob(vm, "ports", "11211")
+        load = subprocess.Popen(
+            ["ip", "netns", "exec", vm.netns, "memcaslap", "-s", f"{GUEST}:11211", "-T", "1",
+             "-c", "16", "-t", "6s", "-v", "0.1"], stdout=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 20)
+            rmmod(vm)
+            irq0 = rx_irqs(vm)
+            wait_for(lambda: rx_irqs(vm) > irq0 + 10, "RX IRQs after rmmod", 10)
+            out, _ = load.communicate(timeout=120)
+        finally:
+            load.kill()
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    assert load.returncode == 0, out
+    assert "verify_failed: 0" in out, out[-800:]
+
+
+TESTS = [
+    test_boots_patched_kernel,
+    test_module_loads_and_unloads,
+    test_memcached_answers_from_host,
+    test_load_raises_rx_irqs,
+    test_memcached_port_optin_cuts_irqs,
+    test_bad_knob_values_rejected,
+    test_so_kpoll_errors_and_readback,
+    test_so_kpoll_echo_server_cuts_irqs,
+    test_idle_hands_back_to_irqs,
+    test_stalled_app_gets_irqs_back,
+    test_rmmod_under_load,
+]
+
+
+def run(results, kernel, initrd):
+    log_path = os.path.join(os.environ.get("KPOLL_LOG_DIR", "/tmp"), "kpoll-test-console.log")
+    boot = {}
+
+    def boot_vm():
+        boot["vm"] = Vm(kernel, initrd, vcpus=1, log_path=log_path).__enter__()
+        return f"guest up ({boot['vm'].accel}); console log {log_path}"
+
+    results.run("vm: boot the patched kernel with virtio-net", boot_vm)
+    vm = boot.get("vm")
+    if vm is None:
+        return
+    try:
+        for test in TESTS:
+            name = test.__name__.removeprefix("test_").replace("_", " ")
+            results.run(f"vm: {name}", test, vm)
+    finally:
+        problems = vm.console_problems()
+        vm.__exit__(None, None, None)
+    results.record("vm: no kernel warnings, oopses or lockdep/KASAN reports on the console",
+                   not problems, "\n".join(problems[:20]))
