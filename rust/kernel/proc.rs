@@ -59,7 +59,7 @@ impl<T: ShowFile> ProcFile<T> {
                 0o444,
                 bindings::init_net.proc_net,
                 Some(Self::show),
-                Arc::as_ptr(&owner).cast_mut().cast::<c_void>(),
+                core::ptr::from_ref::<T>(&owner).cast_mut().cast::<c_void>(),
             )
         };
         if entry.is_null() {

@@ -52,7 +52,7 @@ impl<T: SysctlTable> Registration<T> {
             let mut entry: bindings::ctl_table = unsafe { core::mem::zeroed() };
             entry.procname = name.as_char_ptr();
             entry.mode = 0o644;
-            entry.data = Arc::as_ptr(&owner).cast_mut().cast::<c_void>();
+            entry.data = core::ptr::from_ref::<T>(&owner).cast_mut().cast::<c_void>();
             entry.maxlen = MAX_VALUE_LEN as i32 + 1;
             entry.proc_handler = Some(Adapter::<T>::handle);
             entry.extra1 = index as *mut c_void;

@@ -146,7 +146,7 @@ pub struct Registration<T: Hooks> {
 impl<T: Hooks> Registration<T> {
     /// Registers `hooks`. Fails with `EBUSY` if another module holds the hook points.
     pub fn register(hooks: Arc<T>) -> Result<Self> {
-        let ptr = Arc::as_ptr(&hooks).cast_mut().cast::<c_void>();
+        let ptr = core::ptr::from_ref::<T>(&hooks).cast_mut().cast::<c_void>();
         if INSTANCE
             .compare_exchange(core::ptr::null_mut(), ptr, Ordering::AcqRel, Ordering::Acquire)
             .is_err()

@@ -46,7 +46,7 @@ impl<'a> Napi<'a> {
         unsafe { (*self.ptr.as_ptr()).napi_id }
     }
 
-    fn state(&self) -> *mut core::ffi::c_ulong {
+    fn state(&self) -> *mut usize {
         // SAFETY: `ptr` is valid (type invariant); only the field's address is taken.
         unsafe { core::ptr::addr_of_mut!((*self.ptr.as_ptr()).state) }
     }

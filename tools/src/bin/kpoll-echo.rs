@@ -38,9 +38,21 @@ fn listen_on(port: u16, so_kpoll: bool) -> i32 {
         }
         let one: libc::c_int = 1;
         let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const i32).cast(), len);
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const i32).cast(),
+            len,
+        );
         if so_kpoll
-            && libc::setsockopt(fd, libc::SOL_SOCKET, SO_KPOLL, (&one as *const i32).cast(), len) != 0
+            && libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                SO_KPOLL,
+                (&one as *const i32).cast(),
+                len,
+            ) != 0
         {
             fail("SO_KPOLL");
         }
@@ -60,11 +72,15 @@ fn listen_on(port: u16, so_kpoll: bool) -> i32 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let port: u16 = arg_value(&args, "--port").and_then(|p| p.parse().ok()).unwrap_or(7777);
+    let port: u16 = arg_value(&args, "--port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(7777);
     let so_kpoll = args.iter().any(|a| a == "--so-kpoll");
     let stall_after: Option<u64> = arg_value(&args, "--stall-after").and_then(|v| v.parse().ok());
     let stall = Duration::from_millis(
-        arg_value(&args, "--stall-ms").and_then(|v| v.parse().ok()).unwrap_or(100),
+        arg_value(&args, "--stall-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100),
     );
     let listener = listen_on(port, so_kpoll);
     // SAFETY: plain epoll_create1.
@@ -94,7 +110,12 @@ fn main() {
                 loop {
                     // SAFETY: accept4 on our listener; null address is allowed.
                     let conn = unsafe {
-                        libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK)
+                        libc::accept4(
+                            listener,
+                            std::ptr::null_mut(),
+                            std::ptr::null_mut(),
+                            libc::SOCK_NONBLOCK,
+                        )
                     };
                     if conn < 0 {
                         break;

@@ -38,7 +38,9 @@ fn main() {
             unsafe { libc::getsockopt(fd, level, SO_KPOLL, buf.as_mut_ptr().cast(), &mut len) }
         }
         _ => {
-            eprintln!("usage: kpoll-sockopt get|set [--value V] [--optlen N] [--level L] [--uid U]");
+            eprintln!(
+                "usage: kpoll-sockopt get|set [--value V] [--optlen N] [--level L] [--uid U]"
+            );
             exit(2);
         }
     };
