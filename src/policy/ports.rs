@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `net.kpoll.ports` sysctl: local ports whose sockets are opted in to kpoll.
+//!
+//! Besides setting `SO_KPOLL` on a socket, an administrator can opt in every socket bound to
+//! one of a few local ports (for example memcached's 11211) without changing the application.
+//! The list is written as decimal ports separated by whitespace or commas, e.g.
+//! `echo "11211 8080" > /proc/sys/net/kpoll/ports`, and an empty write clears it.
+//!
+//! [`parse_ports`] and [`format_ports`] run in process context (the sysctl proc handler).
+//! [`PortSet::contains`] runs in softirq context from the socket wakeup hook for every wakeup,
+//! so it is a handful of relaxed atomic loads and takes no lock.
+
+use core::sync::atomic::{AtomicU16, Ordering};
+
+use super::text::{self, TextWriter};
+
+pub use super::text::ConfigError;
+
+/// The most ports `net.kpoll.ports` can hold.
+pub const MAX_PORTS: usize = 16;
+
+/// A parsed, validated list of up to [`MAX_PORTS`] distinct, nonzero ports.
+#[derive(Clone, Copy, Debug)]
+pub struct PortList {
+    ports: [u16; MAX_PORTS],
+    len: usize,
+}
+
+impl PortList {
+    /// Returns an empty list.
+    pub const fn new() -> Self {
+        Self {
+            ports: [0; MAX_PORTS],
+            len: 0,
+        }
+    }
+
+    /// Returns the ports in the order they were written.
+    pub fn as_slice(&self) -> &[u16] {
+        self.ports.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Returns the number of ports in the list.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns true if the list holds no port.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `port`, refusing port 0, a port already in the list and a full list.
+    pub fn push(&mut self, port: u16) -> Result<(), ConfigError> {
+        if port == 0 {
+            return Err(ConfigError::OutOfRange);
+        }
+        if self.as_slice().contains(&port) {
+            return Err(ConfigError::Duplicate);
+        }
+        let slot = self.ports.get_mut(self.len).ok_or(ConfigError::TooMany)?;
+        *slot = port;
+        self.len += 1;
+        Ok(())
+    }
+}
+
+impl Default for PortList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for PortList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for PortList {}
+
+/// Parses the text written to `net.kpoll.ports`.
+///
+/// Ports are decimal, `1..=65535`, separated by any mix of ASCII whitespace and commas. Blank
+/// text (including a lone newline) is the empty list. A sign, a non-digit, port 0, a port above
+/// 65535, a duplicate or more than [`MAX_PORTS`] ports refuse the whole write.
+pub fn parse_ports(text: &[u8]) -> Result<PortList, ConfigError> {
+    let mut list = PortList::new();
+    for token in text::tokens(text) {
+        let value = text::parse_u32(token)?;
+        let port = u16::try_from(value).map_err(|_| ConfigError::OutOfRange)?;
+        list.push(port)?;
+    }
+    Ok(list)
+}
+
+/// Writes `list` as sysctl output, e.g. `"11211 8080\n"`, or `"\n"` for the empty list.
+///
+/// Returns the number of bytes written. Output that does not fit in `out` is dropped.
+pub fn format_ports(list: &PortList, out: &mut [u8]) -> usize {
+    let mut writer = TextWriter::new(out);
+    for (index, &port) in list.as_slice().iter().enumerate() {
+        if index > 0 {
+            writer.byte(b' ');
+        }
+        writer.decimal(u64::from(port));
+    }
+    writer.byte(b'\n');
+    writer.len()
+}
+
+// Only used as the array-repeat initialiser below; each element is a separate atomic.
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// The live set of opted-in ports, read locklessly from softirq context.
+///
+/// Slot value 0 means "unused"; port 0 can never be opted in.
+pub struct PortSet {
+    slots: [AtomicU16; MAX_PORTS],
+}
+
+impl PortSet {
+    /// Returns an empty set.
+    pub const fn new() -> Self {
+        Self {
+            slots: [NO_PORT; MAX_PORTS],
+        }
+    }
+
+    /// Replaces the set with `list`.
+    ///
+    /// Process context. Writers must be serialised by the caller (the sysctl handler holds a
+    /// mutex). Readers are not excluded: while a write is in progress, a concurrent
+    /// [`contains`](Self::contains) sees some slots old and some new. It can then report a port
+    /// from either list as present, and a port that is in both lists but moved to a different
+    /// slot can briefly look absent. Both are harmless: the answer only decides whether one socket
+    /// wakeup records its NAPI ID, and the next wakeup asks again.
+    pub fn store(&self, list: &PortList) {
+        let ports = list.as_slice();
+        for (index, slot) in self.slots.iter().enumerate() {
+            slot.store(ports.get(index).copied().unwrap_or(0), Ordering::Relaxed);
+        }
+    }
+
+    /// Returns true if `port` is in the set. Port 0 never matches.
+    ///
+    /// Softirq context (socket wakeup) or process context (socket insert).
+    pub fn contains(&self, port: u16) -> bool {
+        port != 0
+            && self
+                .slots
+                .iter()
+                .any(|slot| slot.load(Ordering::Relaxed) == port)
+    }
+
+    /// Returns a copy of the set, for the sysctl read handler (process context).
+    pub fn load(&self) -> PortList {
+        let mut list = PortList::new();
+        for slot in &self.slots {
+            let port = slot.load(Ordering::Relaxed);
+            if port != 0 {
+                // A read racing with `store()` can see one port twice; keeping the first copy
+                // is the right answer, so the refusal is ignored.
+                let _ = list.push(port);
+            }
+        }
+        list
+    }
+}
+
+impl Default for PortSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &[u8]) -> Vec<u16> {
+        parse_ports(text).unwrap().as_slice().to_vec()
+    }
+
+    fn formatted(list: &PortList) -> String {
+        let mut buf = [0u8; 256];
+        let len = format_ports(list, &mut buf);
+        String::from_utf8(buf[..len].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn blank_text_is_the_empty_list() {
+        assert!(parse_ports(b"").unwrap().is_empty());
+        assert!(parse_ports(b"\n").unwrap().is_empty());
+        assert!(parse_ports(b"  \t ,\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn good_lists_parse_in_order() {
+        assert_eq!(parsed(b"11211"), [11211]);
+        assert_eq!(parsed(b"11211 8080\n"), [11211, 8080]);
+        assert_eq!(parsed(b"1,2,3"), [1, 2, 3]);
+        assert_eq!(parsed(b" 1 ,\t2,,3\n"), [1, 2, 3]);
+        assert_eq!(parsed(b"65535 1"), [65535, 1]);
+        assert_eq!(parsed(b"080"), [80]);
+    }
+
+    #[test]
+    fn bad_ports_are_refused() {
+        assert_eq!(parse_ports(b"0"), Err(ConfigError::OutOfRange));
+        assert_eq!(parse_ports(b"65536"), Err(ConfigError::OutOfRange));
+        assert_eq!(
+            parse_ports(b"99999999999999999999"),
+            Err(ConfigError::OutOfRange)
+        );
+        assert_eq!(parse_ports(b"-1"), Err(ConfigError::NotANumber));
+        assert_eq!(parse_ports(b"+5"), Err(ConfigError::NotANumber));
+        assert_eq!(parse_ports(b"abc"), Err(ConfigError::NotANumber));
+        assert_eq!(parse_ports(b"12a"), Err(ConfigError::NotANumber));
+        assert_eq!(parse_ports(b"80;81"), Err(ConfigError::NotANumber));
+        assert_eq!(parse_ports(b"80 x"), Err(ConfigError::NotANumber));
+        assert_eq!(parse_ports(b"5 5"), Err(ConfigError::Duplicate));
+        assert_eq!(parse_ports(b"5,6,5"), Err(ConfigError::Duplicate));
+    }
+
+    #[test]
+    fn at_most_max_ports() {
+        let sixteen: String = (1..=16).map(|port| format!("{port} ")).collect();
+        assert_eq!(parse_ports(sixteen.as_bytes()).unwrap().len(), MAX_PORTS);
+        let seventeen: String = (1..=17).map(|port| format!("{port} ")).collect();
+        assert_eq!(parse_ports(seventeen.as_bytes()), Err(ConfigError::TooMany));
+    }
+
+    #[test]
+    fn push_checks_each_port() {
+        let mut list = PortList::new();
+        assert_eq!(list.push(0), Err(ConfigError::OutOfRange));
+        assert_eq!(list.push(7), Ok(()));
+        assert_eq!(list.push(7), Err(ConfigError::Duplicate));
+        assert_eq!(list.as_slice(), [7]);
+        assert_eq!(list, parse_ports(b"7").unwrap());
+        assert_ne!(list, PortList::default());
+    }
+
+    #[test]
+    fn format_round_trips() {
+        assert_eq!(formatted(&PortList::new()), "\n");
+        assert_eq!(formatted(&parse_ports(b"11211").unwrap()), "11211\n");
+        let list = parse_ports(b"11211,8080").unwrap();
+        assert_eq!(formatted(&list), "11211 8080\n");
+        assert_eq!(parse_ports(formatted(&list).as_bytes()), Ok(list));
+    }
+
+    #[test]
+    fn format_truncates_safely() {
+        let list = parse_ports(b"11211 8080").unwrap();
+        let mut small = [0u8; 7];
+        assert_eq!(format_ports(&list, &mut small), 7);
+        assert_eq!(&small, b"11211 8");
+        let mut none = [0u8; 0];
+        assert_eq!(format_ports(&list, &mut none), 0);
+    }
+
+    #[test]
+    fn port_set_store_contains_load() {
+        let set = PortSet::new();
+        assert!(!set.contains(0));
+        assert!(!set.contains(11211));
+        assert!(set.load().is_empty());
+
+        let list = parse_ports(b"11211 8080").unwrap();
+        set.store(&list);
+        assert!(set.contains(11211));
+        assert!(set.contains(8080));
+        assert!(!set.contains(80));
+        assert!(!set.contains(0));
+        assert_eq!(set.load(), list);
+
+        set.store(&parse_ports(b"80").unwrap());
+        assert!(set.contains(80));
+        assert!(!set.contains(11211));
+        assert!(!set.contains(8080));
+        assert_eq!(set.load().as_slice(), [80]);
+
+        set.store(&PortList::new());
+        assert!(!set.contains(80));
+        assert!(set.load().is_empty());
+    }
+
+    #[test]
+    fn port_set_full() {
+        let list = parse_ports(b"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 65535").unwrap();
+        let set = PortSet::default();
+        set.store(&list);
+        assert!(set.contains(1));
+        assert!(set.contains(65535));
+        assert!(!set.contains(16));
+        assert_eq!(set.load(), list);
+    }
+}
