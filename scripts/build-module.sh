@@ -7,7 +7,13 @@ source "$(dirname "$0")/lib.sh"
 "$KPOLL_ROOT/scripts/build-kernel.sh" >/dev/null
 tree=$(kernel_tree)
 out="$KPOLL_CACHE/module"
-mkdir -p "$out"
+# A rebuilt kernel crate invalidates the module's objects: start clean when the kernel changed.
+kernel_stamp="$(kernel_key)-$(overlay_key)"
+if [ "$(cat "$out/.kernel-stamp" 2>/dev/null)" != "$kernel_stamp" ]; then
+	rm -rf "$out"
+	mkdir -p "$out"
+	echo "$kernel_stamp" >"$out/.kernel-stamp"
+fi
 rsync -rc --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' --exclude '*.mod*' \
 	--exclude 'modules.order' --exclude 'Module.symvers' \
 	"$KPOLL_ROOT/Kbuild" "$KPOLL_ROOT/src" "$out/" 2>/dev/null ||

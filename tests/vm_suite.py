@@ -245,9 +245,9 @@ def test_stalled_app_gets_irqs_back(vm):
         set_knob(vm, "watchdog_us", "2000")
         start_echo(vm, "--port 7003 --so-kpoll --stall-after 400 --stall-ms 4000")
         fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
-        client = subprocess.Popen(
-            ["ip", "netns", "exec", vm.netns, "python3", "-c", ECHO_CLIENT, GUEST, "7003", "4",
-             "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = vm.host_popen(
+            ["python3", "-c", ECHO_CLIENT, GUEST, "7003", "4", "200"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for(lambda: "STALL-BEGIN" in vm.run("cat /tmp/echo.log")[1], "stall", 120)
             irq0 = rx_irqs(vm)
@@ -271,9 +271,9 @@ def test_rmmod_under_load(vm):
     insmod(vm)
     try:
         set_knob(vm, "ports", "11211")
-        load = subprocess.Popen(
-            ["ip", "netns", "exec", vm.netns, "memcaslap", "-s", f"{GUEST}:11211", "-T", "1",
-             "-c", "16", "-t", "6s", "-v", "0.1"], stdout=subprocess.PIPE, text=True)
+        load = vm.host_popen(
+            ["memcaslap", "-s", f"{GUEST}:11211", "-T", "1", "-c", "16", "-t", "6s", "-v", "0.1"],
+            stdout=subprocess.PIPE, text=True)
         try:
             wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 20)
             rmmod(vm)

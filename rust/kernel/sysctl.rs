@@ -18,7 +18,8 @@ pub const MAX_VALUE_LEN: usize = 255;
 pub trait SysctlTable: Send + Sync {
     /// Entry names, each a file in the directory.
     const ENTRIES: &'static [&'static CStr];
-    /// Formats entry `index` into `out` and returns the length. Process context.
+    /// Formats entry `index` into `out` and returns the length (a trailing newline is
+    /// optional). Process context.
     fn read(&self, index: usize, out: &mut [u8]) -> usize;
     /// Parses `text` (what the user wrote, up to the first newline) into entry `index`.
     /// Must change nothing on error. Process context.
@@ -112,7 +113,12 @@ impl<T: SysctlTable> Adapter<T> {
             scratch.data = text.as_mut_ptr().cast::<c_void>();
             scratch.maxlen = text.len() as i32;
             if write == 0 {
-                owner.read(index, &mut text[..MAX_VALUE_LEN]);
+                let mut len = owner.read(index, &mut text[..MAX_VALUE_LEN]);
+                // `proc_dostring` adds the newline itself.
+                while len > 0 && text[len - 1] == b'\n' {
+                    len -= 1;
+                    text[len] = 0;
+                }
                 // SAFETY: `scratch` describes a NUL-terminated buffer; the rest is forwarded.
                 return to_errno_result(unsafe {
                     bindings::proc_dostring(&scratch, 0, buffer, lenp, ppos)
