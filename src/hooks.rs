@@ -3,7 +3,8 @@
 //! What kpoll does at each eventpoll hook point.
 //!
 //! - A socket is added to or wakes an epoll instance: if it is opted in (`SO_KPOLL` or a port
-//!   in `net.kpoll.ports`), remember its NAPI ID in that epoll instance.
+//!   in `net.kpoll.ports`), remember its NAPI ID in that epoll instance, tagged with the
+//!   configuration epoch so that a knob change re-decides every socket at its next wakeup.
 //! - `epoll_wait()` entry: poll each remembered NAPI once, in the caller's context.
 //! - `epoll_wait()` returns events: hold each NAPI's IRQ and (re)arm its watchdog.
 //! - `epoll_wait()` is about to sleep, or the epoll instance is freed: release at once.
@@ -25,7 +26,7 @@ impl Kpoll {
             return;
         }
         let rcu = rcu::ReadGuard::new();
-        napi_ids::for_each(ids, |id| match Napi::find(&rcu, id) {
+        napi_ids::for_each(ids, self.config.epoch(), |id| match Napi::find(&rcu, id) {
             Some(napi) => f(&rcu, &napi),
             None => napi_ids::forget(ids, id),
         });
@@ -49,7 +50,7 @@ impl Hooks for Kpoll {
         }
         let id = sk.napi_id();
         if id >= MIN_NAPI_ID {
-            napi_ids::note(ids, id);
+            napi_ids::note(ids, id, self.config.epoch());
         }
     }
 

@@ -5,7 +5,7 @@
 //! Format (stable; columns separated by single spaces, documented in README.md):
 //!
 //! ```text
-//! config enabled=1 watchdog_us=2000 budget=64 ports=11211
+//! config enabled=1 watchdog_us=10000 budget=64 ports=11211
 //! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us
 //! 8193 eth0 24 held 10 5000 4990 9 1 1234
 //! total - - - 10 5000 4990 9 1 1234

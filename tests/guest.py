@@ -43,12 +43,11 @@ def memcache_request(vm, payload: bytes, expect_end: bytes = b"END\r\n") -> byte
         "    d=s.recv(65536)\n"
         "    if not d: break\n"
         "    buf+=d\n"
-        "sys.stdout.buffer.write(buf)\n"
+        "print(buf.hex())\n"
     )
     proc = vm.host(["python3", "-c", script], timeout=30)
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    return out if isinstance(out, bytes) else out.encode()
+    return bytes.fromhex(proc.stdout.strip())
 
 
 def memcaslap(vm, seconds=5, concurrency=16, threads=1, extra=()):

@@ -13,7 +13,7 @@ from vm import Vm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = ("enabled", "ports", "watchdog_us", "budget")
-DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "2000", "budget": "64"}
+DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "10000", "budget": "64"}
 
 
 def insmod(vm):
@@ -30,7 +30,7 @@ def knob(vm, name):
 
 def set_knob(vm, name, value):
     """Writes a knob; returns (rc, output) of the write."""
-    return vm.run(f"printf '%s' '{value}' > /proc/sys/net/kpoll/{name}")
+    return vm.run(f"echo -n '{value}' > /proc/sys/net/kpoll/{name}")
 
 
 # --- foundation -------------------------------------------------------------------------------
@@ -151,28 +151,48 @@ def test_so_kpoll_errors_and_readback(vm):
 
 
 ECHO_CLIENT = r"""
-import socket, sys, time
-host, port, conns, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-socks = [socket.create_connection((host, port), timeout=20) for _ in range(conns)]
-bad = 0
-for r in range(rounds):
-    for i, s in enumerate(socks):
-        s.sendall(b"ping %d %d\n" % (i, r))
-    for i, s in enumerate(socks):
-        want = b"ping %d %d\n" % (i, r)
-        got = b""
-        while len(got) < len(want):
-            d = s.recv(len(want) - len(got))
-            if not d:
-                break
-            got += d
-        bad += got != want
-print(conns * rounds, bad)
+import selectors, socket, sys
+# Closed loop, one request in flight per connection: the next is sent when the echo is back.
+host, port, conns, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+sel = selectors.DefaultSelector()
+state = {}
+sent = done = bad = 0
+for i in range(conns):
+    s = socket.create_connection((host, port), timeout=20)
+    s.setblocking(False)
+    state[s] = [b"", b""]
+    sel.register(s, selectors.EVENT_READ)
+def send(s):
+    global sent
+    msg = b"echo %08d\n" % sent
+    sent += 1
+    state[s] = [msg, b""]
+    s.sendall(msg)
+for s in list(state):
+    send(s)
+while done < total:
+    events = sel.select(timeout=30)
+    if not events:
+        sys.exit("no echo for 30 s")
+    for key, _ in events:
+        s = key.fileobj
+        want, got = state[s]
+        data = s.recv(4096)
+        if not data:
+            sys.exit("connection closed")
+        got += data
+        state[s][1] = got
+        if len(got) >= len(want):
+            bad += got != want
+            done += 1
+            if sent < total:
+                send(s)
+print(done, bad)
 """
 
 
-def echo_load(vm, port, conns=8, rounds=300):
-    proc = vm.host(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns), str(rounds)],
+def echo_load(vm, port, conns=16, requests=20000):
+    proc = vm.host(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns), str(requests)],
                    timeout=300)
     assert proc.returncode == 0, proc.stderr
     total, bad = map(int, proc.stdout.split())
@@ -238,32 +258,46 @@ def test_idle_hands_back_to_irqs(vm):
     return f"guest {idle_share:.0%} idle; request answered with {irq1 - irq0} RX IRQ(s)"
 
 
+TRICKLE = r"""
+import socket, sys, time
+# One byte every 10 ms on a fresh connection, without reading: traffic that keeps arriving.
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    s.send(b"x")
+    time.sleep(0.01)
+"""
+
+
 def test_stalled_app_gets_irqs_back(vm):
-    """An app takes events then spins without epoll_wait: the watchdog gives IRQs back."""
+    """An app takes events then spins without epoll_wait while traffic continues: the watchdog
+    gives the queue back to IRQs."""
     insmod(vm)
     try:
-        set_knob(vm, "watchdog_us", "2000")
-        start_echo(vm, "--port 7003 --so-kpoll --stall-after 400 --stall-ms 4000")
+        start_echo(vm, "--port 7003 --so-kpoll --stall-after 3000 --stall-ms 3000")
         fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
-        client = vm.host_popen(
-            ["python3", "-c", ECHO_CLIENT, GUEST, "7003", "4", "200"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7003", "8", "6000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for(lambda: "STALL-BEGIN" in vm.run("cat /tmp/echo.log")[1], "stall", 120)
             irq0 = rx_irqs(vm)
-            wait_for(lambda: rx_irqs(vm) > irq0, "an RX IRQ during the stall", 3.0, 0.05)
+            trickle = vm.host_popen(["python3", "-c", TRICKLE, GUEST, "7003", "1.5"])
+            wait_for(lambda: rx_irqs(vm) > irq0 + 5, "RX IRQs during the stall", 2.5, 0.05)
+            stalled = "STALL-END" not in vm.run("cat /tmp/echo.log")[1]
             fires = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+            trickle.wait(timeout=30)
             out, err = client.communicate(timeout=240)
         finally:
             client.kill()
     finally:
         stop_echo(vm)
         rmmod(vm)
+    assert stalled, "the stall ended before IRQs were seen"
     assert client.returncode == 0, err
     total, bad = map(int, out.split())
-    assert bad == 0, f"{bad} wrong echoes"
+    assert bad == 0 and total == 6000, out
     assert fires > fires0, "watchdog fire not counted"
-    return f"IRQs back during the stall; watchdog fires {fires - fires0}"
+    return f"IRQs back while the app was stalled; watchdog fires {fires - fires0}"
 
 
 def test_rmmod_under_load(vm):

@@ -21,7 +21,7 @@ use super::text::TextWriter;
 pub use super::text::{parse_u32, ConfigError};
 
 /// Default for `watchdog_us`: how long a queue stays held after `epoll_wait()` last returned.
-pub const WATCHDOG_US_DEFAULT: u32 = 2000;
+pub const WATCHDOG_US_DEFAULT: u32 = 10_000;
 /// Smallest accepted `watchdog_us`.
 pub const WATCHDOG_US_MIN: u32 = 50;
 /// Largest accepted `watchdog_us` (one second).
@@ -39,17 +39,30 @@ pub struct Config {
     watchdog_us: AtomicU32,
     budget: AtomicU32,
     ports: PortSet,
+    /// Bumped whenever the set of opted-in sockets may have changed (`enabled`, `ports`).
+    epoch: AtomicU32,
 }
 
 impl Config {
-    /// Returns the defaults: enabled, 2000 us watchdog, budget 64, no ports.
+    /// Returns the defaults: enabled, 10 ms watchdog, budget 64, no ports.
     pub const fn new() -> Self {
         Self {
             enabled: AtomicBool::new(true),
             watchdog_us: AtomicU32::new(WATCHDOG_US_DEFAULT),
             budget: AtomicU32::new(BUDGET_DEFAULT),
             ports: PortSet::new(),
+            epoch: AtomicU32::new(0),
         }
+    }
+
+    /// The configuration epoch: NAPI IDs noted under another epoch are stale (see
+    /// [`super::napi_ids`]). Only the low 8 bits are kept in the per-epoll slots.
+    pub fn epoch(&self) -> u8 {
+        self.epoch.load(Ordering::Relaxed) as u8
+    }
+
+    fn new_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Returns true if kpoll may hold queues at all.
@@ -89,6 +102,7 @@ impl Config {
             _ => return Err(ConfigError::OutOfRange),
         };
         self.enabled.store(enabled, Ordering::Relaxed);
+        self.new_epoch();
         Ok(())
     }
 
@@ -114,6 +128,7 @@ impl Config {
     pub fn set_ports(&self, text: &[u8]) -> Result<(), ConfigError> {
         let list = ports::parse_ports(text)?;
         self.ports.store(&list);
+        self.new_epoch();
         Ok(())
     }
 
@@ -184,12 +199,12 @@ mod tests {
     fn defaults() {
         let config = Config::new();
         assert!(config.enabled());
-        assert_eq!(config.watchdog_us(), 2000);
-        assert_eq!(config.watchdog_ns(), 2_000_000);
+        assert_eq!(config.watchdog_us(), 10_000);
+        assert_eq!(config.watchdog_ns(), 10_000_000);
         assert_eq!(config.budget(), 64);
         assert!(config.ports().load().is_empty());
         assert_eq!(shown(&config, Config::format_enabled), "1\n");
-        assert_eq!(shown(&config, Config::format_watchdog_us), "2000\n");
+        assert_eq!(shown(&config, Config::format_watchdog_us), "10000\n");
         assert_eq!(shown(&config, Config::format_budget), "64\n");
         assert_eq!(shown(&config, Config::format_ports), "\n");
         assert!(Config::default().enabled());
@@ -294,7 +309,7 @@ mod tests {
         let config = Config::new();
         let mut small = [0u8; 2];
         assert_eq!(config.format_watchdog_us(&mut small), 2);
-        assert_eq!(&small, b"20");
+        assert_eq!(&small, b"10");
         let mut none = [0u8; 0];
         assert_eq!(config.format_enabled(&mut none), 0);
     }
@@ -312,5 +327,21 @@ mod tests {
         config.set_enabled(b"0").unwrap();
         assert!(!config.sock_opted_in(true, 1234));
         assert!(!config.sock_opted_in(false, 11211));
+    }
+
+    #[test]
+    fn opt_in_changes_start_a_new_epoch() {
+        let config = Config::new();
+        let first = config.epoch();
+        config.set_watchdog_us(b"3000").unwrap();
+        config.set_budget(b"8").unwrap();
+        assert_eq!(config.epoch(), first, "timing knobs do not change who is opted in");
+        config.set_ports(b"11211").unwrap();
+        let second = config.epoch();
+        assert_ne!(second, first);
+        assert!(config.set_ports(b"0").is_err());
+        assert_eq!(config.epoch(), second, "a rejected write changes nothing");
+        config.set_enabled(b"0").unwrap();
+        assert_ne!(config.epoch(), second);
     }
 }

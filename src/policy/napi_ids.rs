@@ -26,52 +26,88 @@
 //! When all slots are taken, a new ID overwrites the slot `id % NAPI_ID_SLOTS`. Losing an old ID
 //! only means its queue is no longer held on behalf of this epoll instance; the next wakeup of
 //! one of its sockets notes it again.
+//!
+//! Each slot also records the *configuration epoch* it was noted in (the top 8 bits; NAPI IDs
+//! are allocated one by one from `MIN_NAPI_ID`, so they stay far below 2^24). A change of
+//! `net.kpoll.ports` or `net.kpoll.enabled` starts a new epoch; [`for_each`] drops entries of
+//! older epochs, so every socket's opt-in is decided afresh at its next wakeup, and turning
+//! kpoll off for a port takes effect on existing epoll instances at once.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Number of NAPI IDs per epoll instance; the patch's `KPOLL_NAPI_SLOTS`.
 pub const NAPI_ID_SLOTS: usize = 8;
 
-/// Adds `id` to the set unless it is 0 or already present.
-pub fn note(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32) {
-    if id == 0 || contains(slots, id) {
+/// The largest NAPI ID that can be remembered (the rest of a slot holds the epoch).
+pub const MAX_NAPI_ID: u32 = (1 << 24) - 1;
+
+fn tagged(id: u32, epoch: u8) -> u32 {
+    (u32::from(epoch) << 24) | id
+}
+
+fn id_of(value: u32) -> u32 {
+    value & MAX_NAPI_ID
+}
+
+fn epoch_of(value: u32) -> u8 {
+    (value >> 24) as u8
+}
+
+/// Adds `id`, noted in configuration epoch `epoch`, unless it is 0, too large or already
+/// present in that epoch. Entries of other epochs are free slots.
+pub fn note(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32, epoch: u8) {
+    if id == 0 || id > MAX_NAPI_ID {
+        return;
+    }
+    let value = tagged(id, epoch);
+    if slots.iter().any(|slot| slot.load(Ordering::Relaxed) == value) {
         return;
     }
     for slot in slots {
-        match slot.compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed) {
+        let current = slot.load(Ordering::Relaxed);
+        if current != 0 && epoch_of(current) == epoch {
+            continue;
+        }
+        match slot.compare_exchange(current, value, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return,
-            // Another writer added the same ID first.
-            Err(current) if current == id => return,
+            Err(now) if now == value => return,
             Err(_) => {}
         }
     }
-    // Every slot is taken by another ID: replace one, chosen by the ID so that repeated
-    // notes of the same ID keep hitting the same slot.
     let index = usize::try_from(id).unwrap_or(0) % NAPI_ID_SLOTS;
     if let Some(slot) = slots.get(index) {
-        slot.store(id, Ordering::Relaxed);
+        slot.store(value, Ordering::Relaxed);
     }
 }
 
-/// Removes `id` from the set, because it no longer names a NAPI instance.
+/// Removes `id` (of any epoch).
 pub fn forget(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32) {
     if id == 0 {
         return;
     }
     for slot in slots {
-        // A failure means the slot holds another ID now (or already 0), which is not ours to
-        // clear.
-        let _ = slot.compare_exchange(id, 0, Ordering::Relaxed, Ordering::Relaxed);
+        let current = slot.load(Ordering::Relaxed);
+        if current != 0 && id_of(current) == id {
+            let _ = slot.compare_exchange(current, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
     }
 }
 
-/// Calls `f` once for each distinct ID in the set, in slot order.
-pub fn for_each(slots: &[AtomicU32; NAPI_ID_SLOTS], mut f: impl FnMut(u32)) {
+/// Calls `f` once for each distinct ID noted in `epoch`, and frees the slots of other epochs.
+pub fn for_each(slots: &[AtomicU32; NAPI_ID_SLOTS], epoch: u8, mut f: impl FnMut(u32)) {
     let mut seen = [0u32; NAPI_ID_SLOTS];
     let mut count = 0;
     for slot in slots {
-        let id = slot.load(Ordering::Relaxed);
-        if id == 0 || seen.get(..count).is_some_and(|seen| seen.contains(&id)) {
+        let value = slot.load(Ordering::Relaxed);
+        if value == 0 {
+            continue;
+        }
+        if epoch_of(value) != epoch {
+            let _ = slot.compare_exchange(value, 0, Ordering::Relaxed, Ordering::Relaxed);
+            continue;
+        }
+        let id = id_of(value);
+        if seen.get(..count).is_some_and(|seen| seen.contains(&id)) {
             continue;
         }
         if let Some(entry) = seen.get_mut(count) {
@@ -82,14 +118,9 @@ pub fn for_each(slots: &[AtomicU32; NAPI_ID_SLOTS], mut f: impl FnMut(u32)) {
     }
 }
 
-/// Returns true if the set holds no ID.
+/// Whether no slot is in use (in any epoch): the cheap check before any other work.
 pub fn is_empty(slots: &[AtomicU32; NAPI_ID_SLOTS]) -> bool {
     slots.iter().all(|slot| slot.load(Ordering::Relaxed) == 0)
-}
-
-/// Returns true if `id` is in the set.
-fn contains(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32) -> bool {
-    slots.iter().any(|slot| slot.load(Ordering::Relaxed) == id)
 }
 
 #[cfg(test)]
@@ -102,7 +133,7 @@ mod tests {
 
     fn ids(slots: &[AtomicU32; NAPI_ID_SLOTS]) -> Vec<u32> {
         let mut found = Vec::new();
-        for_each(slots, |id| found.push(id));
+        for_each(slots, 0, |id| found.push(id));
         found
     }
 
@@ -123,9 +154,9 @@ mod tests {
     #[test]
     fn add_and_duplicate() {
         let slots = empty();
-        note(&slots, 8193);
+        note(&slots, 8193, 0);
         assert!(!is_empty(&slots));
-        note(&slots, 8193);
+        note(&slots, 8193, 0);
         assert_eq!(ids(&slots), [8193]);
         assert_eq!(raw(&slots), [8193, 0, 0, 0, 0, 0, 0, 0]);
     }
@@ -133,9 +164,9 @@ mod tests {
     #[test]
     fn zero_is_ignored() {
         let slots = empty();
-        note(&slots, 0);
+        note(&slots, 0, 0);
         assert!(is_empty(&slots));
-        note(&slots, 5);
+        note(&slots, 5, 0);
         forget(&slots, 0);
         assert_eq!(ids(&slots), [5]);
     }
@@ -144,11 +175,11 @@ mod tests {
     fn fills_all_slots_in_order() {
         let slots = empty();
         for id in 1..=8 {
-            note(&slots, id);
+            note(&slots, id, 0);
         }
         assert_eq!(ids(&slots), [1, 2, 3, 4, 5, 6, 7, 8]);
         for id in 1..=8 {
-            note(&slots, id);
+            note(&slots, id, 0);
         }
         assert_eq!(ids(&slots), [1, 2, 3, 4, 5, 6, 7, 8]);
     }
@@ -157,15 +188,15 @@ mod tests {
     fn overflow_replaces_the_slot_chosen_by_the_id() {
         let slots = empty();
         for id in 1..=8 {
-            note(&slots, id);
+            note(&slots, id, 0);
         }
         // 19 % 8 == 3: replaces the fourth slot, which holds 4.
-        note(&slots, 19);
+        note(&slots, 19, 0);
         assert_eq!(ids(&slots), [1, 2, 3, 19, 5, 6, 7, 8]);
-        note(&slots, 19);
+        note(&slots, 19, 0);
         assert_eq!(ids(&slots), [1, 2, 3, 19, 5, 6, 7, 8]);
         // 4 % 8 == 4: now 4 comes back in the fifth slot.
-        note(&slots, 4);
+        note(&slots, 4, 0);
         assert_eq!(ids(&slots), [1, 2, 3, 19, 4, 6, 7, 8]);
     }
 
@@ -173,13 +204,13 @@ mod tests {
     fn forget_frees_the_slot_for_reuse() {
         let slots = empty();
         for id in [10, 20, 30] {
-            note(&slots, id);
+            note(&slots, id, 0);
         }
         forget(&slots, 20);
         assert_eq!(ids(&slots), [10, 30]);
         forget(&slots, 99);
         assert_eq!(ids(&slots), [10, 30]);
-        note(&slots, 40);
+        note(&slots, 40, 0);
         assert_eq!(raw(&slots), [10, 40, 30, 0, 0, 0, 0, 0]);
         for id in [10, 40, 30] {
             forget(&slots, id);
@@ -210,7 +241,7 @@ mod tests {
                         // Each thread notes all 8 IDs, starting at a different one.
                         for step in 0..NAPI_ID_SLOTS as u32 {
                             let id = 1000 + round + (thread * 3 + step) % 8;
-                            note(slots, id);
+                            note(slots, id, 0);
                         }
                     });
                 }
@@ -225,4 +256,41 @@ mod tests {
             assert_eq!(slots_sorted, expected);
         }
     }
+
+    #[test]
+    fn ids_beyond_the_tag_are_refused() {
+        let slots = empty();
+        note(&slots, MAX_NAPI_ID + 1, 0);
+        assert!(is_empty(&slots));
+        note(&slots, MAX_NAPI_ID, 0);
+        assert_eq!(ids(&slots), [MAX_NAPI_ID]);
+    }
+
+    #[test]
+    fn a_new_epoch_drops_old_entries() {
+        let slots = empty();
+        note(&slots, 10, 1);
+        note(&slots, 20, 1);
+        let mut found = Vec::new();
+        for_each(&slots, 2, |id| found.push(id));
+        assert!(found.is_empty(), "{found:?}");
+        assert!(is_empty(&slots));
+        note(&slots, 20, 2);
+        for_each(&slots, 2, |id| found.push(id));
+        assert_eq!(found, [20]);
+    }
+
+    #[test]
+    fn noting_in_a_new_epoch_reuses_stale_slots() {
+        let slots = empty();
+        for id in 1..=8 {
+            note(&slots, id, 3);
+        }
+        note(&slots, 5, 4);
+        assert_eq!(raw(&slots)[0], tagged(5, 4));
+        let mut found = Vec::new();
+        for_each(&slots, 4, |id| found.push(id));
+        assert_eq!(found, [5]);
+    }
 }
+
