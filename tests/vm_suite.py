@@ -117,7 +117,7 @@ def test_bad_knob_values_rejected(vm):
     insmod(vm)
     try:
         bad = {
-            "enabled": ["2", "-1", "abc", "", "1 1"],
+            "enabled": ["2", "-1", "abc", " ", "1 1"],
             "watchdog_us": ["0", "49", "1000001", "-5", "12x", "99999999999999999999"],
             "budget": ["0", "1025", "-1", "x"],
             "ports": ["0", "65536", "-1", "abc", "80 80",
