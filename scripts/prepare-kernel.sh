@@ -8,18 +8,52 @@ source "$(dirname "$0")/lib.sh"
 tree=$(kernel_tree)
 top=$(dirname "$tree")
 
+# Seeds a new tree from the newest built one: undo its patches, keep its objects, so a patch or
+# config change rebuilds only what it touches. Returns non-zero if that is not possible.
+seed_from_previous() {
+	local prev
+	prev=$(ls -td "$KPOLL_CACHE"/kernel-*/ 2>/dev/null | while read -r d; do
+		[ -f "$d/prepared" ] && [ -f "$d/applied.patch" ] && ls "$d"/built-* >/dev/null 2>&1 &&
+			[ "${d%/}" != "$top" ] && echo "${d%/}" && break
+	done) || true
+	[ -n "$prev" ] || return 1
+	log "seeding the kernel tree from $prev"
+	cp -a "$prev/linux" "$tree" || return 1
+	# Keep the originals of patched files, so that files the new patches leave unchanged get
+	# their old timestamps back (and make does not rebuild everything including them).
+	mkdir -p "$top/seed-originals"
+	sed -n 's|^+++ b/||p' "$prev/applied.patch" | while read -r f; do
+		[ -f "$tree/$f" ] && mkdir -p "$top/seed-originals/$(dirname "$f")" &&
+			cp -p "$tree/$f" "$top/seed-originals/$f"
+	done
+	patch -d "$tree" -p1 -R --batch --quiet <"$prev/applied.patch" >"$top/patch.log" 2>&1
+}
+
+restore_unchanged_timestamps() {
+	[ -d "$top/seed-originals" ] || return 0
+	(cd "$top/seed-originals" && find . -type f) | while read -r f; do
+		cmp -s "$top/seed-originals/$f" "$tree/$f" && touch -r "$top/seed-originals/$f" "$tree/$f"
+	done
+	rm -rf "$top/seed-originals"
+}
+
 if [ ! -f "$top/prepared" ]; then
 	rm -rf "$top"
 	mkdir -p "$top"
-	log "unpacking $KPOLL_KERNEL_SOURCE into $top"
-	tar -xf "$KPOLL_KERNEL_SOURCE" -C "$top"
-	mv "$top"/linux-source-6.12 "$tree"
+	if ! seed_from_previous; then
+		rm -rf "$tree" "$top/seed-originals"
+		log "unpacking $KPOLL_KERNEL_SOURCE into $top"
+		tar -xf "$KPOLL_KERNEL_SOURCE" -C "$top"
+		mv "$top"/linux-source-6.12 "$tree"
+	fi
 	version=$(make -s -C "$tree" kernelversion)
 	for p in "$KPOLL_ROOT"/patches/*.patch; do
 		if ! patch -d "$tree" -p1 --forward --batch --quiet <"$p" >"$top/patch.log" 2>&1; then
 			die "$(basename "$p") does not apply to $version (made for 6.12.117); see $top/patch.log"
 		fi
 	done
+	restore_unchanged_timestamps
+	cat "$KPOLL_ROOT"/patches/*.patch >"$top/applied.patch"
 	make -s -C "$tree" LLVM=1 ARCH=x86_64 tinyconfig >/dev/null
 	(cd "$tree" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config \
 		"$KPOLL_ROOT/config/guest.config" >/dev/null)

@@ -11,3 +11,6 @@
 #include <net/sock.h>
 
 const unsigned int RUST_CONST_HELPER_MIN_NAPI_ID = MIN_NAPI_ID;
+
+/* Declared in the private net/core/dev.h; exported by kpoll patch 0001. */
+struct napi_struct *netdev_napi_by_id(struct net *net, unsigned int napi_id);

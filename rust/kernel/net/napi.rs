@@ -26,13 +26,17 @@ pub struct Napi<'a> {
 }
 
 impl<'a> Napi<'a> {
-    /// Looks up the NAPI instance with ID `id`.
+    /// Looks up the NAPI instance with ID `id` among the devices of the initial network
+    /// namespace.
     pub fn find(_rcu: &'a rcu::ReadGuard, id: u32) -> Option<Self> {
         if id < MIN_NAPI_ID {
             return None;
         }
-        // SAFETY: the caller holds the RCU read lock (witnessed by `_rcu`).
-        let ptr = NonNull::new(unsafe { bindings::kpoll_napi_by_id(id) })?;
+        // SAFETY: the caller holds the RCU read lock (witnessed by `_rcu`); `init_net` is
+        // always live.
+        let ptr = NonNull::new(unsafe {
+            bindings::netdev_napi_by_id(core::ptr::addr_of_mut!(bindings::init_net), id)
+        })?;
         // INVARIANT: found in the hash under the RCU read lock that lives for `'a`.
         Some(Self {
             ptr,
