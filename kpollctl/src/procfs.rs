@@ -1,0 +1,550 @@
+//! Parser for `/proc/net/kpoll`.
+//!
+//! The file has a stable format (see the module's `report.rs` and the top-level README):
+//!
+//! ```text
+//! config enabled=1 watchdog_us=10000 budget=64 ports=11211
+//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us
+//! 8193 eth0 -1 held 1742 263115 4168620 1739 2 49895170
+//! total - - - 1742 263115 4168620 1739 2 49895170
+//! ```
+//!
+//! Line 1 is `config` followed by `key=value` pairs; `ports=` takes everything up to the end of
+//! the line (a space-separated list, or `-` when empty). Line 2 names the columns. Then come zero
+//! or more NAPI lines and a final `total` line. Everything here is pure: [`parse`] takes the text
+//! and returns a [`Report`] or a [`ParseError`] naming the 1-based line number.
+
+use std::fmt;
+
+/// The ten column names of the header line, in order.
+pub const COLUMNS: [&str; 10] = [
+    "napi_id",
+    "dev",
+    "irq",
+    "state",
+    "suspensions",
+    "app_polls",
+    "app_packets",
+    "idle_resumes",
+    "watchdog_fires",
+    "held_us",
+];
+
+/// The `config` line: the values of the `net.kpoll.*` sysctls when the file was read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub enabled: bool,
+    pub watchdog_us: u32,
+    pub budget: u32,
+    pub ports: Vec<u16>,
+}
+
+/// What the kernel says about a NAPI instance's interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NapiState {
+    /// The IRQ is masked: the application polls the queue from `epoll_wait()`.
+    Held,
+    /// The IRQ is live: the queue runs in interrupt/softirq context as usual.
+    Irq,
+    /// The NAPI instance no longer exists (device removed or reconfigured).
+    Gone,
+}
+
+impl NapiState {
+    /// The spelling used in `/proc/net/kpoll` and in the JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NapiState::Held => "held",
+            NapiState::Irq => "irq",
+            NapiState::Gone => "gone",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "held" => Some(NapiState::Held),
+            "irq" => Some(NapiState::Irq),
+            "gone" => Some(NapiState::Gone),
+            _ => None,
+        }
+    }
+}
+
+/// The six monotonic counters of a NAPI line or of the total line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Times the IRQ was masked because the application had work.
+    pub suspensions: u64,
+    /// NAPI polls run from `epoll_wait()`.
+    pub app_polls: u64,
+    /// Packets received by those polls.
+    pub app_packets: u64,
+    /// Holds ended because the application went idle (IRQ re-armed).
+    pub idle_resumes: u64,
+    /// Holds ended by the watchdog (application stopped calling `epoll_wait()`).
+    pub watchdog_fires: u64,
+    /// Total time the IRQ was held masked, in microseconds.
+    pub held_us: u64,
+}
+
+impl Counters {
+    /// `self - earlier`, field by field, never below zero (a module reload resets counters).
+    pub fn delta(&self, earlier: &Counters) -> Counters {
+        Counters {
+            suspensions: self.suspensions.saturating_sub(earlier.suspensions),
+            app_polls: self.app_polls.saturating_sub(earlier.app_polls),
+            app_packets: self.app_packets.saturating_sub(earlier.app_packets),
+            idle_resumes: self.idle_resumes.saturating_sub(earlier.idle_resumes),
+            watchdog_fires: self.watchdog_fires.saturating_sub(earlier.watchdog_fires),
+            held_us: self.held_us.saturating_sub(earlier.held_us),
+        }
+    }
+}
+
+/// One NAPI line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Napi {
+    pub napi_id: u32,
+    /// Device name; `None` when the file shows `-`.
+    pub dev: Option<String>,
+    /// IRQ number; `None` when the file shows `-1` (the driver did not tell NAPI its IRQ).
+    pub irq: Option<u32>,
+    pub state: NapiState,
+    pub counters: Counters,
+}
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub config: Config,
+    pub napis: Vec<Napi>,
+    pub total: Counters,
+}
+
+/// A malformed `/proc/net/kpoll`: `line` is 1-based.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn error(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+    }
+}
+
+/// Parses the full text of `/proc/net/kpoll`.
+pub fn parse(text: &str) -> Result<Report, ParseError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line));
+
+    let (number, line) = lines.next().ok_or_else(|| error(1, "file is empty"))?;
+    let config = parse_config(number, line)?;
+
+    let (number, line) = lines
+        .next()
+        .ok_or_else(|| error(2, "missing the column header line"))?;
+    parse_header(number, line)?;
+
+    let mut napis = Vec::new();
+    let mut total = None;
+    let mut last = 2;
+    for (number, line) in lines {
+        last = number;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if total.is_some() {
+            return Err(error(number, "unexpected line after the `total` line"));
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() != COLUMNS.len() {
+            return Err(error(
+                number,
+                format!(
+                    "expected {} fields, found {}: {:?}",
+                    COLUMNS.len(),
+                    fields.len(),
+                    line
+                ),
+            ));
+        }
+        let counters = parse_counters(number, &fields[4..])?;
+        if fields[0] == "total" {
+            if fields[1..4] != ["-", "-", "-"] {
+                return Err(error(
+                    number,
+                    "the `total` line must have `-` for dev, irq and state",
+                ));
+            }
+            total = Some(counters);
+        } else {
+            napis.push(parse_napi(number, &fields, counters)?);
+        }
+    }
+    let total = total.ok_or_else(|| error(last + 1, "missing the final `total` line"))?;
+    Ok(Report {
+        config,
+        napis,
+        total,
+    })
+}
+
+fn parse_config(number: usize, line: &str) -> Result<Config, ParseError> {
+    let rest = line
+        .strip_prefix("config ")
+        .ok_or_else(|| error(number, format!("expected a `config` line, found {line:?}")))?;
+    // `ports=` runs to the end of the line, so split it off before looking at the other pairs.
+    let (pairs, ports) = match rest.find("ports=") {
+        Some(at) if at == 0 || rest.as_bytes()[at - 1] == b' ' => {
+            (&rest[..at], Some(&rest[at + "ports=".len()..]))
+        }
+        _ => (rest, None),
+    };
+    let mut enabled = None;
+    let mut watchdog_us = None;
+    let mut budget = None;
+    for pair in pairs.split_whitespace() {
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            error(
+                number,
+                format!("expected key=value in config, found {pair:?}"),
+            )
+        })?;
+        let number_value = || {
+            value.parse::<u32>().map_err(|_| {
+                error(
+                    number,
+                    format!("config value {key}={value:?} is not an unsigned number"),
+                )
+            })
+        };
+        match key {
+            "enabled" => {
+                enabled = Some(match number_value()? {
+                    0 => false,
+                    1 => true,
+                    _ => {
+                        return Err(error(
+                            number,
+                            format!("config enabled={value} is not 0 or 1"),
+                        ))
+                    }
+                })
+            }
+            "watchdog_us" => watchdog_us = Some(number_value()?),
+            "budget" => budget = Some(number_value()?),
+            // Unknown keys are tolerated so that a newer module still parses.
+            _ => {}
+        }
+    }
+    let missing = |key: &str| error(number, format!("config line has no {key}="));
+    let ports = parse_ports(number, ports.ok_or_else(|| missing("ports"))?)?;
+    Ok(Config {
+        enabled: enabled.ok_or_else(|| missing("enabled"))?,
+        watchdog_us: watchdog_us.ok_or_else(|| missing("watchdog_us"))?,
+        budget: budget.ok_or_else(|| missing("budget"))?,
+        ports,
+    })
+}
+
+fn parse_ports(number: usize, text: &str) -> Result<Vec<u16>, ParseError> {
+    let text = text.trim();
+    if text == "-" || text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split_whitespace()
+        .map(|port| match port.parse::<u16>() {
+            Ok(port) if port != 0 => Ok(port),
+            _ => Err(error(
+                number,
+                format!("config ports= has a bad port {port:?}"),
+            )),
+        })
+        .collect()
+}
+
+fn parse_header(number: usize, line: &str) -> Result<(), ParseError> {
+    let found: Vec<&str> = line.split_whitespace().collect();
+    if found != COLUMNS {
+        return Err(error(
+            number,
+            format!(
+                "expected the column header {:?}, found {:?}",
+                COLUMNS.join(" "),
+                line
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_counters(number: usize, fields: &[&str]) -> Result<Counters, ParseError> {
+    let mut values = [0u64; 6];
+    for (index, (value, field)) in values.iter_mut().zip(fields).enumerate() {
+        *value = field.parse().map_err(|_| {
+            error(
+                number,
+                format!(
+                    "column {} ({}) is not an unsigned number: {field:?}",
+                    index + 5,
+                    COLUMNS[index + 4]
+                ),
+            )
+        })?;
+    }
+    let [suspensions, app_polls, app_packets, idle_resumes, watchdog_fires, held_us] = values;
+    Ok(Counters {
+        suspensions,
+        app_polls,
+        app_packets,
+        idle_resumes,
+        watchdog_fires,
+        held_us,
+    })
+}
+
+fn parse_napi(number: usize, fields: &[&str], counters: Counters) -> Result<Napi, ParseError> {
+    let napi_id = fields[0].parse::<u32>().map_err(|_| {
+        error(
+            number,
+            format!(
+                "column 1 (napi_id) is not an unsigned number: {:?}",
+                fields[0]
+            ),
+        )
+    })?;
+    let dev = match fields[1] {
+        "-" => None,
+        dev => Some(dev.to_string()),
+    };
+    let irq = match fields[2].parse::<i64>() {
+        Ok(-1) => None,
+        Ok(irq) => Some(
+            u32::try_from(irq)
+                .map_err(|_| error(number, format!("column 3 (irq) is out of range: {irq}")))?,
+        ),
+        Err(_) => {
+            return Err(error(
+                number,
+                format!("column 3 (irq) is not a number: {:?}", fields[2]),
+            ))
+        }
+    };
+    let state = NapiState::parse(fields[3]).ok_or_else(|| {
+        error(
+            number,
+            format!(
+                "column 4 (state) must be held, irq or gone, found {:?}",
+                fields[3]
+            ),
+        )
+    })?;
+    Ok(Napi {
+        napi_id,
+        dev,
+        irq,
+        state,
+        counters,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> String {
+        let path = format!(
+            "{}/../tests/data/kpollctl/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn idle_file_has_no_napis() {
+        let report = parse(&sample("proc_net_kpoll_idle.txt")).unwrap();
+        assert_eq!(
+            report.config,
+            Config {
+                enabled: true,
+                watchdog_us: 10000,
+                budget: 64,
+                ports: vec![],
+            }
+        );
+        assert!(report.napis.is_empty());
+        assert_eq!(report.total, Counters::default());
+    }
+
+    #[test]
+    fn busy_file_has_two_napis() {
+        let report = parse(&sample("proc_net_kpoll_busy.txt")).unwrap();
+        assert_eq!(report.config.ports, vec![11211]);
+        assert_eq!(report.napis.len(), 2);
+        let first = &report.napis[0];
+        assert_eq!(first.napi_id, 8193);
+        assert_eq!(first.dev.as_deref(), Some("eth0"));
+        assert_eq!(first.irq, None);
+        assert_eq!(first.state, NapiState::Held);
+        assert_eq!(
+            first.counters,
+            Counters {
+                suspensions: 1742,
+                app_polls: 263115,
+                app_packets: 4168620,
+                idle_resumes: 1739,
+                watchdog_fires: 2,
+                held_us: 49895170,
+            }
+        );
+        assert_eq!(report.napis[1].state, NapiState::Irq);
+        assert_eq!(report.total.app_packets, 8156624);
+        assert_eq!(report.total.held_us, 98666374);
+    }
+
+    #[test]
+    fn ports_run_to_end_of_line() {
+        let report = parse(&sample("proc_net_kpoll_ports.txt")).unwrap();
+        assert_eq!(
+            report.config,
+            Config {
+                enabled: false,
+                watchdog_us: 5000,
+                budget: 128,
+                ports: vec![11211, 8080],
+            }
+        );
+        assert_eq!(report.napis[0].irq, Some(25));
+        assert_eq!(report.napis[1].dev, None);
+        assert_eq!(report.napis[1].state, NapiState::Gone);
+    }
+
+    #[test]
+    fn malformed_counter_names_the_line() {
+        let err = parse(&sample("proc_net_kpoll_malformed.txt")).unwrap_err();
+        assert_eq!(err.line, 4);
+        assert!(err.message.contains("app_packets"), "{err}");
+        assert!(err.message.contains("\"lots\""), "{err}");
+    }
+
+    #[test]
+    fn the_example_from_the_brief_parses() {
+        let text = "config enabled=1 watchdog_us=10000 budget=64 ports=11211\n\
+                    napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us\n\
+                    9 eth0 -1 irq 17 2631 41686 17 0 4989517\n\
+                    total - - - 17 2631 41686 17 0 4989517\n";
+        let report = parse(text).unwrap();
+        assert_eq!(report.napis[0].napi_id, 9);
+        assert_eq!(report.total.suspensions, 17);
+    }
+
+    #[test]
+    fn structural_errors_name_the_line() {
+        let header = COLUMNS.join(" ");
+        let cases: Vec<(String, usize, &str)> = vec![
+            (String::new(), 1, "empty"),
+            ("bogus\n".into(), 1, "config"),
+            ("config enabled=1 budget=64 ports=-\n".into(), 1, "watchdog_us"),
+            ("config enabled=2 watchdog_us=1 budget=64 ports=-\n".into(), 1, "0 or 1"),
+            ("config enabled=1 watchdog_us=x budget=64 ports=-\n".into(), 1, "watchdog_us"),
+            ("config enabled=1 watchdog_us=1 budget=64\n".into(), 1, "ports"),
+            ("config enabled=1 watchdog_us=1 budget=64 ports=1 0\n".into(), 1, "port"),
+            ("config enabled=1 watchdog_us=1 budget=64 ports=-\n".into(), 2, "header"),
+            (
+                "config enabled=1 watchdog_us=1 budget=64 ports=-\nnapi_id dev\n".into(),
+                2,
+                "header",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n"),
+                3,
+                "total",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 held 1 2 3\n"),
+                3,
+                "expected 10 fields, found 7",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 asleep 1 2 3 4 5 6\n"),
+                3,
+                "state",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\nx eth0 -1 held 1 2 3 4 5 6\n"),
+                3,
+                "napi_id",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -7 held 1 2 3 4 5 6\n"),
+                3,
+                "irq",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 held 1 2 3 4 5 -6\n"),
+                3,
+                "held_us",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\ntotal - - - 0 0 0 0 0 0\n1 eth0 -1 held 1 2 3 4 5 6\n"),
+                4,
+                "after",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\ntotal eth0 - - 0 0 0 0 0 0\n"),
+                3,
+                "total",
+            ),
+        ];
+        for (text, line, needle) in cases {
+            let err = parse(&text).expect_err(&text);
+            assert_eq!(err.line, line, "{text:?}: {err}");
+            assert!(err.message.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn tolerates_unknown_config_keys_and_trailing_blank_lines() {
+        let text = format!(
+            "config enabled=0 future=7 watchdog_us=50 budget=1 ports=65535\n{}\ntotal - - - 1 2 3 4 5 6\n\n",
+            COLUMNS.join(" ")
+        );
+        let report = parse(&text).unwrap();
+        assert!(!report.config.enabled);
+        assert_eq!(report.config.ports, vec![65535]);
+        assert_eq!(report.total.held_us, 6);
+    }
+
+    #[test]
+    fn delta_saturates() {
+        let old = Counters {
+            suspensions: 5,
+            app_polls: 10,
+            held_us: 100,
+            ..Counters::default()
+        };
+        let new = Counters {
+            suspensions: 7,
+            app_polls: 4,
+            held_us: 150,
+            ..Counters::default()
+        };
+        let delta = new.delta(&old);
+        assert_eq!(delta.suspensions, 2);
+        assert_eq!(delta.app_polls, 0);
+        assert_eq!(delta.held_us, 50);
+    }
+}
