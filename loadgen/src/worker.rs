@@ -353,6 +353,11 @@ pub fn run(plan: &Plan, mut conns: Vec<Conn>) -> io::Result<Stats> {
         if !draining && now >= plan.end_ns {
             draining = true;
             for c in &mut conns {
+                // Open loop: requests due before the end are still owed, even if this thread
+                // wakes late; send them (their latency counts from the schedule).
+                if c.alive() && c.sched.is_some() {
+                    c.generate(plan, now, &mut stats);
+                }
                 c.count_unsent(plan, &mut stats);
             }
         }
