@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the guest test programs (tools/) for the host's target; the initramfs copies them with
+# Builds the guest programs (tools/, kpollctl/) for the host's target; the initramfs copies them with
 # their shared libraries. Prints their paths, space-separated.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 target="$KPOLL_CACHE/tools-target"
-cargo build --quiet --release --manifest-path "$KPOLL_ROOT/tools/Cargo.toml" --target-dir "$target" \
-	>&2 || die "building tools/ failed"
-echo "$target/release/kpoll-echo $target/release/kpoll-sockopt"
+cargo build --quiet --release --manifest-path "$KPOLL_ROOT/Cargo.toml" --target-dir "$target" \
+	-p kpoll-tools -p kpollctl >&2 || die "building tools/ and kpollctl/ failed"
+echo "$target/release/kpoll-echo $target/release/kpoll-sockopt $target/release/kpollctl"
