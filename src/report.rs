@@ -37,7 +37,9 @@ impl ShowFile for Kpoll {
     fn show(&self, out: &mut SeqFile<'_>) -> Result {
         let mut ports = [0u8; 128];
         let ports_len = self.config.format_ports(&mut ports);
-        let ports = core::str::from_utf8(&ports[..ports_len]).unwrap_or("?").trim_end();
+        let ports = core::str::from_utf8(&ports[..ports_len])
+            .unwrap_or("?")
+            .trim_end();
         let mut total = NapiCountersSnapshot::default();
         let result = (|| -> core::fmt::Result {
             writeln!(

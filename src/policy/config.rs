@@ -335,7 +335,11 @@ mod tests {
         let first = config.epoch();
         config.set_watchdog_us(b"3000").unwrap();
         config.set_budget(b"8").unwrap();
-        assert_eq!(config.epoch(), first, "timing knobs do not change who is opted in");
+        assert_eq!(
+            config.epoch(),
+            first,
+            "timing knobs do not change who is opted in"
+        );
         config.set_ports(b"11211").unwrap();
         let second = config.epoch();
         assert_ne!(second, first);

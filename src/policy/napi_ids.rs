@@ -60,7 +60,10 @@ pub fn note(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32, epoch: u8) {
         return;
     }
     let value = tagged(id, epoch);
-    if slots.iter().any(|slot| slot.load(Ordering::Relaxed) == value) {
+    if slots
+        .iter()
+        .any(|slot| slot.load(Ordering::Relaxed) == value)
+    {
         return;
     }
     for slot in slots {
@@ -293,4 +296,3 @@ mod tests {
         assert_eq!(found, [5]);
     }
 }
-

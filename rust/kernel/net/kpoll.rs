@@ -148,7 +148,12 @@ impl<T: Hooks> Registration<T> {
     pub fn register(hooks: Arc<T>) -> Result<Self> {
         let ptr = core::ptr::from_ref::<T>(&hooks).cast_mut().cast::<c_void>();
         if INSTANCE
-            .compare_exchange(core::ptr::null_mut(), ptr, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                ptr,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             return Err(EBUSY);
