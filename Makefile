@@ -1,6 +1,6 @@
 # kpoll: the two entry points are `make demo` and `make test` (see README.md).
 # Both install what is missing, build the patched kernel (cached), the module and the guest.
-.PHONY: demo test setup kernel module host-test
+.PHONY: demo test setup kernel module host-test bench
 
 demo: setup
 	scripts/demo.sh
@@ -19,3 +19,6 @@ module: setup
 
 host-test:
 	cargo test --quiet
+
+bench: setup
+	scripts/bench.sh
