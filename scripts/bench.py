@@ -445,6 +445,12 @@ def make_report(data, pngs, notes):
              f"{env.get('vcpus')} vCPU, guest kernel {env.get('guest_kernel')}, host "
              f"`nproc` = {env.get('host_nproc')} ({env.get('host_cpu')}), date {env.get('date')}, "
              f"commit {env.get('git_commit')}.")
+    la0, la1 = data.get("host_loadavg_start"), data.get("host_loadavg_end")
+    if la0:
+        L.append(f"- Host load average (1 min) before the run {la0[0]:.2f}, at its end "
+                 f"{la1[0]:.2f} (QEMU and the load generator account for up to ~2; more, or "
+                 f"anything above ~0.5 before the run, means other work competed for the "
+                 f"{env.get('host_nproc')} host cores and absolute numbers are noisier).")
     L.append(f"- Server: `{env.get('memcached_cmd')}` ({env.get('memcached')}), started once.")
     L.append(f"- Load: kpoll-loadgen on the host (network namespace, tap), 90 % gets, 10 000 keys, "
              f"64-byte values. Saturation: closed loop, 16 connections, {prof['sat'][0]} s "
@@ -590,8 +596,10 @@ def write_json(path, data):
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kernel", required=True)
-    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--kernel")
+    ap.add_argument("--initrd")
+    ap.add_argument("--report-only", metavar="DIR",
+                    help="re-render report.md and plots from DIR/results.json; no run")
     ap.add_argument("--loadgen", default=os.path.join(KPOLL_CACHE, "tools-target", "release",
                                                       "kpoll-loadgen"))
     ap.add_argument("--out", default=None,
@@ -610,8 +618,31 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
+def render(data, out, plots=True):
+    """Writes the plots and report.md into `out`; returns the report text."""
+    notes = []
+    pngs = []
+    if plots:
+        try:
+            import bench_plot
+            pngs = bench_plot.plot(data, out)
+        except Exception as e:  # noqa: BLE001 - plots never fail the benchmark
+            notes.append(f"Plots skipped: {type(e).__name__}: {e}")
+            log(notes[-1])
+    report = make_report(data, pngs, notes)
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(report)
+    return report
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.report_only:
+        with open(os.path.join(args.report_only, "results.json")) as f:
+            print(render(json.load(f), args.report_only, not args.no_plots))
+        return 0
+    if not args.kernel or not args.initrd:
+        sys.exit("--kernel and --initrd are required (scripts/bench.sh passes them)")
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     prof = dict(PROFILES[mode])
     if args.reps:
@@ -644,6 +675,7 @@ def main(argv=None):
             "config_settings": {c["name"]: c["setup"] for c in configs},
             "runs": [], "aborted": None}
     json_path = os.path.join(out, "results.json")
+    data["host_loadavg_start"] = os.getloadavg()
     started = time.monotonic()
     log(f"{mode} benchmark: {len(configs)} configurations x {prof['reps']} repetitions -> {out}")
     console = os.path.join(out, "console.log") if mode != "full" and not args.commit_results \
@@ -687,20 +719,10 @@ def main(argv=None):
             log(f"benchmark aborted: {data['aborted']}")
         data["console_problems"] = vm.console_problems()
     data["elapsed_s"] = round(time.monotonic() - started, 1)
+    data["host_loadavg_end"] = os.getloadavg()
     write_json(json_path, data)
 
-    notes = []
-    pngs = []
-    if not args.no_plots:
-        try:
-            import bench_plot
-            pngs = bench_plot.plot(data, out)
-        except Exception as e:  # noqa: BLE001 - plots never fail the benchmark
-            notes.append(f"Plots skipped: {type(e).__name__}: {e}")
-            log(notes[-1])
-    report = make_report(data, pngs, notes)
-    with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(report)
+    report = render(data, out, not args.no_plots)
     print(report)
     log(f"done in {data['elapsed_s']:.0f} s; results in {out}")
     return 1 if data["aborted"] else 0
