@@ -5,8 +5,9 @@
 //! - A socket is added to or wakes an epoll instance: if it is opted in (`SO_KPOLL` or a port
 //!   in `net.kpoll.ports`), remember its NAPI ID in that epoll instance, tagged with the
 //!   configuration epoch so that a knob change re-decides every socket at its next wakeup.
-//! - `epoll_wait()` entry: poll each remembered NAPI once, in the caller's context.
-//! - `epoll_wait()` returns events: hold each NAPI's IRQ and (re)arm its watchdog.
+//! - `epoll_wait()` entry: poll each remembered NAPI that is held once, in the caller's context.
+//! - `epoll_wait()` returns events: if it also did last time without sleeping in between, hold
+//!   each NAPI's IRQ and (re)arm its watchdog.
 //! - `epoll_wait()` is about to sleep, or the epoll instance is freed: release at once.
 
 use crate::{napi_table::MAX_NAPIS, policy::napi_ids, state::Kpoll};
@@ -61,8 +62,9 @@ impl Hooks for Kpoll {
         }
         let budget = self.config.budget();
         self.for_each_napi(ids, |rcu, napi| {
-            let packets = napi::poll_once(rcu, napi.id(), budget);
-            if let Some(entry) = self.napis.find_or_claim(napi.id()) {
+            // A queue that is not held is served by its IRQ; polling it too would only cost.
+            if let Some(entry) = self.napis.find(napi.id()).filter(|e| e.hold.is_held()) {
+                let packets = napi::poll_once(rcu, napi.id(), budget);
                 entry.counters.inc_app_polls();
                 entry.counters.add_app_packets(u64::from(packets));
             }

@@ -11,6 +11,7 @@
 use crate::policy::{
     counters::NapiCounters,
     hold::{NapiHold, Watchdog},
+    streak::WorkStreak,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
@@ -37,6 +38,8 @@ pub(crate) struct NapiEntry {
     /// The NAPI ID, or 0 while the entry is free.
     id: AtomicU32,
     pub(crate) hold: NapiHold,
+    /// Whether the applications on this NAPI keep finding work (see `policy::streak`).
+    streak: WorkStreak,
     /// When the current hold began (ns), for the time-held counter.
     held_since: AtomicU64,
     pub(crate) counters: NapiCounters,
@@ -51,6 +54,7 @@ impl NapiEntry {
         pin_init!(Self {
             id: AtomicU32::new(0),
             hold: NapiHold::new(),
+            streak: WorkStreak::new(),
             held_since: AtomicU64::new(0),
             counters: NapiCounters::new(),
             watchdog <- HrTimer::new(),
@@ -62,9 +66,12 @@ impl NapiEntry {
         self.id.load(Ordering::Relaxed)
     }
 
-    /// `epoll_wait()` returned events for a socket on this NAPI: hold its IRQ and make sure the
-    /// watchdog runs. Process context.
+    /// `epoll_wait()` returned events for a socket on this NAPI: if the application keeps
+    /// finding work, hold its IRQ and make sure the watchdog runs. Process context.
     pub(crate) fn events_delivered(&self, napi: &Napi<'_>, watchdog_ns: u64) {
+        if !self.streak.delivered() {
+            return;
+        }
         let now = now_ns();
         if self.hold.events_delivered(now, watchdog_ns).newly_held {
             self.held_since.store(now, Ordering::Relaxed);
@@ -83,6 +90,7 @@ impl NapiEntry {
 
     /// `epoll_wait()` is going to sleep: give the queue back to its IRQ now. Process context.
     pub(crate) fn would_sleep(&self, napi: &Napi<'_>) {
+        self.streak.slept();
         if self.hold.would_sleep() {
             self.counters.inc_idle_resumes();
             self.account_held_time();

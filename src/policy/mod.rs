@@ -20,7 +20,8 @@
 //! - **IRQ-driven**: the default. The NIC raises an interrupt for new packets and NAPI runs in
 //!   softirq context as usual.
 //! - **Held**: an application's `epoll_wait()` just returned events for a socket fed by this
-//!   queue ([`hold::NapiHold::events_delivered`]). The glue sets `NAPI_STATE_KPOLL_HOLD`, so
+//!   queue ([`hold::NapiHold::events_delivered`]), and it had already returned events before
+//!   without sleeping in between ([`streak::WorkStreak`]): the application has work. The glue sets `NAPI_STATE_KPOLL_HOLD`, so
 //!   `napi_complete_done()` leaves the IRQ masked, and the application's next `epoll_wait()`
 //!   polls the NAPI instance itself. While `epoll_wait()` keeps returning events the queue stays
 //!   held and no interrupts are taken.
@@ -58,4 +59,5 @@ pub mod counters;
 pub mod hold;
 pub mod napi_ids;
 pub mod ports;
+pub mod streak;
 mod text;
