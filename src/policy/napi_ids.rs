@@ -68,6 +68,9 @@ pub fn note(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32, epoch: u8) {
     }
     for slot in slots {
         let current = slot.load(Ordering::Relaxed);
+        if current == value {
+            return;
+        }
         if current != 0 && epoch_of(current) == epoch {
             continue;
         }
