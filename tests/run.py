@@ -43,9 +43,11 @@ def main():
     if not initrd:
         return results.summary()
 
+    import bench_smoke
     import vm_suite
 
     vm_suite.run(results, kernel, initrd)
+    bench_smoke.run(results, kernel, initrd)
     return results.summary()
 
 

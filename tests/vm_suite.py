@@ -278,7 +278,7 @@ def test_stalled_app_gets_irqs_back(vm):
     try:
         start_echo(vm, "--port 7003 --so-kpoll --stall-after 3000 --stall-ms 3000")
         fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
-        client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7003", "8", "6000"],
+        client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7003", "16", "6000"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for(lambda: "STALL-BEGIN" in vm.run("cat /tmp/echo.log")[1], "stall", 120)

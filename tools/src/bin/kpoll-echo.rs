@@ -4,7 +4,8 @@
 //!
 //! Accepts TCP connections and echoes every read back. With `--so-kpoll` the listening socket
 //! opts in with `SO_KPOLL` (accepted sockets inherit it). With `--stall-after N`, after N
-//! reads it keeps the CPU busy for MS milliseconds without calling `epoll_wait` (an
+//! reads, at the next batch that found work without sleeping (when kpoll holds the queue), it
+//! keeps the CPU busy for MS milliseconds without calling `epoll_wait` (an
 //! application that took events and stalled), then serves normally again. Prints `READY` once
 //! listening and `STALL-BEGIN`/`STALL-END` around the stall.
 
@@ -93,11 +94,23 @@ fn main() {
     let _ = std::io::stdout().flush();
 
     let mut reads: u64 = 0;
+    let mut stalled = false;
+    // Deliveries in a row that found work without sleeping; kpoll holds the queue from the
+    // second one on, so the stall starts only then (an application that really has work).
+    let mut streak: u32 = 0;
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
     let mut buf = [0u8; 4096];
     loop {
+        // Look without sleeping first, so that we know whether this batch needed a sleep.
         // SAFETY: `events` is valid for 64 entries.
-        let n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 64, -1) };
+        let mut n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 64, 0) };
+        if n > 0 {
+            streak += 1;
+        } else {
+            streak = 0;
+            // SAFETY: as above.
+            n = unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 64, -1) };
+        }
         if n < 0 {
             if last_errno() == libc::EINTR {
                 continue;
@@ -136,7 +149,8 @@ fn main() {
             // SAFETY: writing back what was read.
             unsafe { libc::write(fd, buf.as_ptr().cast(), got as usize) };
             reads += 1;
-            if stall_after == Some(reads) {
+            if !stalled && streak >= 2 && stall_after.is_some_and(|after| reads >= after) {
+                stalled = true;
                 println!("STALL-BEGIN");
                 let _ = std::io::stdout().flush();
                 let start = Instant::now();
