@@ -4,12 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-kernel=$("$KPOLL_ROOT/scripts/build-kernel.sh")
-module=$("$KPOLL_ROOT/scripts/build-module.sh")
-tools=$("$KPOLL_ROOT/scripts/build-tools.sh")
-extra=("$module:/lib/kpoll/kpoll.ko")
-for t in $tools; do extra+=("$t:/usr/local/bin/$(basename "$t")"); done
-initrd=$("$KPOLL_ROOT/scripts/build-initramfs.sh" "${extra[@]}")
+guest=$("$KPOLL_ROOT/scripts/build-guest.sh")
+read -r kernel initrd <<<"$guest"
 cargo build --quiet --release --manifest-path "$KPOLL_ROOT/Cargo.toml" -p kpoll-loadgen \
 	--target-dir "$KPOLL_CACHE/tools-target" >&2 || die "building kpoll-loadgen failed"
 # Plots need matplotlib; without it the benchmark still runs and the report says so.

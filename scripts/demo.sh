@@ -5,10 +5,6 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-kernel=$("$KPOLL_ROOT/scripts/build-kernel.sh")
-module=$("$KPOLL_ROOT/scripts/build-module.sh")
-tools=$("$KPOLL_ROOT/scripts/build-tools.sh")
-extra=("$module:/lib/kpoll/kpoll.ko")
-for t in $tools; do extra+=("$t:/usr/local/bin/$(basename "$t")"); done
-initrd=$("$KPOLL_ROOT/scripts/build-initramfs.sh" "${extra[@]}")
+guest=$("$KPOLL_ROOT/scripts/build-guest.sh")
+read -r kernel initrd <<<"$guest"
 exec python3 "$KPOLL_ROOT/scripts/demo.py" --kernel "$kernel" --initrd "$initrd" "$@"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds everything a guest boot needs: the patched kernel, kpoll.ko, the guest programs and the
+# initramfs holding them. Prints "KERNEL INITRD" on one line.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kernel=$("$KPOLL_ROOT/scripts/build-kernel.sh")
+module=$("$KPOLL_ROOT/scripts/build-module.sh")
+tools=$("$KPOLL_ROOT/scripts/build-tools.sh")
+extra=("$module:/lib/kpoll/kpoll.ko")
+for t in $tools; do extra+=("$t:/usr/local/bin/$(basename "$t")"); done
+initrd=$("$KPOLL_ROOT/scripts/build-initramfs.sh" "${extra[@]}")
+echo "$kernel $initrd"
