@@ -26,8 +26,6 @@
 //! Drivers that name vectors after the PCI device (mlx5's `mlx5_comp0@pci:...`) are not matched;
 //! use the per-NAPI IRQ number from `/proc/net/kpoll` when the driver reports one.
 
-use std::fmt;
-
 /// One line of `/proc/interrupts`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IrqLine {
@@ -85,20 +83,7 @@ impl Interrupts {
     }
 }
 
-/// A malformed `/proc/interrupts`: `line` is 1-based.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-impl std::error::Error for ParseError {}
+pub use crate::parse_error::ParseError;
 
 /// Parses the full text of `/proc/interrupts`.
 pub fn parse(text: &str) -> Result<Interrupts, ParseError> {

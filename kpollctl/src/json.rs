@@ -310,13 +310,7 @@ mod tests {
     };
     use serde_json::{json, Value};
 
-    fn read(name: &str) -> String {
-        let path = format!(
-            "{}/../tests/data/kpollctl/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(path).unwrap()
-    }
+    use crate::test_data::read;
 
     #[test]
     fn status_document() {

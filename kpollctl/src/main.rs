@@ -7,11 +7,14 @@ mod error;
 mod interrupts;
 mod json;
 mod knobs;
+mod parse_error;
 mod paths;
 mod procfs;
 mod render;
 mod source;
 mod status;
+#[cfg(test)]
+mod test_data;
 mod watch;
 
 use std::{

@@ -14,8 +14,6 @@
 //! or more NAPI lines and a final `total` line. Everything here is pure: [`parse`] takes the text
 //! and returns a [`Report`] or a [`ParseError`] naming the 1-based line number.
 
-use std::fmt;
-
 /// The ten column names of the header line, in order.
 pub const COLUMNS: [&str; 10] = [
     "napi_id",
@@ -121,26 +119,10 @@ pub struct Report {
     pub total: Counters,
 }
 
-/// A malformed `/proc/net/kpoll`: `line` is 1-based.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-impl std::error::Error for ParseError {}
+pub use crate::parse_error::ParseError;
 
 fn error(line: usize, message: impl Into<String>) -> ParseError {
-    ParseError {
-        line,
-        message: message.into(),
-    }
+    ParseError::new(line, message)
 }
 
 /// Parses the full text of `/proc/net/kpoll`.

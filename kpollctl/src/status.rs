@@ -115,13 +115,7 @@ mod tests {
     use super::*;
     use crate::{interrupts, procfs};
 
-    fn read(name: &str) -> String {
-        let path = format!(
-            "{}/../tests/data/kpollctl/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(path).unwrap()
-    }
+    use crate::test_data::read;
 
     #[test]
     fn joins_napi_irq_numbers_and_interface_irqs() {
