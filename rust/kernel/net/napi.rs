@@ -71,6 +71,11 @@ impl<'a> Napi<'a> {
     /// Drops the hold and, if there was one, schedules a poll so the driver re-enables the IRQ
     /// when that poll completes. Returns whether a hold was dropped. Any context.
     pub fn release_irq(&self) -> bool {
+        // A plain read first: `epoll_wait()` calls this before every sleep, and the locked
+        // read-modify-write below is only needed when a hold is actually set.
+        if !self.irq_held() {
+            return false;
+        }
         // SAFETY: as in `hold_irq`; `test_and_clear_bit` is atomic and fully ordered.
         let held =
             unsafe { bindings::test_and_clear_bit(bindings::NAPI_STATE_KPOLL_HOLD, self.state()) };
