@@ -5,8 +5,9 @@
 demo: setup
 	scripts/demo.sh
 
+# Tests run on the debug kernel (lockdep, KASAN, ...); demo and bench on the release kernel.
 test: setup
-	tests/run.sh
+	KPOLL_FLAVOUR=debug tests/run.sh
 
 setup:
 	scripts/setup-toolchain.sh

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 "$KPOLL_ROOT/scripts/build-kernel.sh" >/dev/null
 tree=$(kernel_tree)
-out="$KPOLL_CACHE/module"
+out="$KPOLL_CACHE/module-$KPOLL_FLAVOUR"
 # A rebuilt kernel crate invalidates the module's objects: start clean when the kernel changed.
 kernel_stamp="$(kernel_key)-$(overlay_key)"
 if [ "$(cat "$out/.kernel-stamp" 2>/dev/null)" != "$kernel_stamp" ]; then

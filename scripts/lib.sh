@@ -9,11 +9,24 @@ export KPOLL_ROOT KPOLL_CACHE
 log() { printf '[kpoll] %s\n' "$*" >&2; }
 die() { printf 'kpoll: error: %s\n' "$*" >&2; exit 1; }
 
-# Hash of everything that shapes the kernel image: source package, patches, config fragment.
+
+# Kernel flavour: `release` (demo, benchmark) or `debug` (tests: lockdep, KASAN, ...).
+KPOLL_FLAVOUR=${KPOLL_FLAVOUR:-release}
+case "$KPOLL_FLAVOUR" in release | debug) ;; *) die "KPOLL_FLAVOUR must be release or debug" ;; esac
+export KPOLL_FLAVOUR
+
+# The config fragments of this flavour, merged in order onto tinyconfig.
+config_fragments() {
+	echo "$KPOLL_ROOT/config/guest.config"
+	if [ "$KPOLL_FLAVOUR" = debug ]; then echo "$KPOLL_ROOT/config/debug.config"; fi
+}
+
+# Hash of everything that shapes the kernel image: source package, patches, config fragments.
 kernel_key() {
 	{
 		stat -c '%s %Y' "$KPOLL_KERNEL_SOURCE"
-		cat "$KPOLL_ROOT"/patches/*.patch "$KPOLL_ROOT"/config/guest.config
+		echo "$KPOLL_FLAVOUR"
+		cat "$KPOLL_ROOT"/patches/*.patch $(config_fragments)
 		cat "$KPOLL_ROOT"/scripts/prepare-kernel.sh
 	} | sha256sum | cut -c1-16
 }

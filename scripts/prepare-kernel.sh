@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Unpacks Debian's 6.12 source into the cache, applies patches/, overlays rust/ and writes the
-# guest config. Prints the tree's path. A tree whose key (source + patches + config) is already
+# guest config of the flavour in KPOLL_FLAVOUR (release or debug). Prints the tree's path. A tree whose key (source + patches + config) is already
 # prepared is reused; the Rust overlay is synced every time (make rebuilds what changed).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,6 +14,7 @@ seed_from_previous() {
 	local prev
 	prev=$(ls -td "$KPOLL_CACHE"/kernel-*/ 2>/dev/null | while read -r d; do
 		[ -f "$d/prepared" ] && [ -f "$d/applied.patch" ] && ls "$d"/built-* >/dev/null 2>&1 &&
+			[ "$(cat "$d/flavour" 2>/dev/null || echo release)" = "$KPOLL_FLAVOUR" ] &&
 			[ "${d%/}" != "$top" ] && echo "${d%/}" && break
 	done) || true
 	[ -n "$prev" ] || return 1
@@ -53,16 +54,21 @@ if [ ! -f "$top/prepared" ]; then
 		fi
 	done
 	restore_unchanged_timestamps
+	echo "$KPOLL_FLAVOUR" >"$top/flavour"
 	cat "$KPOLL_ROOT"/patches/*.patch >"$top/applied.patch"
 	make -s -C "$tree" LLVM=1 ARCH=x86_64 tinyconfig >/dev/null
+	mapfile -t fragments < <(config_fragments)
 	(cd "$tree" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config \
-		"$KPOLL_ROOT/config/guest.config" >/dev/null)
+		"${fragments[@]}" >/dev/null)
 	make -s -C "$tree" LLVM=1 ARCH=x86_64 olddefconfig >/dev/null
-	while IFS= read -r line; do
-		case "$line" in CONFIG_*=*)
-			grep -qx -- "$line" "$tree/.config" || die "config: $line did not stick (missing dependency?)";;
-		esac
-	done <"$KPOLL_ROOT/config/guest.config"
+	for fragment in "${fragments[@]}"; do
+		while IFS= read -r line; do
+			case "$line" in CONFIG_*=*)
+				grep -qx -- "$line" "$tree/.config" ||
+					die "config: $line ($(basename "$fragment")) did not stick (missing dependency?)";;
+			esac
+		done <"$fragment"
+	done
 	touch "$top/prepared"
 fi
 
