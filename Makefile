@@ -1,6 +1,6 @@
 # kpoll: the two entry points are `make demo` and `make test` (see README.md).
 # Both install what is missing, build the patched kernel (cached), the module and the guest.
-.PHONY: demo test setup kernel module host-test bench
+.PHONY: demo test soak setup kernel module host-test bench
 
 demo: setup
 	scripts/demo.sh
@@ -8,6 +8,10 @@ demo: setup
 # Tests run on the debug kernel (lockdep, KASAN, ...); demo and bench on the release kernel.
 test: setup
 	KPOLL_FLAVOUR=debug tests/run.sh
+
+# The same suite with every fault and stress trial count multiplied by KPOLL_SOAK (default 10).
+soak: setup
+	KPOLL_FLAVOUR=debug KPOLL_SOAK=$${KPOLL_SOAK:-10} tests/run.sh
 
 setup:
 	scripts/setup-toolchain.sh

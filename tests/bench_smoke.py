@@ -11,24 +11,16 @@ import subprocess
 import sys
 import tempfile
 
+from guest import build_loadgen
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CONFIGS = ("vanilla", "kpoll")
 
 
-def _loadgen():
-    cache = os.environ.get("KPOLL_CACHE") or os.path.expanduser("~/.cache/kpoll")
-    target = os.path.join(cache, "tools-target")
-    proc = subprocess.run(["cargo", "build", "--quiet", "--release", "--manifest-path",
-                           os.path.join(ROOT, "Cargo.toml"), "-p", "kpoll-loadgen",
-                           "--target-dir", target], capture_output=True, text=True)
-    assert proc.returncode == 0, f"building kpoll-loadgen failed: {proc.stderr[-2000:]}"
-    return os.path.join(target, "release", "kpoll-loadgen")
-
-
 def _bench(kernel, initrd, out):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench.py"), "--smoke",
-                           "--kernel", kernel, "--initrd", initrd, "--loadgen", _loadgen(),
+                           "--kernel", kernel, "--initrd", initrd, "--loadgen", build_loadgen(),
                            "--out", out], capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, (f"bench.py --smoke exited {proc.returncode}:\n"

@@ -93,3 +93,61 @@ def measure_load(vm, seconds=5, concurrency=16):
     stats["busy_jiffies"] = cpu1[0] - cpu0[0]
     stats["busy_per_1k"] = 1000.0 * stats["busy_jiffies"] / max(stats["ops"], 1)
     return stats
+
+
+def build_loadgen():
+    """Builds kpoll-loadgen (release, cached target dir); returns the executable's path."""
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cache = os.environ.get("KPOLL_CACHE") or os.path.expanduser("~/.cache/kpoll")
+    target = os.path.join(cache, "tools-target")
+    proc = subprocess.run(["cargo", "build", "--quiet", "--release", "--manifest-path",
+                           os.path.join(root, "Cargo.toml"), "-p", "kpoll-loadgen",
+                           "--target-dir", target], capture_output=True, text=True)
+    assert proc.returncode == 0, f"building kpoll-loadgen failed: {proc.stderr[-2000:]}"
+    return os.path.join(target, "release", "kpoll-loadgen")
+
+
+def run_loadgen(vm, exe, *args, timeout=600):
+    """Runs kpoll-loadgen against the guest's memcached; returns its JSON report."""
+    import json
+    argv = [exe, "--server", f"{GUEST}:{MEMCACHED_PORT}", "--json", *map(str, args)]
+    proc = vm.host(argv, timeout=timeout)
+    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
+    assert line, f"kpoll-loadgen exited {proc.returncode}: {proc.stderr[-2000:]}"
+    return json.loads(line)
+
+
+def memcached_stats(vm):
+    """memcached's own `stats` counters as {name: int} (non-numeric ones skipped)."""
+    reply = memcache_request(vm, b"stats\r\n").decode()
+    stats = {}
+    for line in reply.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
+            stats[parts[1]] = int(parts[2])
+    return stats
+
+
+def insmod(vm):
+    vm.check("insmod /lib/kpoll/kpoll.ko")
+
+
+def rmmod(vm):
+    vm.run("rmmod kpoll")
+
+
+def knob(vm, name):
+    return vm.check(f"cat /proc/sys/net/kpoll/{name}").strip()
+
+
+def set_knob(vm, name, value):
+    """Writes a knob; returns (rc, output) of the write."""
+    return vm.run(f"echo -n '{value}' > /proc/sys/net/kpoll/{name}")
+
+
+def guest_answers(vm):
+    """A TCP connect to a closed guest port is refused: one round trip through the RX queue."""
+    probe = ("import socket\ntry:\n    socket.create_connection(('%s', 9), timeout=2)\n"
+             "except ConnectionRefusedError:\n    raise SystemExit(0)\nraise SystemExit(1)\n" % GUEST)
+    return vm.host(["python3", "-c", probe], timeout=10).returncode == 0

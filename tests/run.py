@@ -44,9 +44,11 @@ def main():
         return results.summary()
 
     import bench_smoke
+    import fault_suite
     import vm_suite
 
     vm_suite.run(results, kernel, initrd)
+    fault_suite.run(results, kernel, initrd)
     bench_smoke.run(results, kernel, initrd)
     return results.summary()
 

@@ -6,31 +6,17 @@ import os
 import subprocess
 import time
 
-from guest import (GUEST, kpoll_counters, measure_load, memcache_request, memcaslap, rx_irqs,
-                   start_memcached, stop_memcached, wait_for)
+import bad_input
+from echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
+from guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
+                   memcache_request, memcaslap, rmmod, rx_irqs, set_knob, start_memcached,
+                   stop_memcached, wait_for)
 from tap import log
 from vm import Vm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KNOBS = ("enabled", "ports", "watchdog_us", "budget")
+KNOBS = bad_input.KNOBS
 DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "10000", "budget": "64"}
-
-
-def insmod(vm):
-    vm.check("insmod /lib/kpoll/kpoll.ko")
-
-
-def rmmod(vm):
-    vm.run("rmmod kpoll")
-
-
-def knob(vm, name):
-    return vm.check(f"cat /proc/sys/net/kpoll/{name}").strip()
-
-
-def set_knob(vm, name, value):
-    """Writes a knob; returns (rc, output) of the write."""
-    return vm.run(f"echo -n '{value}' > /proc/sys/net/kpoll/{name}")
 
 
 # --- foundation -------------------------------------------------------------------------------
@@ -113,100 +99,48 @@ def test_memcached_port_optin_cuts_irqs(vm):
             f"TPS {off['tps']} -> {on['tps']}; app packets {app_packets}")
 
 
-def test_bad_knob_values_rejected(vm):
+def write_knob(vm, name, value, user=None):
+    """Writes a knob as root or as `user`; returns (rc, output)."""
+    cmd = f"echo -n '{value}' > /proc/sys/net/kpoll/{name}"
+    return vm.run(f'su -s /bin/sh {user} -c "{cmd}"' if user else cmd)
+
+
+def test_bad_input_table(vm):
+    """Every row of README's bad-input table gets its error and changes nothing."""
+    table = bad_input.rows()
+    start = {"enabled": "0", "ports": "7777", "watchdog_us": "5000", "budget": "16"}
+    not_loaded = []
     insmod(vm)
     try:
-        bad = {
-            "enabled": ["2", "-1", "abc", " ", "1 1"],
-            "watchdog_us": ["0", "49", "1000001", "-5", "12x", "99999999999999999999"],
-            "budget": ["0", "1025", "-1", "x"],
-            "ports": ["0", "65536", "-1", "abc", "80 80",
-                      " ".join(str(p) for p in range(1000, 1017))],
-        }
-        for name, values in bad.items():
-            for value in values:
-                rc, out = set_knob(vm, name, value)
-                assert rc != 0 and "Invalid argument" in out, (name, value, rc, out)
-                assert knob(vm, name) == DEFAULTS[name], (name, value, knob(vm, name))
-        for name, value in (("watchdog_us", "5000"), ("budget", "16"), ("ports", "11211 7777"),
-                            ("enabled", "0")):
+        for name, value in start.items():  # not the defaults: "unchanged" must be visible
             rc, out = set_knob(vm, name, value)
-            assert rc == 0, (name, out)
-            assert knob(vm, name) == value, (name, knob(vm, name))
+            assert rc == 0, (name, value, out)
+        for where, text, result in table:
+            if where.startswith("SO_KPOLL"):
+                args = bad_input.sockopt_args(where, text)
+                if args is None:
+                    not_loaded.append((where, result))
+                    continue
+                out = vm.run(f"kpoll-sockopt {args} --readback")[1].strip()
+                assert out == f"error {result} now=0", (where, text, out)
+                continue
+            user = None if where in bad_input.KNOBS else "kpolluser"
+            for name in [where] if where in bad_input.KNOBS else bad_input.KNOBS:
+                rc, out = write_knob(vm, name, bad_input.knob_bytes(text), user)
+                assert rc != 0 and bad_input.ERRNO_TEXT[result] in out, (name, text, rc, out)
+                assert knob(vm, name) == start[name], (name, text, knob(vm, name))
+        for name, value in (("watchdog_us", "50"), ("budget", "1024"), ("ports", "1 65535"),
+                            ("enabled", "1")):
+            rc, out = set_knob(vm, name, value)
+            assert rc == 0 and knob(vm, name) == value, (name, value, out)
+        out = vm.run("kpoll-sockopt set --value 2 --readback")[1].strip()
+        assert out == "ok 2 now=1", f"SO_KPOLL=2: {out}"
     finally:
         rmmod(vm)
-
-
-def test_so_kpoll_errors_and_readback(vm):
-    out = vm.run("kpoll-sockopt set")[1].strip()
-    assert out == "error ENOPROTOOPT", f"without the module: {out}"
-    insmod(vm)
-    try:
-        assert vm.run("kpoll-sockopt set --uid 1000")[1].strip() == "error EPERM"
-        assert vm.run("kpoll-sockopt set")[1].strip() == "ok 1"
-        assert vm.run("kpoll-sockopt get")[1].strip() == "ok 0"
-        assert vm.run("kpoll-sockopt set --optlen 2")[1].strip() == "error EINVAL"
-    finally:
-        rmmod(vm)
-
-
-ECHO_CLIENT = r"""
-import selectors, socket, sys
-# Closed loop, one request in flight per connection: the next is sent when the echo is back.
-host, port, conns, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-sel = selectors.DefaultSelector()
-state = {}
-sent = done = bad = 0
-for i in range(conns):
-    s = socket.create_connection((host, port), timeout=20)
-    s.setblocking(False)
-    state[s] = [b"", b""]
-    sel.register(s, selectors.EVENT_READ)
-def send(s):
-    global sent
-    msg = b"echo %08d\n" % sent
-    sent += 1
-    state[s] = [msg, b""]
-    s.sendall(msg)
-for s in list(state):
-    send(s)
-while done < total:
-    events = sel.select(timeout=30)
-    if not events:
-        sys.exit("no echo for 30 s")
-    for key, _ in events:
-        s = key.fileobj
-        want, got = state[s]
-        data = s.recv(4096)
-        if not data:
-            sys.exit("connection closed")
-        got += data
-        state[s][1] = got
-        if len(got) >= len(want):
-            bad += got != want
-            done += 1
-            if sent < total:
-                send(s)
-print(done, bad)
-"""
-
-
-def echo_load(vm, port, conns=32, requests=20000):
-    proc = vm.host(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns), str(requests)],
-                   timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    total, bad = map(int, proc.stdout.split())
-    assert bad == 0, f"{bad} wrong echoes"
-    return total
-
-
-def start_echo(vm, args):
-    vm.check(f"(kpoll-echo {args} > /tmp/echo.log 2>&1 &)")
-    wait_for(lambda: "READY" in vm.run("cat /tmp/echo.log")[1], "kpoll-echo READY")
-
-
-def stop_echo(vm):
-    vm.run("killall kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
+    for where, result in not_loaded:
+        out = vm.run(f"kpoll-sockopt {where.split()[-1]} --readback")[1].strip()
+        assert out.startswith(f"error {result} now=") or out == f"error {result}", (where, out)
+    return f"{len(table)} rows of the README table"
 
 
 def test_so_kpoll_echo_server_cuts_irqs(vm):
@@ -300,13 +234,6 @@ def test_stalled_app_gets_irqs_back(vm):
     assert bad == 0 and total == 6000, out
     assert fires > fires0, "watchdog fire not counted"
     return f"IRQs back while the app was stalled; watchdog fires {fires - fires0}"
-
-
-def guest_answers(vm):
-    """A TCP connect to a closed guest port is refused: one round trip through the RX queue."""
-    probe = ("import socket\ntry:\n    socket.create_connection(('%s', 9), timeout=2)\n"
-             "except ConnectionRefusedError:\n    raise SystemExit(0)\nraise SystemExit(1)\n" % GUEST)
-    return vm.host(["python3", "-c", probe], timeout=10).returncode == 0
 
 
 def test_link_down_up_while_held(vm):
@@ -435,8 +362,7 @@ TESTS = [
     test_memcached_answers_from_host,
     test_load_raises_rx_irqs,
     test_memcached_port_optin_cuts_irqs,
-    test_bad_knob_values_rejected,
-    test_so_kpoll_errors_and_readback,
+    test_bad_input_table,
     test_so_kpoll_echo_server_cuts_irqs,
     test_idle_hands_back_to_irqs,
     test_stalled_app_gets_irqs_back,

@@ -1,0 +1,471 @@
+"""Faults and stress that kpoll must survive with nothing lost (issue: reliability).
+
+Two guests with 2 vCPUs: one with a single-queue NIC (hostage, closes, exits, many connections,
+module unload under load, data integrity, protocol conformance), one with a two-queue NIC
+(channel changes and device unbind/rebind while a queue is held). Each test leaves the guest as
+it found it. Trial counts scale with KPOLL_SOAK (default 1; `make soak` raises it)."""
+import os
+import signal
+import subprocess
+import threading
+
+from echo import (CLIENT_SAW_CLOSE, PING_PROBE, echo_client, echo_load, echo_log, start_echo,
+                  stop_echo)
+from guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, knob,
+                   kpoll_counters, memcache_request, memcached_stats, rmmod, run_loadgen, rx_irqs,
+                   set_knob, start_memcached, stop_memcached, wait_for)
+from vm import Vm
+
+SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
+# The watchdog for the hostage test: long enough that TCG's timer jitter is small against it.
+HOSTAGE_WATCHDOG_US = 50000
+
+
+def total(vm, name):
+    return int(kpoll_counters(vm)["total"][name])
+
+
+def held_queues(vm):
+    return [n["napi_id"] for n in kpoll_counters(vm)["napis"] if n["state"] == "held"]
+
+
+def wait_no_hold(vm, what, timeout=10):
+    wait_for(lambda: not held_queues(vm), f"no held queue {what}", timeout, 0.05)
+
+
+def wait_hold(vm, what, timeout=30):
+    wait_for(lambda: held_queues(vm), f"a held queue {what}", timeout, 0.02)
+
+
+def assert_irqs_return(vm):
+    """The RX queue is interrupt-driven again: three round trips raise RX IRQs."""
+    irq0 = rx_irqs(vm)
+    assert all(guest_answers(vm) for _ in range(3)), "the guest does not answer"
+    assert rx_irqs(vm) >= irq0 + 3, f"RX IRQs for 3 round trips: {rx_irqs(vm) - irq0}"
+
+
+class LoadLoop:
+    """Back-to-back verified kpoll-loadgen runs against memcached until stopped."""
+
+    def __init__(self, vm, exe, seconds=4, connections=16):
+        self.args = ["--closed", "--connections", connections, "--duration", seconds,
+                     "--warmup", 0, "--drain-timeout", 10, "--keys", 2000]
+        self.vm, self.exe, self.reports = vm, exe, []
+        self.failure = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                self.reports.append(run_loadgen(self.vm, self.exe, *self.args, timeout=120))
+        except Exception as exc:  # noqa: BLE001 - reported by stop()
+            self.failure = exc
+
+    def __enter__(self):
+        self._thread.start()
+        wait_for(lambda: self.reports or self.failure or self._thread.is_alive(), "load", 5)
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=180)
+
+    def verdict(self):
+        """(requests, errors, misses) over every run; raises if a run did not report."""
+        assert self.failure is None, f"load generator failed: {self.failure}"
+        assert self.reports, "no load run finished"
+        requests = sum(r["requests"]["total"] for r in self.reports)
+        errors = sum(r["errors"]["total"] for r in self.reports)
+        misses = sum(r["misses"] for r in self.reports)
+        return requests, errors, misses
+
+
+# --- 1. hostage ------------------------------------------------------------------------------
+
+def test_hostage_app_does_not_hold_the_queue(vm):
+    """App A takes events then spins for 10x the watchdog without epoll_wait, again and again;
+    app B (not opted in) on the same queue keeps being answered, A's own traffic completes."""
+    trials = 10 * SOAK
+    stall_ms = 10 * HOSTAGE_WATCHDOG_US // 1000
+    insmod(vm)
+    probe = client = None
+    try:
+        rc, out = set_knob(vm, "watchdog_us", HOSTAGE_WATCHDOG_US)
+        assert rc == 0, out
+        start_echo(vm, f"--port 7101 --so-kpoll --fault stall --fault-after 300 "
+                       f"--fault-every 300 --stall-ms {stall_ms}", log="/tmp/hostage.log")
+        start_echo(vm, "--port 7102", log="/tmp/bystander.log")
+        fires0 = total(vm, "watchdog_fires")
+        probe = vm.host_popen(["python3", "-c", PING_PROBE, GUEST, "7102"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = echo_client(vm, 7101, 16, 10**9)
+        wait_for(lambda: echo_log(vm, "/tmp/hostage.log").count("FAULT-END") >= trials,
+                 f"{trials} stalls of the hostage app", 60 + 5 * trials, 0.2)
+        fires = total(vm, "watchdog_fires") - fires0
+    finally:
+        outputs = []
+        for proc in (probe, client):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                outputs.append(proc.communicate(timeout=60))
+        stop_echo(vm)
+        rmmod(vm)
+    (probe_out, probe_err), (client_out, client_err) = outputs
+    pings, worst_ms, probe_bad = probe_out.split()
+    done, bad = map(int, client_out.split()[:2])
+    assert int(probe_bad) == 0 and int(pings) > 0, (probe_out, probe_err)
+    assert bad == 0 and done >= 300 * trials, (client_out, client_err)
+    assert fires >= trials, f"{trials} stalls of a held queue but {fires} watchdog fires"
+    assert float(worst_ms) < stall_ms, (
+        f"app B waited {worst_ms} ms: as long as A's {stall_ms} ms stall (IRQs not back)")
+    return (f"{trials} stalls of {stall_ms} ms, {fires} watchdog fires; app B: {pings} pings, "
+            f"worst {worst_ms} ms (watchdog {HOSTAGE_WATCHDOG_US // 1000} ms); app A: {done} "
+            f"echoes, 0 wrong")
+
+
+# --- 2. closes and exits while held ----------------------------------------------------------
+
+def test_epoll_fd_closed_while_held(vm):
+    """The server closes its epoll fd during held streaks and carries on with a new one."""
+    insmod(vm)
+    try:
+        start_echo(vm, "--port 7111 --so-kpoll --fault reopen-epoll --fault-after 500 "
+                       "--fault-every 500")
+        packets0 = total(vm, "app_packets")
+        echoed = echo_load(vm, 7111, conns=16, requests=6000 * SOAK)
+        reopens = echo_log(vm).count("FAULT-END reopen-epoll")
+        packets = total(vm, "app_packets") - packets0
+        wait_no_hold(vm, "after the load")
+        assert_irqs_return(vm)
+    finally:
+        stop_echo(vm)
+        rmmod(vm)
+    assert reopens >= 5 * SOAK, f"only {reopens} epoll re-opens"
+    assert packets > 0, "kpoll never polled for the re-opened epolls"
+    return f"{reopens} epoll close/re-open while held; {echoed} echoes, 0 wrong"
+
+
+def test_sockets_closed_while_held(vm):
+    """The server closes every connection during a held streak; the queue goes back to IRQs
+    and the server keeps serving new connections."""
+    insmod(vm)
+    try:
+        start_echo(vm, "--port 7112 --so-kpoll --fault close-conns --fault-after 2000")
+        proc = echo_client(vm, 7112, 16, 10**9)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == CLIENT_SAW_CLOSE, (proc.returncode, out, err)
+        assert "FAULT-END close-conns 1" in echo_log(vm)
+        wait_no_hold(vm, "after the sockets closed")
+        assert_irqs_return(vm)
+        packets0 = total(vm, "app_packets")
+        echoed = echo_load(vm, 7112, conns=16, requests=3000)
+        assert total(vm, "app_packets") > packets0, "no polling for the new connections"
+    finally:
+        stop_echo(vm)
+        rmmod(vm)
+    return f"closed while held after {out.split()[0]} echoes; then {echoed} new echoes"
+
+
+def test_exit_with_many_epolls_while_held(vm):
+    """A server with 32 threads (32 epoll instances) exits in the middle of a held streak."""
+    insmod(vm)
+    try:
+        start_echo(vm, "--port 7113 --so-kpoll --workers 32 --fault exit --fault-after 200")
+        proc = echo_client(vm, 7113, 128, 10**9)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == CLIENT_SAW_CLOSE, (proc.returncode, out, err)
+        wait_for(lambda: vm.run("pidof kpoll-echo")[0] != 0, "the server gone", 30)
+        wait_no_hold(vm, "after the exit")
+        assert_irqs_return(vm)
+        suspensions = total(vm, "suspensions")
+    finally:
+        stop_echo(vm)
+        rmmod(vm)
+    assert suspensions > 0, "the queue was never held"
+    return f"exit after {out.split()[0]} echoes; queue back to IRQs"
+
+
+# --- 5. many connections, epolls, migrating threads ------------------------------------------
+
+def test_many_connections_and_migrating_threads(vm):
+    """1200 connections over 64 threads (64 epolls) that hop between the 2 vCPUs every 5 ms."""
+    insmod(vm)
+    try:
+        start_echo(vm, "--port 7120 --so-kpoll --workers 64 --migrate-ms 5")
+        before = kpoll_counters(vm)["total"]
+        echoed = echo_load(vm, 7120, conns=1200, requests=30000 * SOAK)
+        after = kpoll_counters(vm)["total"]
+        migrating = "MIGRATING" in echo_log(vm)
+        stop_echo(vm)
+        wait_no_hold(vm, "after the server stopped")
+        assert_irqs_return(vm)
+    finally:
+        stop_echo(vm)
+        rmmod(vm)
+    assert migrating, "the worker threads did not move between CPUs"
+    for key in ("suspensions", "app_packets"):
+        assert int(after[key]) > int(before[key]), (key, before, after)
+    return (f"{echoed} echoes over 1200 connections, 0 wrong; holds "
+            f"{int(after['suspensions']) - int(before['suspensions'])}")
+
+
+# --- 3. module unload ------------------------------------------------------------------------
+
+def test_rmmod_under_load_repeated(vm, exe):
+    """insmod, wait for a hold, rmmod under verified memcached load: 20 rounds (soak: more)."""
+    rounds = 20 * SOAK
+    start_memcached(vm, threads=2)
+    try:
+        with LoadLoop(vm, exe) as load:
+            for i in range(rounds):
+                insmod(vm)
+                rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
+                assert rc == 0, out
+                wait_hold(vm, f"in round {i + 1}")
+                rc, out = vm.run("rmmod kpoll")
+                assert rc == 0, f"round {i + 1}: rmmod: {out}"
+            irq0 = rx_irqs(vm)
+            wait_for(lambda: rx_irqs(vm) > irq0 + 10, "RX IRQs after the last rmmod", 10)
+        requests, errors, misses = load.verdict()
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    assert errors == 0 and misses == 0, (errors, misses, load.reports[-1])
+    return f"{rounds} rmmods while held; {requests} verified requests, 0 errors"
+
+
+def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm, exe):
+    """insmod/rmmod back to back under load while another process writes the knobs and reads
+    /proc/net/kpoll the whole time."""
+    rounds = 50 * SOAK
+    start_memcached(vm, threads=2)
+    try:
+        vm.check("rm -f /tmp/stop-writer; (while [ ! -e /tmp/stop-writer ]; do "
+                 f"echo -n {MEMCACHED_PORT} > /proc/sys/net/kpoll/ports; "
+                 "echo -n 20000 > /proc/sys/net/kpoll/watchdog_us; "
+                 "cat /proc/net/kpoll; done >/dev/null 2>&1; touch /tmp/writer-done) &")
+        with LoadLoop(vm, exe) as load:
+            script = (f"i=0; while [ $i -lt {rounds} ]; do "
+                      "insmod /lib/kpoll/kpoll.ko || exit 1; "
+                      f"echo -n {MEMCACHED_PORT} > /proc/sys/net/kpoll/ports || exit 2; "
+                      "rmmod kpoll || exit 3; i=$((i+1)); done")
+            rc, out = vm.run(script, timeout=600)
+            assert rc == 0, f"insmod/rmmod loop failed (status {rc}): {out}"
+        vm.check("touch /tmp/stop-writer")
+        wait_for(lambda: vm.run("test -e /tmp/writer-done")[0] == 0, "the knob writer", 30)
+        requests, errors, misses = load.verdict()
+        insmod(vm)
+        defaults = (knob(vm, "ports"), knob(vm, "watchdog_us"))
+    finally:
+        vm.run("touch /tmp/stop-writer")
+        rmmod(vm)
+        stop_memcached(vm)
+    assert errors == 0 and misses == 0, (errors, misses)
+    assert defaults == ("", "10000"), f"a fresh load kept old knobs: {defaults}"
+    return f"{rounds} insmod/rmmod rounds; {requests} verified requests, 0 errors"
+
+
+# --- 6, 7. data integrity, protocol conformance ----------------------------------------------
+
+def test_million_verified_requests(vm, exe):
+    """>= 1M requests, every reply checked, with kpoll holding memcached's queue; memcached's
+    own counters agree with the load generator's."""
+    target = 1_000_000 * SOAK
+    start_memcached(vm, threads=2)
+    insmod(vm)
+    reports = []
+    try:
+        rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
+        assert rc == 0, out
+        s0, k0 = memcached_stats(vm), kpoll_counters(vm)["total"]
+        done = 0
+        while done < target:
+            r = run_loadgen(vm, exe, "--closed", "--connections", 1000, "--threads", 2,
+                            "--depth", 4, "--duration", 30, "--warmup", 0, "--keys", 5000,
+                            timeout=300)
+            reports.append(r)
+            assert r["errors"]["total"] == 0, r["errors"]
+            done += r["requests"]["total"]
+            assert len(reports) < 40, f"only {done} requests after {len(reports)} runs"
+        s1, k1 = memcached_stats(vm), kpoll_counters(vm)["total"]
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    gets = sum(r["requests"]["get"] for r in reports)
+    sets = sum(r["requests"]["set"] for r in reports)
+    preload = sum(r["preload"]["keys"] for r in reports)
+    misses = sum(r["misses"] for r in reports)
+    assert misses == 0, f"{misses} misses"
+    assert s1["cmd_get"] - s0["cmd_get"] == gets, (s1["cmd_get"] - s0["cmd_get"], gets)
+    assert s1["get_hits"] - s0["get_hits"] == gets, (s1["get_hits"] - s0["get_hits"], gets)
+    assert s1["cmd_set"] - s0["cmd_set"] == sets + preload, (s1["cmd_set"] - s0["cmd_set"], sets)
+    polled = int(k1["app_packets"]) - int(k0["app_packets"])
+    assert polled > 0, "kpoll never polled during the run"
+    return (f"{done} requests ({gets} get, {sets} set) over 1000 connections, 0 wrong; "
+            f"memcached agrees; {polled} packets polled by kpoll")
+
+
+def memccapable(vm):
+    proc = vm.host(["memccapable", "-h", GUEST, "-p", str(MEMCACHED_PORT), "-t", "10"],
+                   timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_memccapable_with_kpoll_on_and_off(vm):
+    start_memcached(vm)
+    try:
+        rc_off, out_off = memccapable(vm)
+        insmod(vm)
+        rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
+        assert rc == 0, out
+        packets0 = total(vm, "app_packets")
+        rc_on, out_on = memccapable(vm)
+        packets = total(vm, "app_packets") - packets0
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    assert rc_off == 0 and "All tests passed" in out_off, f"kpoll off:\n{out_off[-2000:]}"
+    assert rc_on == 0 and "All tests passed" in out_on, f"kpoll on:\n{out_on[-2000:]}"
+    tests = out_on.count("[pass]")
+    return f"{tests} memccapable tests pass with kpoll on and off; {packets} packets polled"
+
+
+# --- 4. queue reconfiguration (two-queue NIC) -------------------------------------------------
+
+def channels(vm, count=None):
+    out = vm.check(f"kpoll-channels eth0 {count or ''}").split()
+    assert out[0] == "combined", out
+    return int(out[1])
+
+
+def test_channel_changes_while_held(vm, exe):
+    """ethtool -L (combined 2 -> 1 -> 2) while a queue is held, under verified load: no request
+    lost; then a link down/up under load; the queues end up interrupt-driven."""
+    rounds = 5 * SOAK
+    start_memcached(vm, threads=2)
+    insmod(vm)
+    try:
+        assert channels(vm) == 2, "the NIC does not have 2 queues"
+        rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
+        assert rc == 0, out
+        with LoadLoop(vm, exe, connections=32) as load:
+            for i in range(rounds):
+                wait_hold(vm, f"before channel change {i + 1}")
+                assert channels(vm, 1) == 1
+                wait_hold(vm, f"with one channel ({i + 1})")
+                assert channels(vm, 2) == 2
+        requests, errors, misses = load.verdict()
+        flap = vm.host_popen(["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", "1", "-c",
+                              "16", "-t", "4s", "-R"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            wait_hold(vm, "before link down")
+            vm.check("ip link set eth0 down && ip link set eth0 up && "
+                     "ip addr replace 10.213.0.2/24 dev eth0")
+            flap.wait(timeout=120)
+        finally:
+            flap.kill()
+        wait_for(lambda: guest_answers(vm), "the guest answering after ifup", 30, 0.2)
+        napis = len(kpoll_counters(vm)["napis"])
+        wait_no_hold(vm, "after the load")
+        assert_irqs_return(vm)
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    assert errors == 0 and misses == 0, (errors, misses)
+    return (f"{rounds} x (2 -> 1 -> 2 channels) while held: {requests} verified requests, "
+            f"0 errors; link flap while held; {napis} NAPIs seen")
+
+
+def test_device_unbind_rebind_while_held(vm):
+    """The virtio-net device is unbound (its NAPIs deleted and freed) while a queue is held and
+    bound again; kpoll forgets the old NAPIs and holds the new ones."""
+    start_memcached(vm)
+    insmod(vm)
+    load = None
+    try:
+        rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
+        assert rc == 0, out
+        load = vm.host_popen(["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", "1", "-c",
+                              "16", "-t", "600s"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_hold(vm, "before unbind")
+        old = {n["napi_id"] for n in kpoll_counters(vm)["napis"]}
+        dev = vm.check("basename $(readlink /sys/class/net/eth0/device)").strip()
+        vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
+        load.kill()
+        load.wait()
+        proc = vm.check("cat /proc/net/kpoll")
+        vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/bind")
+        wait_for(lambda: vm.run("test -e /sys/class/net/eth0")[0] == 0, "eth0 back", 30)
+        vm.check("ip addr replace 10.213.0.2/24 dev eth0 && ip link set eth0 up")
+        wait_for(lambda: guest_answers(vm), "the guest answering after rebind", 30, 0.2)
+        reply = memcache_request(vm, b"set rebind 0 0 2\r\nok\r\nget rebind\r\n")
+        assert reply == b"STORED\r\nVALUE rebind 0 2\r\nok\r\nEND\r\n", reply
+        load = vm.host_popen(["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", "1", "-c",
+                              "16", "-t", "600s"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_for(lambda: set(held_queues(vm)) - old, "a hold on a new NAPI", 30, 0.02)
+        load.kill()
+        load.wait()
+        wait_no_hold(vm, "after the load")
+        assert_irqs_return(vm)
+    finally:
+        if load is not None:
+            load.kill()
+        rmmod(vm)
+        stop_memcached(vm)
+    assert "napi_id" in proc, proc
+    return f"old NAPIs {sorted(old)}; new holds after rebind"
+
+
+SINGLE_QUEUE_TESTS = [
+    (test_hostage_app_does_not_hold_the_queue, False),
+    (test_epoll_fd_closed_while_held, False),
+    (test_sockets_closed_while_held, False),
+    (test_exit_with_many_epolls_while_held, False),
+    (test_many_connections_and_migrating_threads, False),
+    (test_rmmod_under_load_repeated, True),
+    (test_insmod_rmmod_loop_with_traffic_and_knob_writes, True),
+    (test_million_verified_requests, True),
+    (test_memccapable_with_kpoll_on_and_off, False),
+]
+TWO_QUEUE_TESTS = [
+    (test_channel_changes_while_held, True),
+    (test_device_unbind_rebind_while_held, False),
+]
+
+
+def run_guest(results, kernel, initrd, queues, tests, exe):
+    log_dir = os.environ.get("KPOLL_LOG_DIR", "/tmp")
+    log_path = os.path.join(log_dir, f"kpoll-fault-console-{queues}q.log")
+    boot = {}
+
+    def boot_vm():
+        boot["vm"] = Vm(kernel, initrd, vcpus=2, queues=queues, log_path=log_path).__enter__()
+        return f"guest up ({boot['vm'].accel}); console log {log_path}"
+
+    label = f"faults ({queues}-queue NIC, 2 vCPUs)"
+    results.run(f"{label}: boot", boot_vm)
+    vm = boot.get("vm")
+    if vm is None:
+        return
+    try:
+        for test, needs_loadgen in tests:
+            name = test.__name__.removeprefix("test_").replace("_", " ")
+            args = (vm, exe) if needs_loadgen else (vm,)
+            results.run(f"{label}: {name}", test, *args)
+    finally:
+        problems = vm.console_problems()
+        vm.__exit__(None, None, None)
+    results.record(f"{label}: no kernel warnings, oopses or lockdep/KASAN reports",
+                   not problems, "\n".join(problems[:20]))
+
+
+def run(results, kernel, initrd):
+    exe = results.run("faults: build kpoll-loadgen", build_loadgen)
+    if not exe:
+        return
+    run_guest(results, kernel, initrd, 1, SINGLE_QUEUE_TESTS, exe)
+    run_guest(results, kernel, initrd, 2, TWO_QUEUE_TESTS, exe)
