@@ -278,7 +278,7 @@ def test_million_verified_requests(vm, exe):
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out
-        s0, k0 = memcached_stats(vm), kpoll_counters(vm)["total"]
+        s0, k0, irq0 = memcached_stats(vm), kpoll_counters(vm)["total"], rx_irqs(vm)
         done = 0
         while done < target:
             r = run_loadgen(vm, exe, "--closed", "--connections", 1000, "--threads", 2,
@@ -288,7 +288,7 @@ def test_million_verified_requests(vm, exe):
             assert r["errors"]["total"] == 0, r["errors"]
             done += r["requests"]["total"]
             assert len(reports) < 40, f"only {done} requests after {len(reports)} runs"
-        s1, k1 = memcached_stats(vm), kpoll_counters(vm)["total"]
+        s1, k1, irq1 = memcached_stats(vm), kpoll_counters(vm)["total"], rx_irqs(vm)
     finally:
         rmmod(vm)
         stop_memcached(vm)
@@ -301,9 +301,11 @@ def test_million_verified_requests(vm, exe):
     assert s1["get_hits"] - s0["get_hits"] == gets, (s1["get_hits"] - s0["get_hits"], gets)
     assert s1["cmd_set"] - s0["cmd_set"] == sets + preload, (s1["cmd_set"] - s0["cmd_set"], sets)
     polled = int(k1["app_packets"]) - int(k0["app_packets"])
+    holds = int(k1["suspensions"]) - int(k0["suspensions"])
     assert polled > 0, "kpoll never polled during the run"
     return (f"{done} requests ({gets} get, {sets} set) over 1000 connections, 0 wrong; "
-            f"memcached agrees; {polled} packets polled by kpoll")
+            f"memcached agrees; {holds} holds, {polled} packets polled by kpoll, "
+            f"{(irq1 - irq0) / done:.4f} RX IRQs/request")
 
 
 def memccapable(vm):
