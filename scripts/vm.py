@@ -60,20 +60,27 @@ RUNL_THRESHOLD = 1024  # scripts whose base64 is longer go as RUNL (length-prefi
 
 PROBLEM_PATTERNS = [
     r"WARNING:",
-    r"BUG:",
+    r"(?<!ODE)BUG:",
     r"Oops",
     r"Kernel panic",
     r"general protection fault",
     r"KASAN",
     r"UBSAN",
     r"possible circular locking",
+    r"possible recursive locking",
+    r"possible irq lock inversion",
     r"inconsistent lock state",
+    r"DEBUG_LOCKS_WARN_ON",
+    r"turning off the locking correctness validator",
+    r"ODEBUG: (?!selftest passed)",
     r"suspicious RCU usage",
     r"INFO: task .* blocked",
     r"rcu_sched self-detected stall",
     r"RCU stall",
     r"sleeping function called from invalid context",
     r"list_add corruption",
+    r"list_del corruption",
+    r"detected stalls",
     r"refcount_t:",
 ]
 PROBLEM_RE = re.compile("|".join(PROBLEM_PATTERNS))

@@ -72,8 +72,47 @@ def wrong_rustc_is_one_line(results):
     results.run("host: an unusable rustc is reported in one line", check)
 
 
+# Lines from real reports of the kernel's checkers, and benign boot lines of the debug kernel.
+SPLATS = [
+    "WARNING: CPU: 0 PID: 1 at kernel/time/hrtimer.c:1250 hrtimer_start_range_ns+0x1/0x2",
+    "WARNING: possible circular locking dependency detected",
+    "WARNING: possible recursive locking detected",
+    "WARNING: inconsistent lock state",
+    "WARNING: suspicious RCU usage",
+    "BUG: sleeping function called from invalid context at mm/slab.h:1",
+    "BUG: KASAN: slab-use-after-free in napi_poll+0x10/0x20",
+    "ODEBUG: free active (active state 0) object: ffff8880 object type: hrtimer hint: x",
+    "DEBUG_LOCKS_WARN_ON(1)",
+    "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+    "list_del corruption. prev->next should be ffff, but was 0000",
+    "Oops: general protection fault, probably for non-canonical address",
+]
+BENIGN = [
+    "Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar",
+    "rcu: \tRCU lockdep checking is enabled.",
+    "Running RCU synchronous self tests",
+    "kasan: KernelAddressSanitizer initialized",
+    "ODEBUG: selftest passed",
+    "kpoll: loaded (watchdog 10000 us)",
+]
+
+
+def console_patterns(results):
+    """The console scan catches every kind of checker report and none of the boot noise."""
+
+    def check():
+        import vm
+        missed = [line for line in SPLATS if not vm.PROBLEM_RE.search(line)]
+        false = [line for line in BENIGN if vm.PROBLEM_RE.search(line)]
+        assert not missed and not false, f"missed {missed}; flagged {false}"
+        return f"{len(SPLATS)} report kinds caught, {len(BENIGN)} benign lines passed"
+
+    results.run("host: console scan catches lockdep/RCU/KASAN/ODEBUG reports", check)
+
+
 def run(results):
     cargo_tests(results)
     broken_patch_is_one_line(results)
     missing_tun_is_one_line(results)
     wrong_rustc_is_one_line(results)
+    console_patterns(results)
