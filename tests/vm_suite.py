@@ -237,20 +237,22 @@ def test_stalled_app_gets_irqs_back(vm):
 
 
 def test_link_down_up_while_held(vm):
-    """ifdown/ifup disables and re-enables the NAPI under a hold: traffic and IRQs come back."""
+    """ifdown/ifup disables and re-enables the NAPI while holds come and go under load: traffic
+    and IRQs come back. (On one vCPU the guest shell runs between holds; the two-vCPU guest of
+    fault_suite.py flaps the link with the queue seen held.)"""
     start_memcached(vm)
     insmod(vm)
     try:
         set_knob(vm, "ports", "11211")
         load = vm.host_popen(
-            ["memcaslap", "-s", f"{GUEST}:11211", "-T", "1", "-c", "16", "-t", "4s", "-R"],
+            ["memcaslap", "-s", f"{GUEST}:11211", "-T", "1", "-c", "16", "-t", "60s", "-R"],
             stdout=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: kpoll_counters(vm)["napis"] and
-                     kpoll_counters(vm)["napis"][0]["state"] == "held", "a held queue", 20, 0.02)
+            holds0 = int(kpoll_counters(vm)["total"]["suspensions"])
+            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > holds0 + 10,
+                     "holds under load", 30)
             vm.check("ip link set eth0 down && ip link set eth0 up && "
                      "ip addr replace 10.213.0.2/24 dev eth0")
-            load.communicate(timeout=120)
         finally:
             load.kill()
         wait_for(lambda: guest_answers(vm), "the guest answering after ifup", 30, 0.2)
