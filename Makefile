@@ -5,7 +5,7 @@
 demo: setup
 	scripts/demo.sh
 
-# Tests run on the debug kernel (lockdep, KASAN, ...); demo and bench on the release kernel.
+# Tests run on the debug kernels (lockdep etc.; KASAN); demo and bench on the release kernel.
 test: setup
 	KPOLL_FLAVOUR=debug tests/run.sh
 

@@ -10,15 +10,19 @@ log() { printf '[kpoll] %s\n' "$*" >&2; }
 die() { printf 'kpoll: error: %s\n' "$*" >&2; exit 1; }
 
 
-# Kernel flavour: `release` (demo, benchmark) or `debug` (tests: lockdep, KASAN, ...).
+# Kernel flavour: `release` (demo, benchmark), `debug` (tests: lockdep, RCU, atomic sleep,
+# timer objects) or `kasan` (tests of the memory-safety stage: KASAN alone, it is slow).
 KPOLL_FLAVOUR=${KPOLL_FLAVOUR:-release}
-case "$KPOLL_FLAVOUR" in release | debug) ;; *) die "KPOLL_FLAVOUR must be release or debug" ;; esac
+case "$KPOLL_FLAVOUR" in
+release | debug | kasan) ;;
+*) die "KPOLL_FLAVOUR must be release, debug or kasan" ;;
+esac
 export KPOLL_FLAVOUR
 
 # The config fragments of this flavour, merged in order onto tinyconfig.
 config_fragments() {
 	echo "$KPOLL_ROOT/config/guest.config"
-	if [ "$KPOLL_FLAVOUR" = debug ]; then echo "$KPOLL_ROOT/config/debug.config"; fi
+	if [ "$KPOLL_FLAVOUR" != release ]; then echo "$KPOLL_ROOT/config/$KPOLL_FLAVOUR.config"; fi
 }
 
 # Hash of everything that shapes the kernel image: source package, patches, config fragments.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Unpacks Debian's 6.12 source into the cache, applies patches/, overlays rust/ and writes the
-# guest config of the flavour in KPOLL_FLAVOUR (release or debug). Prints the tree's path. A tree whose key (source + patches + config) is already
+# guest config of the flavour in KPOLL_FLAVOUR (release, debug or kasan). Prints the tree's path. A tree whose key (source + patches + config) is already
 # prepared is reused; the Rust overlay is synced every time (make rebuilds what changed).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

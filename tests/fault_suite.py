@@ -146,15 +146,22 @@ def test_epoll_fd_closed_while_held(vm):
     return f"{reopens} epoll close/re-open while held; {echoed} echoes, 0 wrong"
 
 
+def load_until_server_closes(vm, port, server_args, conns):
+    """Starts kpoll-echo on `port` and loads it until the server closes the connections;
+    returns how many echoes came back before that."""
+    start_echo(vm, f"--port {port} --so-kpoll {server_args}")
+    proc = echo_client(vm, port, conns, 10**9)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == CLIENT_SAW_CLOSE, (proc.returncode, out, err)
+    return int(out.split()[0])
+
+
 def test_sockets_closed_while_held(vm):
     """The server closes every connection during a held streak; the queue goes back to IRQs
     and the server keeps serving new connections."""
     insmod(vm)
     try:
-        start_echo(vm, "--port 7112 --so-kpoll --fault close-conns --fault-after 2000")
-        proc = echo_client(vm, 7112, 16, 10**9)
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == CLIENT_SAW_CLOSE, (proc.returncode, out, err)
+        before = load_until_server_closes(vm, 7112, "--fault close-conns --fault-after 2000", 16)
         assert "FAULT-END close-conns 1" in echo_log(vm)
         wait_no_hold(vm, "after the sockets closed")
         assert_irqs_return(vm)
@@ -164,17 +171,15 @@ def test_sockets_closed_while_held(vm):
     finally:
         stop_echo(vm)
         rmmod(vm)
-    return f"closed while held after {out.split()[0]} echoes; then {echoed} new echoes"
+    return f"closed while held after {before} echoes; then {echoed} new echoes"
 
 
 def test_exit_with_many_epolls_while_held(vm):
     """A server with 32 threads (32 epoll instances) exits in the middle of a held streak."""
     insmod(vm)
     try:
-        start_echo(vm, "--port 7113 --so-kpoll --workers 32 --fault exit --fault-after 200")
-        proc = echo_client(vm, 7113, 128, 10**9)
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == CLIENT_SAW_CLOSE, (proc.returncode, out, err)
+        before = load_until_server_closes(vm, 7113, "--workers 32 --fault exit --fault-after 200",
+                                          128)
         wait_for(lambda: vm.run("pidof kpoll-echo")[0] != 0, "the server gone", 30)
         wait_no_hold(vm, "after the exit")
         assert_irqs_return(vm)
@@ -183,7 +188,7 @@ def test_exit_with_many_epolls_while_held(vm):
         stop_echo(vm)
         rmmod(vm)
     assert suspensions > 0, "the queue was never held"
-    return f"exit after {out.split()[0]} echoes; queue back to IRQs"
+    return f"exit after {before} echoes; queue back to IRQs"
 
 
 # --- 5. many connections, epolls, migrating threads ------------------------------------------
@@ -439,16 +444,27 @@ TWO_QUEUE_TESTS = [
 ]
 
 
-def run_guest(results, kernel, initrd, queues, tests, exe):
+# The memory-safety stage on the KASAN kernel: the tests where kpoll meets freed objects
+# (NAPIs deleted under a hold, epolls and sockets freed, the module's own state at unload).
+KASAN_SINGLE_QUEUE_TESTS = [
+    (test_epoll_fd_closed_while_held, False),
+    (test_sockets_closed_while_held, False),
+    (test_exit_with_many_epolls_while_held, False),
+    (test_rmmod_under_load_repeated, True),
+]
+KASAN_TWO_QUEUE_TESTS = TWO_QUEUE_TESTS
+
+
+def run_guest(results, kernel, initrd, queues, tests, exe, stage="faults"):
     log_dir = os.environ.get("KPOLL_LOG_DIR", "/tmp")
-    log_path = os.path.join(log_dir, f"kpoll-fault-console-{queues}q.log")
+    log_path = os.path.join(log_dir, f"kpoll-{stage}-console-{queues}q.log")
     boot = {}
 
     def boot_vm():
         boot["vm"] = Vm(kernel, initrd, vcpus=2, queues=queues, log_path=log_path).__enter__()
         return f"guest up ({boot['vm'].accel}); console log {log_path}"
 
-    label = f"faults ({queues}-queue NIC, 2 vCPUs)"
+    label = f"{stage} ({queues}-queue NIC, 2 vCPUs)"
     results.run(f"{label}: boot", boot_vm)
     vm = boot.get("vm")
     if vm is None:
@@ -471,3 +487,9 @@ def run(results, kernel, initrd):
         return
     run_guest(results, kernel, initrd, 1, SINGLE_QUEUE_TESTS, exe)
     run_guest(results, kernel, initrd, 2, TWO_QUEUE_TESTS, exe)
+
+
+def run_memory_safety(results, kernel, initrd):
+    exe = build_loadgen()
+    run_guest(results, kernel, initrd, 1, KASAN_SINGLE_QUEUE_TESTS, exe, "kasan")
+    run_guest(results, kernel, initrd, 2, KASAN_TWO_QUEUE_TESTS, exe, "kasan")

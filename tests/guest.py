@@ -1,6 +1,5 @@
 """Helpers shared by the VM suite and the demo: memcached, memcaslap and counters."""
 import re
-import socket
 import subprocess
 import time
 

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import tempfile
 
-from tap import log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,7 +11,6 @@ from echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
 from guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
                    memcache_request, memcaslap, rmmod, rx_irqs, set_knob, start_memcached,
                    stop_memcached, wait_for)
-from tap import log
 from vm import Vm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -275,7 +274,6 @@ def test_server_killed_while_held(vm):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 30)
-            resumes0 = int(kpoll_counters(vm)["total"]["idle_resumes"])
             vm.check("killall -9 kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
             client.communicate(timeout=60)
         finally:
