@@ -447,22 +447,31 @@ TWO_QUEUE_TESTS = [
 # The memory-safety stage on the KASAN kernel: the tests where kpoll meets freed objects
 # (NAPIs deleted under a hold, epolls and sockets freed, the module's own state at unload).
 KASAN_SINGLE_QUEUE_TESTS = [
+    (test_hostage_app_does_not_hold_the_queue, False),
     (test_epoll_fd_closed_while_held, False),
     (test_sockets_closed_while_held, False),
     (test_exit_with_many_epolls_while_held, False),
+    (test_many_connections_and_migrating_threads, False),
     (test_rmmod_under_load_repeated, True),
+    (test_insmod_rmmod_loop_with_traffic_and_knob_writes, True),
 ]
 KASAN_TWO_QUEUE_TESTS = TWO_QUEUE_TESTS
 
 
-def run_guest(results, kernel, initrd, queues, tests, exe, stage="faults"):
+# Boot banners that prove the checkers are in the kernel that was booted.
+BANNERS = {"debug": "Lock dependency validator", "kasan": "KernelAddressSanitizer initialized"}
+
+
+def run_guest(results, kernel, initrd, queues, tests, exe, stage="faults", flavour=None):
     log_dir = os.environ.get("KPOLL_LOG_DIR", "/tmp")
     log_path = os.path.join(log_dir, f"kpoll-{stage}-console-{queues}q.log")
     boot = {}
 
     def boot_vm():
         boot["vm"] = Vm(kernel, initrd, vcpus=2, queues=queues, log_path=log_path).__enter__()
-        return f"guest up ({boot['vm'].accel}); console log {log_path}"
+        banner = BANNERS.get(flavour)
+        assert banner is None or banner in boot["vm"].console_log(), f"no '{banner}' at boot"
+        return f"guest up ({boot['vm'].accel}, {flavour or 'release'}); console {log_path}"
 
     label = f"{stage} ({queues}-queue NIC, 2 vCPUs)"
     results.run(f"{label}: boot", boot_vm)
@@ -485,11 +494,12 @@ def run(results, kernel, initrd):
     exe = results.run("faults: build kpoll-loadgen", build_loadgen)
     if not exe:
         return
-    run_guest(results, kernel, initrd, 1, SINGLE_QUEUE_TESTS, exe)
-    run_guest(results, kernel, initrd, 2, TWO_QUEUE_TESTS, exe)
+    flavour = os.environ.get("KPOLL_FLAVOUR")
+    run_guest(results, kernel, initrd, 1, SINGLE_QUEUE_TESTS, exe, flavour=flavour)
+    run_guest(results, kernel, initrd, 2, TWO_QUEUE_TESTS, exe, flavour=flavour)
 
 
 def run_memory_safety(results, kernel, initrd):
     exe = build_loadgen()
-    run_guest(results, kernel, initrd, 1, KASAN_SINGLE_QUEUE_TESTS, exe, "kasan")
-    run_guest(results, kernel, initrd, 2, KASAN_TWO_QUEUE_TESTS, exe, "kasan")
+    run_guest(results, kernel, initrd, 1, KASAN_SINGLE_QUEUE_TESTS, exe, "kasan", "kasan")
+    run_guest(results, kernel, initrd, 2, KASAN_TWO_QUEUE_TESTS, exe, "kasan", "kasan")

@@ -11,6 +11,7 @@ from echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
 from guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
                    memcache_request, memcaslap, rmmod, rx_irqs, set_knob, start_memcached,
                    stop_memcached, wait_for)
+from fault_suite import BANNERS
 from vm import Vm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -379,7 +380,10 @@ def run(results, kernel, initrd):
 
     def boot_vm():
         boot["vm"] = Vm(kernel, initrd, vcpus=1, log_path=log_path).__enter__()
-        return f"guest up ({boot['vm'].accel}); console log {log_path}"
+        flavour = os.environ.get("KPOLL_FLAVOUR")
+        banner = BANNERS.get(flavour)
+        assert banner is None or banner in boot["vm"].console_log(), f"no '{banner}' at boot"
+        return f"guest up ({boot['vm'].accel}, {flavour or 'release'}); console log {log_path}"
 
     results.run("vm: boot the patched kernel with virtio-net", boot_vm)
     vm = boot.get("vm")
