@@ -2,6 +2,8 @@
 
 The client programs run in the harness's network namespace (`vm.host`, `vm.host_popen`) and
 check every byte they get back."""
+import subprocess
+
 from guest import GUEST, wait_for
 
 ECHO_CLIENT = r"""
@@ -100,7 +102,6 @@ def echo_load(vm, port, conns=32, requests=20000):
 
 def echo_client(vm, port, conns, requests, **kwargs):
     """Starts ECHO_CLIENT in the background; returns the Popen (text stdout/stderr)."""
-    import subprocess
     return vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns),
                           str(requests)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, **kwargs)

@@ -12,9 +12,9 @@ import threading
 from echo import (CLIENT_SAW_CLOSE, PING_PROBE, echo_client, echo_load, echo_log, start_echo,
                   stop_echo)
 from guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, knob,
-                   kpoll_counters, memcache_request, memcached_stats, rmmod, run_loadgen, rx_irqs,
-                   set_knob, start_memcached, stop_memcached, wait_for)
-from vm import Vm
+                   kpoll_counters, memcache_request, memcached_stats, memcaslap_background, rmmod,
+                   run_loadgen, rx_irqs, set_knob, start_memcached, stop_memcached, wait_for)
+from guest_session import run_tests
 
 SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
 # The watchdog for the hostage test: long enough that TCG's timer jitter is small against it.
@@ -217,8 +217,9 @@ def test_many_connections_and_migrating_threads(vm):
 
 # --- 3. module unload ------------------------------------------------------------------------
 
-def test_rmmod_under_load_repeated(vm, exe):
+def test_rmmod_under_load_repeated(vm):
     """insmod, wait for a hold, rmmod under verified memcached load: 20 rounds (soak: more)."""
+    exe = build_loadgen()
     rounds = 20 * SOAK
     start_memcached(vm, threads=2)
     try:
@@ -240,9 +241,10 @@ def test_rmmod_under_load_repeated(vm, exe):
     return f"{rounds} rmmods while held; {requests} verified requests, 0 errors"
 
 
-def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm, exe):
+def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm):
     """insmod/rmmod back to back under load while another process writes the knobs and reads
     /proc/net/kpoll the whole time."""
+    exe = build_loadgen()
     rounds = 50 * SOAK
     start_memcached(vm, threads=2)
     try:
@@ -273,9 +275,10 @@ def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm, exe):
 
 # --- 6, 7. data integrity, protocol conformance ----------------------------------------------
 
-def test_million_verified_requests(vm, exe):
+def test_million_verified_requests(vm):
     """>= 1M requests, every reply checked, with kpoll holding memcached's queue; memcached's
     own counters agree with the load generator's."""
+    exe = build_loadgen()
     target = 1_000_000 * SOAK
     start_memcached(vm, threads=2)
     insmod(vm)
@@ -346,9 +349,10 @@ def channels(vm, count=None):
     return int(out[1])
 
 
-def test_channel_changes_while_held(vm, exe):
+def test_channel_changes_while_held(vm):
     """ethtool -L (combined 2 -> 1 -> 2) while a queue is held, under verified load: no request
     lost; then a link down/up under load; the queues end up interrupt-driven."""
+    exe = build_loadgen()
     rounds = 5 * SOAK
     start_memcached(vm, threads=2)
     insmod(vm)
@@ -363,9 +367,7 @@ def test_channel_changes_while_held(vm, exe):
                 wait_hold(vm, f"with one channel ({i + 1})")
                 assert channels(vm, 2) == 2
         requests, errors, misses = load.verdict()
-        flap = vm.host_popen(["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", "1", "-c",
-                              "16", "-t", "4s", "-R"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        flap = memcaslap_background(vm, 4, "-R")
         try:
             wait_hold(vm, "before link down")
             vm.check("ip link set eth0 down && ip link set eth0 up && "
@@ -394,9 +396,7 @@ def test_device_unbind_rebind_while_held(vm):
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out
-        load = vm.host_popen(["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", "1", "-c",
-                              "16", "-t", "600s"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        load = memcaslap_background(vm, 600)
         wait_hold(vm, "before unbind")
         old = {n["napi_id"] for n in kpoll_counters(vm)["napis"]}
         dev = vm.check("basename $(readlink /sys/class/net/eth0/device)").strip()
@@ -410,9 +410,7 @@ def test_device_unbind_rebind_while_held(vm):
         wait_for(lambda: guest_answers(vm), "the guest answering after rebind", 30, 0.2)
         reply = memcache_request(vm, b"set rebind 0 0 2\r\nok\r\nget rebind\r\n")
         assert reply == b"STORED\r\nVALUE rebind 0 2\r\nok\r\nEND\r\n", reply
-        load = vm.host_popen(["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", "1", "-c",
-                              "16", "-t", "600s"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        load = memcaslap_background(vm, 600)
         wait_for(lambda: set(held_queues(vm)) - old, "a hold on a new NAPI", 30, 0.02)
         load.kill()
         load.wait()
@@ -428,19 +426,19 @@ def test_device_unbind_rebind_while_held(vm):
 
 
 SINGLE_QUEUE_TESTS = [
-    (test_hostage_app_does_not_hold_the_queue, False),
-    (test_epoll_fd_closed_while_held, False),
-    (test_sockets_closed_while_held, False),
-    (test_exit_with_many_epolls_while_held, False),
-    (test_many_connections_and_migrating_threads, False),
-    (test_rmmod_under_load_repeated, True),
-    (test_insmod_rmmod_loop_with_traffic_and_knob_writes, True),
-    (test_million_verified_requests, True),
-    (test_memccapable_with_kpoll_on_and_off, False),
+    test_hostage_app_does_not_hold_the_queue,
+    test_epoll_fd_closed_while_held,
+    test_sockets_closed_while_held,
+    test_exit_with_many_epolls_while_held,
+    test_many_connections_and_migrating_threads,
+    test_rmmod_under_load_repeated,
+    test_insmod_rmmod_loop_with_traffic_and_knob_writes,
+    test_million_verified_requests,
+    test_memccapable_with_kpoll_on_and_off,
 ]
 TWO_QUEUE_TESTS = [
-    (test_channel_changes_while_held, True),
-    (test_device_unbind_rebind_while_held, False),
+    test_channel_changes_while_held,
+    test_device_unbind_rebind_while_held,
 ]
 
 
@@ -448,52 +446,23 @@ TWO_QUEUE_TESTS = [
 # (NAPIs deleted under a hold, epolls and sockets freed, the module's own state at unload);
 # the long, throughput-bound ones stay on the debug kernel only.
 THROUGHPUT_BOUND = (test_million_verified_requests, test_memccapable_with_kpoll_on_and_off)
-KASAN_SINGLE_QUEUE_TESTS = [t for t in SINGLE_QUEUE_TESTS if t[0] not in THROUGHPUT_BOUND]
+KASAN_SINGLE_QUEUE_TESTS = [t for t in SINGLE_QUEUE_TESTS if t not in THROUGHPUT_BOUND]
 KASAN_TWO_QUEUE_TESTS = TWO_QUEUE_TESTS
 
 
-# Boot banners that prove the checkers are in the kernel that was booted.
-BANNERS = {"debug": "Lock dependency validator", "kasan": "KernelAddressSanitizer initialized"}
-
-
-def run_guest(results, kernel, initrd, queues, tests, exe, stage="faults", flavour=None):
-    log_dir = os.environ.get("KPOLL_LOG_DIR", "/tmp")
-    log_path = os.path.join(log_dir, f"kpoll-{stage}-console-{queues}q.log")
-    boot = {}
-
-    def boot_vm():
-        boot["vm"] = Vm(kernel, initrd, vcpus=2, queues=queues, log_path=log_path).__enter__()
-        banner = BANNERS.get(flavour)
-        assert banner is None or banner in boot["vm"].console_log(), f"no '{banner}' at boot"
-        return f"guest up ({boot['vm'].accel}, {flavour or 'release'}); console {log_path}"
-
-    label = f"{stage} ({queues}-queue NIC, 2 vCPUs)"
-    results.run(f"{label}: boot", boot_vm)
-    vm = boot.get("vm")
-    if vm is None:
-        return
-    try:
-        for test, needs_loadgen in tests:
-            name = test.__name__.removeprefix("test_").replace("_", " ")
-            args = (vm, exe) if needs_loadgen else (vm,)
-            results.run(f"{label}: {name}", test, *args)
-    finally:
-        problems = vm.console_problems()
-        vm.__exit__(None, None, None)
-    results.record(f"{label}: no kernel warnings, oopses or lockdep/KASAN reports",
-                   not problems, "\n".join(problems[:20]))
+def run_guest(results, kernel, initrd, queues, tests, stage, flavour):
+    run_tests(results, f"{stage} ({queues}-queue NIC, 2 vCPUs)", kernel, initrd, tests,
+              f"kpoll-{stage}-console-{queues}q.log", flavour, vcpus=2, queues=queues)
 
 
 def run(results, kernel, initrd):
-    exe = results.run("faults: build kpoll-loadgen", build_loadgen)
-    if not exe:
+    if not results.run("faults: build kpoll-loadgen", build_loadgen):
         return
     flavour = os.environ.get("KPOLL_FLAVOUR")
-    run_guest(results, kernel, initrd, 1, SINGLE_QUEUE_TESTS, exe, flavour=flavour)
-    run_guest(results, kernel, initrd, 2, TWO_QUEUE_TESTS, exe, flavour=flavour)
+    run_guest(results, kernel, initrd, 1, SINGLE_QUEUE_TESTS, "faults", flavour)
+    run_guest(results, kernel, initrd, 2, TWO_QUEUE_TESTS, "faults", flavour)
 
 
 def run_memory_safety(results, kernel, initrd):
-    exe = build_loadgen()
-    run_guest(results, kernel, initrd, 1, KASAN_SINGLE_QUEUE_TESTS, exe, "kasan", "kasan")
-    run_guest(results, kernel, initrd, 2, KASAN_TWO_QUEUE_TESTS, exe, "kasan", "kasan")
+    run_guest(results, kernel, initrd, 1, KASAN_SINGLE_QUEUE_TESTS, "kasan", "kasan")
+    run_guest(results, kernel, initrd, 2, KASAN_TWO_QUEUE_TESTS, "kasan", "kasan")

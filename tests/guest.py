@@ -1,4 +1,6 @@
 """Helpers shared by the VM suite and the demo: memcached, memcaslap and counters."""
+import json
+import os
 import re
 import subprocess
 import time
@@ -49,10 +51,22 @@ def memcache_request(vm, payload: bytes, expect_end: bytes = b"END\r\n") -> byte
     return bytes.fromhex(proc.stdout.strip())
 
 
+def memcaslap_argv(seconds, *extra, concurrency=16, threads=1):
+    return ["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", str(threads),
+            "-c", str(concurrency), "-t", f"{seconds}s", *extra]
+
+
+def memcaslap_background(vm, seconds, *extra, **popen_options):
+    """Starts memcaslap (1 thread, 16 connections) from the host namespace; returns the Popen.
+    Its output goes nowhere unless `popen_options` say otherwise."""
+    popen_options.setdefault("stdout", subprocess.DEVNULL)
+    popen_options.setdefault("stderr", subprocess.DEVNULL)
+    return vm.host_popen(memcaslap_argv(seconds, *extra), **popen_options)
+
+
 def memcaslap(vm, seconds=5, concurrency=16, threads=1, extra=()):
     """Runs memcaslap from the host namespace; returns a dict of its counters."""
-    cmd = ["memcaslap", "-s", f"{GUEST}:{MEMCACHED_PORT}", "-T", str(threads),
-           "-c", str(concurrency), "-t", f"{seconds}s", "-v", "0.1", *extra]
+    cmd = memcaslap_argv(seconds, "-v", "0.1", *extra, concurrency=concurrency, threads=threads)
     proc = vm.host(cmd, timeout=seconds + 60)
     out = proc.stdout if isinstance(proc.stdout, str) else proc.stdout.decode()
     assert proc.returncode == 0, f"memcaslap failed: {out[-2000:]} {proc.stderr}"
@@ -96,7 +110,6 @@ def measure_load(vm, seconds=5, concurrency=16):
 
 def build_loadgen():
     """Builds kpoll-loadgen (release, cached target dir); returns the executable's path."""
-    import os
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cache = os.environ.get("KPOLL_CACHE") or os.path.expanduser("~/.cache/kpoll")
     target = os.path.join(cache, "tools-target")
@@ -109,7 +122,6 @@ def build_loadgen():
 
 def run_loadgen(vm, exe, *args, timeout=600):
     """Runs kpoll-loadgen against the guest's memcached; returns its JSON report."""
-    import json
     argv = [exe, "--server", f"{GUEST}:{MEMCACHED_PORT}", "--json", *map(str, args)]
     proc = vm.host(argv, timeout=timeout)
     line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)

@@ -25,22 +25,14 @@ def build(results, name, cmd, env=None):
 
 
 def build_guest(results, flavour):
-    """Builds the kernel, kpoll.ko and the initramfs of a kernel flavour; (kernel, initrd) or
-    None if a step failed (the failure is recorded)."""
+    """Builds the kernel, kpoll.ko, the guest programs and the initramfs of a kernel flavour
+    (scripts/build-guest.sh); (kernel, initrd) or None if the build failed (recorded)."""
+    name = f"build the {flavour} guest (kernel, kpoll.ko, initramfs)"
     env = dict(os.environ, KPOLL_FLAVOUR=flavour)
-    module = build(results, f"build kpoll.ko ({flavour})", ["scripts/build-module.sh"], env)
-    kernel = build(results, f"build kernel ({flavour})", ["scripts/build-kernel.sh"], env)
-    if module:
-        results.record(f"build kpoll.ko ({flavour})", True, module)
-    tools = build(results, "build guest test tools", ["scripts/build-tools.sh"], env)
-    if not (module and kernel and tools):
-        return None
-    extra = [f"{module}:/lib/kpoll/kpoll.ko"] + [
-        f"{path}:/usr/local/bin/{os.path.basename(path)}" for path in tools.split()
-    ]
-    initrd = build(results, f"build initramfs ({flavour})", ["scripts/build-initramfs.sh",
-                                                              *extra], env)
-    return (kernel, initrd) if initrd else None
+    paths = build(results, name, ["scripts/build-guest.sh"], env)
+    if paths:
+        results.record(name, True, paths)
+    return tuple(paths.split()) if paths else None
 
 
 def main():

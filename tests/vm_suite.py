@@ -9,10 +9,9 @@ import time
 import bad_input
 from echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
 from guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
-                   memcache_request, memcaslap, rmmod, rx_irqs, set_knob, start_memcached,
-                   stop_memcached, wait_for)
-from fault_suite import BANNERS
-from vm import Vm
+                   memcache_request, memcaslap, memcaslap_background, rmmod, rx_irqs, set_knob,
+                   start_memcached, stop_memcached, wait_for)
+from guest_session import run_tests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = bad_input.KNOBS
@@ -244,9 +243,7 @@ def test_link_down_up_while_held(vm):
     insmod(vm)
     try:
         set_knob(vm, "ports", "11211")
-        load = vm.host_popen(
-            ["memcaslap", "-s", f"{GUEST}:11211", "-T", "1", "-c", "16", "-t", "60s", "-R"],
-            stdout=subprocess.PIPE, text=True)
+        load = memcaslap_background(vm, 60, "-R")
         try:
             holds0 = int(kpoll_counters(vm)["total"]["suspensions"])
             wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > holds0 + 10,
@@ -339,9 +336,7 @@ def test_rmmod_under_load(vm):
     insmod(vm)
     try:
         set_knob(vm, "ports", "11211")
-        load = vm.host_popen(
-            ["memcaslap", "-s", f"{GUEST}:11211", "-T", "1", "-c", "16", "-t", "6s", "-v", "0.1"],
-            stdout=subprocess.PIPE, text=True)
+        load = memcaslap_background(vm, 6, "-v", "0.1", stdout=subprocess.PIPE, text=True)
         try:
             wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 20)
             rmmod(vm)
@@ -375,26 +370,5 @@ TESTS = [
 
 
 def run(results, kernel, initrd):
-    log_path = os.path.join(os.environ.get("KPOLL_LOG_DIR", "/tmp"), "kpoll-test-console.log")
-    boot = {}
-
-    def boot_vm():
-        boot["vm"] = Vm(kernel, initrd, vcpus=1, log_path=log_path).__enter__()
-        flavour = os.environ.get("KPOLL_FLAVOUR")
-        banner = BANNERS.get(flavour)
-        assert banner is None or banner in boot["vm"].console_log(), f"no '{banner}' at boot"
-        return f"guest up ({boot['vm'].accel}, {flavour or 'release'}); console log {log_path}"
-
-    results.run("vm: boot the patched kernel with virtio-net", boot_vm)
-    vm = boot.get("vm")
-    if vm is None:
-        return
-    try:
-        for test in TESTS:
-            name = test.__name__.removeprefix("test_").replace("_", " ")
-            results.run(f"vm: {name}", test, vm)
-    finally:
-        problems = vm.console_problems()
-        vm.__exit__(None, None, None)
-    results.record("vm: no kernel warnings, oopses or lockdep/KASAN reports on the console",
-                   not problems, "\n".join(problems[:20]))
+    run_tests(results, "vm", kernel, initrd, TESTS,
+              "kpoll-test-console.log", os.environ.get("KPOLL_FLAVOUR"), vcpus=1)

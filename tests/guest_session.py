@@ -1,0 +1,36 @@
+"""One guest boot running a list of tests: the boot is a test of its own (with a check that the
+kernel's checkers are in it), every test leaves the guest as it found it, and the console is
+scanned for kernel reports when the guest goes down."""
+import os
+
+from vm import Vm
+
+# Boot banners that prove the checkers are in the kernel that was booted (KPOLL_FLAVOUR).
+BANNERS = {"debug": "Lock dependency validator", "kasan": "KernelAddressSanitizer initialized"}
+
+
+def run_tests(results, label, kernel, initrd, tests, log_name, flavour=None, **vm_options):
+    """Boots a guest (`vm_options` go to Vm) and runs each test(vm), recording
+    "<label>: <test name>"."""
+    log_path = os.path.join(os.environ.get("KPOLL_LOG_DIR", "/tmp"), log_name)
+    boot = {}
+
+    def boot_vm():
+        boot["vm"] = Vm(kernel, initrd, log_path=log_path, **vm_options).__enter__()
+        banner = BANNERS.get(flavour)
+        assert banner is None or banner in boot["vm"].console_log(), f"no '{banner}' at boot"
+        return f"guest up ({boot['vm'].accel}, {flavour or 'release'}); console {log_path}"
+
+    results.run(f"{label}: boot", boot_vm)
+    vm = boot.get("vm")
+    if vm is None:
+        return
+    try:
+        for test in tests:
+            name = test.__name__.removeprefix("test_").replace("_", " ")
+            results.run(f"{label}: {name}", test, vm)
+    finally:
+        problems = vm.console_problems()
+        vm.__exit__(None, None, None)
+    results.record(f"{label}: no kernel warnings, oopses or lockdep/KASAN reports",
+                   not problems, "\n".join(problems[:20]))
