@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 BINDGEN_VERSION=0.69.5
 DEB_PACKAGES=(clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev cpio kmod
 	xz-utils rsync qemu-system-x86 busybox-static memcached libmemcached-tools iproute2
-	python3 linux-source-6.12)
+	python3 linux-source-6.12 spin gcc)
 
 tun=${KPOLL_TUN_DEVICE:-/dev/net/tun}
 [ -c "$tun" ] || die "$tun is missing: the VM's network needs a tap device (load the tun module)"

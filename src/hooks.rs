@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What kpoll does at each eventpoll hook point.
+//! What kpoll does at each eventpoll hook point (see `policy::napi_ids` for the per-epoll slots).
 //!
 //! - A socket is added to or wakes an epoll instance: if it is opted in (`SO_KPOLL` or a port
 //!   in `net.kpoll.ports`), remember its NAPI ID in that epoll instance, tagged with the
 //!   configuration epoch so that a knob change re-decides every socket at its next wakeup.
 //! - `epoll_wait()` entry: poll each remembered NAPI that is held once, in the caller's context.
-//! - `epoll_wait()` returns events: if it also did last time without sleeping in between, hold
-//!   each NAPI's IRQ and (re)arm its watchdog.
-//! - `epoll_wait()` is about to sleep, or the epoll instance is freed: release at once.
+//! - `epoll_wait()` returns events: for each NAPI of this epoll whose streak goes on (events
+//!   were also returned last time, with no empty return in between, and the NAPI's sockets keep
+//!   waking the epoll), become one of its holders and hold its IRQ until the watchdog deadline;
+//!   a NAPI none of whose sockets woke the epoll for a few deliveries is no longer held by it.
+//! - `epoll_wait()` returns without events (about to sleep, zero timeout, `-EINTR`, error), or
+//!   the epoll instance is freed: end this epoll's streaks and holds; a queue whose last holder
+//!   left goes back to its IRQ at once.
+//!
+//! All hooks run under the RCU read lock, in process context except the socket wakeup.
 
 use crate::{napi_table::MAX_NAPIS, policy::napi_ids, state::Kpoll};
 use kernel::{
@@ -20,75 +26,105 @@ use kernel::{
 };
 
 impl Kpoll {
-    /// Runs `f` on each NAPI this epoll instance remembers that still exists, forgetting those
-    /// that no longer do.
-    fn for_each_napi(&self, ids: &NapiIdSlots, mut f: impl FnMut(&rcu::ReadGuard, &Napi<'_>)) {
-        if napi_ids::is_empty(ids) {
+    /// Ends this epoll's streaks and holds: every return without events, and `ep_free`.
+    fn end_holds(&self, slots: &NapiIdSlots) {
+        if napi_ids::is_empty(slots) {
             return;
         }
         let rcu = rcu::ReadGuard::new();
-        napi_ids::for_each(ids, self.config.epoch(), |id| match Napi::find(&rcu, id) {
-            Some(napi) => f(&rcu, &napi),
-            None => napi_ids::forget(ids, id),
-        });
+        napi_ids::end_streaks(slots, self.config.epoch(), |id| self.drop_holder(&rcu, id));
     }
 
-    fn release_all(&self, ids: &NapiIdSlots) {
-        self.for_each_napi(ids, |_, napi| {
-            if let Some(entry) = self.napis.find(napi.id()) {
-                entry.would_sleep(napi);
-            } else {
-                napi.release_irq();
-            }
-        });
+    /// One ownership of NAPI `id` ended (by `end_streaks` or `forget`).
+    fn drop_holder(&self, rcu: &rcu::ReadGuard, id: u32) {
+        // The holder count pins the entry to `id` until this call, so it is found.
+        if let Some(entry) = self.napis.find(id) {
+            entry.remove_holder(Napi::find(rcu, id).as_ref());
+        }
     }
 }
 
 impl Hooks for Kpoll {
-    fn sock_seen(&self, ids: &NapiIdSlots, sk: &Sock<'_>) {
+    fn sock_seen(&self, slots: &NapiIdSlots, sk: &Sock<'_>) {
         if !self.config.sock_opted_in(sk.so_kpoll(), sk.local_port()) {
             return;
         }
         let id = sk.napi_id();
         if id >= MIN_NAPI_ID {
-            napi_ids::note(ids, id, self.config.epoch());
+            napi_ids::note(slots, id, self.config.epoch());
         }
     }
 
-    fn wait_begin(&self, ids: &NapiIdSlots) {
+    fn wait_begin(&self, slots: &NapiIdSlots) {
+        if napi_ids::is_empty(slots) {
+            return;
+        }
         if !self.config.enabled() {
-            self.release_all(ids);
+            self.end_holds(slots);
             return;
         }
         let budget = self.config.budget();
-        self.for_each_napi(ids, |rcu, napi| {
-            // A queue that is not held is served by its IRQ; polling it too would only cost.
-            if let Some(entry) = self.napis.find(napi.id()).filter(|e| e.hold.is_held()) {
-                let packets = napi::poll_once(rcu, napi.id(), budget);
+        let rcu = rcu::ReadGuard::new();
+        // Every held NAPI this epoll remembers, whatever the epoch of its slot: a queue held on
+        // this epoll's behalf is polled here until the hold ends. A queue that is not held is
+        // served by its IRQ; polling it too would only cost.
+        napi_ids::for_each_noted(slots, |id| {
+            if let Some(entry) = self.napis.find(id).filter(|e| e.hold.is_held()) {
+                let packets = napi::poll_once(&rcu, id, budget);
                 entry.counters.inc_app_polls();
                 entry.counters.add_app_packets(u64::from(packets));
             }
         });
     }
 
-    fn events_delivered(&self, ids: &NapiIdSlots) {
-        if !self.config.enabled() {
+    fn events_delivered(&self, slots: &NapiIdSlots) {
+        if !self.config.enabled() || napi_ids::is_empty(slots) {
             return;
         }
+        let epoch = self.config.epoch();
         let watchdog_ns = self.config.watchdog_ns();
-        self.for_each_napi(ids, |_, napi| {
-            if let Some(entry) = self.napis.find_or_claim(napi.id()) {
-                entry.events_delivered(napi, watchdog_ns);
+        let rcu = rcu::ReadGuard::new();
+        napi_ids::for_each(slots, epoch, |slot, id| {
+            let Some(napi) = Napi::find(&rcu, id) else {
+                napi_ids::forget(slots, id, |id| self.drop_holder(&rcu, id));
+                return;
+            };
+            let entry = match napi_ids::streak(slot, id, epoch) {
+                napi_ids::Streak::Started
+                | napi_ids::Streak::Quiet
+                | napi_ids::Streak::Gone
+                | napi_ids::Streak::Idle { was_owner: false } => return,
+                napi_ids::Streak::Idle { was_owner: true } => {
+                    self.drop_holder(&rcu, id);
+                    return;
+                }
+                napi_ids::Streak::Owner => self.napis.find(id),
+                napi_ids::Streak::Continues => {
+                    let Some(entry) = self.napis.find_or_claim(&rcu, id) else {
+                        return;
+                    };
+                    if !entry.add_holder(id) {
+                        return;
+                    }
+                    if !napi_ids::claim_owner(slot, id, epoch) {
+                        entry.remove_holder(Some(&napi));
+                        return;
+                    }
+                    Some(entry)
+                }
+            };
+            if let Some(entry) = entry {
+                entry.hold_for(&napi, watchdog_ns);
             }
         });
     }
 
-    fn would_sleep(&self, ids: &NapiIdSlots) {
-        self.release_all(ids);
+    fn no_events(&self, slots: &NapiIdSlots) {
+        self.end_holds(slots);
     }
 
-    fn released(&self, ids: &NapiIdSlots) {
-        self.release_all(ids);
+    fn released(&self, slots: &NapiIdSlots) {
+        self.end_holds(slots);
     }
 }
 

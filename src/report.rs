@@ -5,7 +5,7 @@
 //! Format (stable; columns separated by single spaces, documented in README.md):
 //!
 //! ```text
-//! config enabled=1 watchdog_us=10000 budget=64 ports=11211
+//! config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
 //! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us
 //! 8193 eth0 24 held 10 5000 4990 9 1 1234
 //! total - - - 10 5000 4990 9 1 1234
@@ -40,14 +40,19 @@ impl ShowFile for Kpoll {
         let ports = core::str::from_utf8(&ports[..ports_len])
             .unwrap_or("?")
             .trim_end();
-        let mut total = NapiCountersSnapshot::default();
+        // Entries reclaimed for other NAPIs left their counters here: the totals never shrink.
+        let mut total = self.napis.retired();
         let result = (|| -> core::fmt::Result {
             writeln!(
                 out,
-                "config enabled={} watchdog_us={} budget={} ports={}",
+                "config enabled={} watchdog_us={} budget={} napis={} reclaimed={} untracked={} \
+                 ports={}",
                 u8::from(self.config.enabled()),
                 self.config.watchdog_ns() / 1000,
                 self.config.budget(),
+                self.napis.iter().count(),
+                self.napis.reclaimed(),
+                self.napis.untracked(),
                 if ports.is_empty() { "-" } else { ports }
             )?;
             writeln!(

@@ -3,7 +3,7 @@
 Each row is `| where | input | result |`. `where` is a knob name, "any knob, written by a
 non-root user", or `SO_KPOLL` set/get; `input` is the exact bytes written to the knob (a
 quoted string, or `17 ports`) or a socket-option variation (`optlen = N`, `level = NAME`,
-`uid = N`, `kpoll not loaded`); `result` is the errno name expected."""
+`uid = N`, `userns = N`, `kpoll not loaded`); `result` is the errno name expected."""
 import os
 import re
 
@@ -45,7 +45,7 @@ def sockopt_args(where, text):
     assert op in ("set", "get"), where
     if text == "kpoll not loaded":
         return None
-    m = re.match(r"(optlen|level|uid) = (\w+)", text)
+    m = re.match(r"(optlen|level|uid|userns) = (\w+)", text)
     assert m, f"unknown SO_KPOLL input: {text!r}"
     name, value = m.groups()
     return f"{op} --{name} {LEVELS.get(value, value)}"

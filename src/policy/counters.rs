@@ -67,6 +67,29 @@ impl NapiCounters {
         self.held_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
+    /// Returns the current values and resets them to zero, field by field (an entry that is
+    /// reused for another NAPI instance hands its history to the table's retired totals).
+    pub fn take(&self) -> NapiCountersSnapshot {
+        NapiCountersSnapshot {
+            suspensions: self.suspensions.swap(0, Ordering::Relaxed),
+            app_polls: self.app_polls.swap(0, Ordering::Relaxed),
+            app_packets: self.app_packets.swap(0, Ordering::Relaxed),
+            idle_resumes: self.idle_resumes.swap(0, Ordering::Relaxed),
+            watchdog_fires: self.watchdog_fires.swap(0, Ordering::Relaxed),
+            held_ns: self.held_ns.swap(0, Ordering::Relaxed),
+        }
+    }
+
+    /// Adds every field of `other` (the retired totals of reclaimed entries).
+    pub fn add(&self, other: &NapiCountersSnapshot) {
+        self.suspensions.fetch_add(other.suspensions, Ordering::Relaxed);
+        self.app_polls.fetch_add(other.app_polls, Ordering::Relaxed);
+        self.app_packets.fetch_add(other.app_packets, Ordering::Relaxed);
+        self.idle_resumes.fetch_add(other.idle_resumes, Ordering::Relaxed);
+        self.watchdog_fires.fetch_add(other.watchdog_fires, Ordering::Relaxed);
+        self.held_ns.fetch_add(other.held_ns, Ordering::Relaxed);
+    }
+
     /// Returns the current values, for reporting.
     pub fn snapshot(&self) -> NapiCountersSnapshot {
         NapiCountersSnapshot {
@@ -194,6 +217,19 @@ mod tests {
         let snapshot = counters.snapshot();
         assert_eq!(snapshot.app_polls, 40_000);
         assert_eq!(snapshot.app_packets, 80_000);
+    }
+
+    #[test]
+    fn take_moves_everything_into_retired_totals() {
+        let live = NapiCounters::new();
+        live.inc_suspensions();
+        live.add_app_packets(5);
+        live.add_held_ns(7);
+        let retired = NapiCounters::new();
+        retired.add(&live.take());
+        assert_eq!(live.snapshot(), NapiCountersSnapshot::default());
+        let moved = retired.snapshot();
+        assert_eq!((moved.suspensions, moved.app_packets, moved.held_ns), (1, 5, 7));
     }
 
     #[test]

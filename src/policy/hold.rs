@@ -259,6 +259,12 @@ impl NapiHold {
     pub fn deadline(&self) -> u64 {
         self.deadline_ns.load(SeqCst)
     }
+
+    /// Returns true if the queue is not held and no timer is pending or still re-checking: the
+    /// state a table entry must be in before it serves another NAPI instance.
+    pub fn is_quiet(&self) -> bool {
+        !self.is_held() && !self.timer_armed.load(SeqCst)
+    }
 }
 
 impl Default for NapiHold {

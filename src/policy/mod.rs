@@ -54,10 +54,10 @@
 
 #![deny(unsafe_code)]
 
+pub mod claim;
 pub mod config;
 pub mod counters;
 pub mod hold;
 pub mod napi_ids;
 pub mod ports;
-pub mod streak;
 mod text;

@@ -1,301 +1,584 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The set of NAPI IDs an epoll instance has seen on its opted-in sockets.
+//! What one epoll instance knows about its NAPI instances: which it has seen, whether its
+//! `epoll_wait()` keeps finding work, and which it holds.
 //!
-//! The kpoll patch embeds `u32 kpoll_napi_ids[KPOLL_NAPI_SLOTS]` in every `struct eventpoll`
-//! and the glue hands it to this module as `&[AtomicU32; NAPI_ID_SLOTS]`. It tells
-//! `epoll_wait()` which NAPI instances to hold and poll on the application's behalf.
+//! The kpoll patch embeds `u64 kpoll_slots[KPOLL_NAPI_SLOTS]` in every `struct eventpoll` and the
+//! glue hands it to this module as `&[AtomicU64; NAPI_ID_SLOTS]`. A slot is 0 when free, else:
 //!
-//! - [`note`] runs from the socket insert hook (process context) and the socket wakeup hook
-//!   (softirq context, or hardirq context for drivers that wake sockets from their IRQ handler).
-//!   The kernel calls both with the epoll instance's lock held, but nothing here relies on that:
-//!   concurrent writers only ever compare-and-swap individual slots.
-//! - [`for_each`] and [`is_empty`] run from `epoll_wait()` (process context) concurrently with
-//!   writers.
-//! - [`forget`] runs when the glue finds that a NAPI ID no longer names a NAPI instance.
+//! | bits   | meaning                                                                        |
+//! |--------|--------------------------------------------------------------------------------|
+//! | 0..32  | the NAPI ID (the kernel's 32-bit counter, any value but 0)                     |
+//! | 32..40 | the configuration epoch the ID was noted in                                    |
+//! | 40     | `STREAK`: this epoll returned events since its last return without events      |
+//! | 41     | `OWNER`: this epoll holds the NAPI (counted once in the NAPI's holder count)    |
+//! | 42     | `SEEN`: a socket on this NAPI woke this epoll since its last delivery           |
+//! | 43..45 | deliveries in a row without such a wakeup (saturating)                         |
 //!
-//! Slot value 0 means "free". Which IDs count as NAPI IDs at all (the kernel's `MIN_NAPI_ID`,
-//! below which `sk_napi_id` holds a sender CPU) is the glue's call; this module only refuses 0.
+//! # Holds are owned
 //!
-//! Relaxed ordering is enough: the slots carry no pointers, only IDs that the glue looks up
-//! under RCU, and each slot is updated with single-location atomics. Without concurrent
-//! [`forget`] calls an ID is never stored twice: slots only go from free to taken, every writer
-//! scans them in the same order, and a writer stops as soon as it sees its ID. A [`forget`]
-//! racing with [`note`] can leave a duplicate; [`for_each`] reports each ID once anyway.
+//! A hold is taken *by an epoll instance* and lasts only while that instance is between a
+//! return of `epoll_wait()` with events and its next return without events:
 //!
-//! When all slots are taken, a new ID overwrites the slot `id % NAPI_ID_SLOTS`. Losing an old ID
-//! only means its queue is no longer held on behalf of this epoll instance; the next wakeup of
-//! one of its sockets notes it again.
+//! - [`streak`] runs when `epoll_wait()` returns events. The first delivery after an empty return
+//!   only starts a streak: an application that wakes, answers one request and sleeps again
+//!   gains nothing from a hold. A second delivery without an empty return in between means work
+//!   was already waiting when the application came back: the glue then claims ownership with
+//!   [`claim_owner`] (after counting itself as a holder of the NAPI) and holds the queue.
+//! - [`end_streaks`] runs on every return without events (about to sleep, a zero timeout,
+//!   `-EINTR`, errors) and when the epoll instance is freed. It clears `STREAK` and `OWNER` of
+//!   every slot, whatever its epoch, and reports each ownership it ended so that the glue drops
+//!   that holder and releases the queue when no holder is left.
 //!
-//! Each slot also records the *configuration epoch* it was noted in (the top 8 bits; NAPI IDs
-//! are allocated one by one from `MIN_NAPI_ID`, so they stay far below 2^24). A change of
-//! `net.kpoll.ports` or `net.kpoll.enabled` starts a new epoch; [`for_each`] drops entries of
-//! older epochs, so every socket's opt-in is decided afresh at its next wakeup, and turning
-//! kpoll off for a port takes effect on existing epoll instances at once.
+//! - A streak starts only at a delivery that follows a wakeup from one of the NAPI's sockets
+//!   (`SEEN`, set by [`note`] on every wakeup), and ends after [`IDLE_DELIVERIES`] deliveries in
+//!   a row without one: an epoll whose work now comes from other queues — the last socket on
+//!   this one was closed or removed with `EPOLL_CTL_DEL` — then gives up its streak and its hold
+//!   on this NAPI ([`Streak::Idle`]). A few deliveries of grace keep a busy application that
+//!   returns to `epoll_wait()` faster than packets arrive from losing its hold every time.
+//!
+//! So a process that took a hold and then leaves `epoll_wait()` empty-handed, closes its epoll,
+//! or stops getting traffic from that queue, gives it back at once; only a process that returned
+//! with events and then blocks elsewhere keeps it, until the watchdog.
+//!
+//! # Epochs
+//!
+//! A change of `net.kpoll.ports` or `net.kpoll.enabled` starts a new configuration epoch, so that
+//! every socket's opt-in is decided afresh at its next wakeup. [`for_each`] reports only slots of
+//! the current epoch and frees stale slots that own nothing. A stale slot that owns a hold keeps
+//! it until [`end_streaks`] ends it: releasing never depends on the epoch.
+//!
+//! # Contexts and ordering
+//!
+//! [`note`] runs from the socket insert hook (process context) and the wakeup hook (softirq, or
+//! hardirq for drivers that wake sockets from their IRQ handler), with the epoll's lock held;
+//! the others run from `epoll_wait()` (process context), possibly on several threads of one
+//! epoll instance at once. Every change is a compare-and-swap of one slot, so concurrent callers
+//! never lose each other's bits: in particular `OWNER` is set by exactly one [`claim_owner`] and
+//! cleared by exactly one [`end_streaks`] or [`forget`], which is what keeps the holder count
+//! exact. Relaxed ordering is enough: slots carry no pointers, only IDs that the glue looks up
+//! under RCU, and the holder count has its own atomic (see `policy::claim`).
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Number of NAPI IDs per epoll instance; the patch's `KPOLL_NAPI_SLOTS`.
 pub const NAPI_ID_SLOTS: usize = 8;
 
-/// The largest NAPI ID that can be remembered (the rest of a slot holds the epoch).
-pub const MAX_NAPI_ID: u32 = (1 << 24) - 1;
+/// The slots of one epoll instance.
+pub type Slots = [AtomicU64; NAPI_ID_SLOTS];
 
-fn tagged(id: u32, epoch: u8) -> u32 {
-    (u32::from(epoch) << 24) | id
+const ID_MASK: u64 = 0xffff_ffff;
+const EPOCH_SHIFT: u32 = 32;
+const STREAK: u64 = 1 << 40;
+const OWNER: u64 = 1 << 41;
+const SEEN: u64 = 1 << 42;
+const IDLE_SHIFT: u32 = 43;
+const IDLE_MASK: u64 = 0b11 << IDLE_SHIFT;
+
+/// Deliveries in a row without a wakeup from a NAPI's sockets after which an epoll's streak and
+/// hold on that NAPI end.
+pub const IDLE_DELIVERIES: u64 = 3;
+
+fn tagged(id: u32, epoch: u8) -> u64 {
+    (u64::from(epoch) << EPOCH_SHIFT) | u64::from(id)
 }
 
-fn id_of(value: u32) -> u32 {
-    value & MAX_NAPI_ID
+fn id_of(value: u64) -> u32 {
+    (value & ID_MASK) as u32
 }
 
-fn epoch_of(value: u32) -> u8 {
-    (value >> 24) as u8
+fn epoch_of(value: u64) -> u8 {
+    (value >> EPOCH_SHIFT) as u8
 }
 
-/// Adds `id`, noted in configuration epoch `epoch`, unless it is 0, too large or already
-/// present in that epoch. Entries of other epochs are free slots.
-pub fn note(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32, epoch: u8) {
-    if id == 0 || id > MAX_NAPI_ID {
-        return;
-    }
-    let value = tagged(id, epoch);
-    if slots
-        .iter()
-        .any(|slot| slot.load(Ordering::Relaxed) == value)
-    {
-        return;
-    }
-    for slot in slots {
-        let current = slot.load(Ordering::Relaxed);
-        if current == value {
-            return;
-        }
-        if current != 0 && epoch_of(current) == epoch {
-            continue;
-        }
-        match slot.compare_exchange(current, value, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(now) if now == value => return,
-            Err(_) => {}
-        }
-    }
-    let index = usize::try_from(id).unwrap_or(0) % NAPI_ID_SLOTS;
-    if let Some(slot) = slots.get(index) {
-        slot.store(value, Ordering::Relaxed);
-    }
+fn same_napi(value: u64, id: u32, epoch: u8) -> bool {
+    value != 0 && id_of(value) == id && epoch_of(value) == epoch
 }
 
-/// Removes `id` (of any epoch).
-pub fn forget(slots: &[AtomicU32; NAPI_ID_SLOTS], id: u32) {
+/// Remembers `id` for this epoll instance in configuration epoch `epoch`, and that one of its
+/// sockets just woke the epoll (`SEEN`).
+///
+/// An ID already present keeps its slot (and its `STREAK`/`OWNER` bits; a stale epoch is
+/// refreshed). Otherwise it takes a free slot or one of an older epoch that owns nothing; when
+/// all are taken it replaces a slot that owns nothing, starting at `id % NAPI_ID_SLOTS`. If every
+/// slot owns a hold nothing is replaced: losing an owned slot would leak its holder count. A
+/// forgotten ID is noted again at the next wakeup of one of its sockets.
+pub fn note(slots: &Slots, id: u32, epoch: u8) {
     if id == 0 {
         return;
     }
     for slot in slots {
-        let current = slot.load(Ordering::Relaxed);
-        if current != 0 && id_of(current) == id {
-            let _ = slot.compare_exchange(current, 0, Ordering::Relaxed, Ordering::Relaxed);
+        let mut current = slot.load(Relaxed);
+        while current != 0 && id_of(current) == id {
+            let refreshed = (current & !(0xff << EPOCH_SHIFT)) | tagged(0, epoch) | SEEN;
+            if refreshed == current {
+                return;
+            }
+            match slot.compare_exchange(current, refreshed, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(now) => current = now,
+            }
+        }
+    }
+    let value = tagged(id, epoch) | SEEN;
+    let replaceable = |current: u64, evict: bool| {
+        current == 0 || current & OWNER == 0 && (evict || epoch_of(current) != epoch)
+    };
+    for evict in [false, true] {
+        let start = if evict { id as usize % NAPI_ID_SLOTS } else { 0 };
+        for offset in 0..NAPI_ID_SLOTS {
+            let Some(slot) = slots.get((start + offset) % NAPI_ID_SLOTS) else {
+                continue;
+            };
+            let current = slot.load(Relaxed);
+            if replaceable(current, evict)
+                && slot
+                    .compare_exchange(current, value, Relaxed, Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
         }
     }
 }
 
-/// Calls `f` once for each distinct ID noted in `epoch`, and frees the slots of other epochs.
-pub fn for_each(slots: &[AtomicU32; NAPI_ID_SLOTS], epoch: u8, mut f: impl FnMut(u32)) {
-    let mut seen = [0u32; NAPI_ID_SLOTS];
-    let mut count = 0;
+/// Calls `f(slot, id)` for each slot of epoch `epoch`, and frees the slots of other epochs that
+/// own nothing.
+pub fn for_each<'a>(slots: &'a Slots, epoch: u8, mut f: impl FnMut(&'a AtomicU64, u32)) {
     for slot in slots {
-        let value = slot.load(Ordering::Relaxed);
+        let value = slot.load(Relaxed);
         if value == 0 {
             continue;
         }
         if epoch_of(value) != epoch {
-            let _ = slot.compare_exchange(value, 0, Ordering::Relaxed, Ordering::Relaxed);
+            if value & OWNER == 0 {
+                let _ = slot.compare_exchange(value, 0, Relaxed, Relaxed);
+            }
             continue;
         }
-        let id = id_of(value);
-        if seen.get(..count).is_some_and(|seen| seen.contains(&id)) {
-            continue;
-        }
-        if let Some(entry) = seen.get_mut(count) {
-            *entry = id;
-            count += 1;
-        }
-        f(id);
+        f(slot, id_of(value));
     }
 }
 
-/// Whether no slot is in use (in any epoch): the cheap check before any other work.
-pub fn is_empty(slots: &[AtomicU32; NAPI_ID_SLOTS]) -> bool {
-    slots.iter().all(|slot| slot.load(Ordering::Relaxed) == 0)
+/// Calls `f(id)` for each used slot, whatever its epoch (a stale slot may still own a hold).
+pub fn for_each_noted(slots: &Slots, mut f: impl FnMut(u32)) {
+    for slot in slots {
+        let value = slot.load(Relaxed);
+        if value != 0 {
+            f(id_of(value));
+        }
+    }
+}
+
+/// Where a delivery leaves the streak of one slot; see [`streak`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Streak {
+    /// First delivery since the last return without events: no hold yet.
+    Started,
+    /// No streak, and no wakeup from this NAPI since the previous delivery: nothing to do.
+    Quiet,
+    /// The streak goes on and this epoll does not own a hold: claim one.
+    Continues,
+    /// The streak goes on and this epoll owns the hold: refresh it.
+    Owner,
+    /// No socket on this NAPI woke the epoll for [`IDLE_DELIVERIES`] deliveries: the work
+    /// comes from other queues. The streak ended, and so did this epoll's ownership if
+    /// `was_owner` (the caller drops that holder).
+    Idle {
+        /// This call ended an ownership.
+        was_owner: bool,
+    },
+    /// The slot no longer holds `id` in this epoch.
+    Gone,
+}
+
+/// `epoll_wait()` returns events: advances the streak of `slot`, which holds `id` in `epoch`.
+pub fn streak(slot: &AtomicU64, id: u32, epoch: u8) -> Streak {
+    let mut current = slot.load(Relaxed);
+    loop {
+        if !same_napi(current, id, epoch) {
+            return Streak::Gone;
+        }
+        let idle = (current & IDLE_MASK) >> IDLE_SHIFT;
+        let (next, outcome) = if current & SEEN != 0 {
+            let next = current & !(SEEN | IDLE_MASK);
+            if current & OWNER != 0 {
+                (next, Streak::Owner)
+            } else if current & STREAK != 0 {
+                (next, Streak::Continues)
+            } else {
+                (next | STREAK, Streak::Started)
+            }
+        } else if current & (STREAK | OWNER) == 0 {
+            (current, Streak::Quiet)
+        } else if idle + 1 >= IDLE_DELIVERIES {
+            let was_owner = current & OWNER != 0;
+            (
+                current & !(STREAK | OWNER | IDLE_MASK),
+                Streak::Idle { was_owner },
+            )
+        } else {
+            let next = (current & !IDLE_MASK) | ((idle + 1) << IDLE_SHIFT);
+            if current & OWNER != 0 {
+                (next, Streak::Owner)
+            } else {
+                (next, Streak::Continues)
+            }
+        };
+        if next == current {
+            return outcome;
+        }
+        match slot.compare_exchange(current, next, Relaxed, Relaxed) {
+            Ok(_) => return outcome,
+            Err(now) => current = now,
+        }
+    }
+}
+
+/// Makes this epoll the owner of the hold on `id` after [`streak`] said
+/// [`Streak::Continues`]. Returns false if another thread of the same epoll claimed it first,
+/// or the streak ended or the slot changed meanwhile: the caller then undoes its holder count.
+pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8) -> bool {
+    let mut current = slot.load(Relaxed);
+    loop {
+        if !same_napi(current, id, epoch) || current & (STREAK | OWNER) != STREAK {
+            return false;
+        }
+        match slot.compare_exchange(current, current | OWNER, Relaxed, Relaxed) {
+            Ok(_) => return true,
+            Err(now) => current = now,
+        }
+    }
+}
+
+/// `epoll_wait()` returns without events, or the epoll instance is freed: ends every streak,
+/// ends every ownership (calling `f(id)` exactly once for each) and frees slots of epochs other
+/// than `epoch`.
+pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32)) {
+    for slot in slots {
+        let mut current = slot.load(Relaxed);
+        loop {
+            if current == 0 {
+                break;
+            }
+            let next = if epoch_of(current) == epoch {
+                current & !(STREAK | OWNER | IDLE_MASK)
+            } else {
+                0
+            };
+            if next == current {
+                break;
+            }
+            match slot.compare_exchange(current, next, Relaxed, Relaxed) {
+                Ok(_) => {
+                    if current & OWNER != 0 {
+                        f(id_of(current));
+                    }
+                    break;
+                }
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+/// Frees every slot holding `id` (its NAPI is gone), calling `f(id)` once for each ownership
+/// this ended.
+pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32)) {
+    for slot in slots {
+        let current = slot.load(Relaxed);
+        if current != 0
+            && id_of(current) == id
+            && slot.compare_exchange(current, 0, Relaxed, Relaxed).is_ok()
+            && current & OWNER != 0
+        {
+            f(id);
+        }
+    }
+}
+
+/// Whether no slot is in use: the cheap check before any other work.
+pub fn is_empty(slots: &Slots) -> bool {
+    slots.iter().all(|slot| slot.load(Relaxed) == 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicI64;
 
-    fn empty() -> [AtomicU32; NAPI_ID_SLOTS] {
+    fn empty() -> Slots {
         Default::default()
     }
 
-    fn ids(slots: &[AtomicU32; NAPI_ID_SLOTS]) -> Vec<u32> {
+    fn ids(slots: &Slots, epoch: u8) -> Vec<u32> {
         let mut found = Vec::new();
-        for_each(slots, 0, |id| found.push(id));
+        for_each(slots, epoch, |_, id| found.push(id));
         found
     }
 
-    fn raw(slots: &[AtomicU32; NAPI_ID_SLOTS]) -> Vec<u32> {
+    fn slot_of<'a>(slots: &'a Slots, id: u32) -> &'a AtomicU64 {
         slots
             .iter()
-            .map(|slot| slot.load(Ordering::Relaxed))
+            .find(|slot| id_of(slot.load(Relaxed)) == id)
+            .unwrap()
+    }
+
+    fn owned(slots: &Slots) -> Vec<u32> {
+        slots
+            .iter()
+            .map(|slot| slot.load(Relaxed))
+            .filter(|value| value & OWNER != 0)
+            .map(id_of)
             .collect()
+    }
+
+    /// A wakeup from a socket on `id`, then a delivery.
+    fn deliver(slots: &Slots, id: u32, epoch: u8) -> Streak {
+        note(slots, id, epoch);
+        streak(slot_of(slots, id), id, epoch)
+    }
+
+    /// Two deliveries in a row, then the claim: what the glue does to take a hold.
+    fn take_hold(slots: &Slots, id: u32, epoch: u8) -> bool {
+        if deliver(slots, id, epoch) == Streak::Started {
+            assert_eq!(deliver(slots, id, epoch), Streak::Continues);
+        }
+        claim_owner(slot_of(slots, id), id, epoch)
     }
 
     #[test]
     fn starts_empty() {
         let slots = empty();
         assert!(is_empty(&slots));
-        assert!(ids(&slots).is_empty());
+        assert!(ids(&slots, 0).is_empty());
     }
 
     #[test]
-    fn add_and_duplicate() {
+    fn full_32_bit_ids_are_kept() {
+        let slots = empty();
+        for id in [1, 1 << 24, u32::MAX] {
+            note(&slots, id, 7);
+        }
+        assert_eq!(ids(&slots, 7), [1, 1 << 24, u32::MAX]);
+        note(&slots, 0, 7);
+        assert_eq!(ids(&slots, 7).len(), 3);
+    }
+
+    #[test]
+    fn noted_slots_of_every_epoch_are_visited() {
+        let slots = empty();
+        note(&slots, 10, 1);
+        assert!(take_hold(&slots, 10, 1));
+        // Noting in epoch 2 cannot reuse the stale slot: it still owns a hold.
+        note(&slots, 20, 2);
+        let mut found = Vec::new();
+        for_each_noted(&slots, |id| found.push(id));
+        assert_eq!(found, [10, 20]);
+    }
+
+    #[test]
+    fn noting_twice_keeps_one_slot() {
         let slots = empty();
         note(&slots, 8193, 0);
-        assert!(!is_empty(&slots));
         note(&slots, 8193, 0);
-        assert_eq!(ids(&slots), [8193]);
-        assert_eq!(raw(&slots), [8193, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(ids(&slots, 0), [8193]);
     }
 
     #[test]
-    fn zero_is_ignored() {
-        let slots = empty();
-        note(&slots, 0, 0);
-        assert!(is_empty(&slots));
-        note(&slots, 5, 0);
-        forget(&slots, 0);
-        assert_eq!(ids(&slots), [5]);
-    }
-
-    #[test]
-    fn fills_all_slots_in_order() {
-        let slots = empty();
-        for id in 1..=8 {
-            note(&slots, id, 0);
-        }
-        assert_eq!(ids(&slots), [1, 2, 3, 4, 5, 6, 7, 8]);
-        for id in 1..=8 {
-            note(&slots, id, 0);
-        }
-        assert_eq!(ids(&slots), [1, 2, 3, 4, 5, 6, 7, 8]);
-    }
-
-    #[test]
-    fn overflow_replaces_the_slot_chosen_by_the_id() {
+    fn overflow_replaces_an_unowned_slot_chosen_by_the_id() {
         let slots = empty();
         for id in 1..=8 {
             note(&slots, id, 0);
         }
         // 19 % 8 == 3: replaces the fourth slot, which holds 4.
         note(&slots, 19, 0);
-        assert_eq!(ids(&slots), [1, 2, 3, 19, 5, 6, 7, 8]);
-        note(&slots, 19, 0);
-        assert_eq!(ids(&slots), [1, 2, 3, 19, 5, 6, 7, 8]);
-        // 4 % 8 == 4: now 4 comes back in the fifth slot.
-        note(&slots, 4, 0);
-        assert_eq!(ids(&slots), [1, 2, 3, 19, 4, 6, 7, 8]);
+        assert_eq!(ids(&slots, 0), [1, 2, 3, 19, 5, 6, 7, 8]);
+        // Slot 3 (19) now owns a hold: 27 % 8 == 3 moves on to slot 4 (5).
+        assert!(take_hold(&slots, 19, 0));
+        note(&slots, 27, 0);
+        assert_eq!(ids(&slots, 0), [1, 2, 3, 19, 27, 6, 7, 8]);
     }
 
     #[test]
-    fn forget_frees_the_slot_for_reuse() {
+    fn owned_slots_are_never_replaced() {
+        let slots = empty();
+        for id in 1..=8 {
+            note(&slots, id, 0);
+            assert!(take_hold(&slots, id, 0));
+        }
+        note(&slots, 99, 0);
+        assert_eq!(ids(&slots, 0), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(owned(&slots), [1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn a_hold_needs_two_deliveries_in_a_row() {
+        let slots = empty();
+        note(&slots, 5, 0);
+        let slot = slot_of(&slots, 5);
+        assert_eq!(streak(slot, 5, 0), Streak::Started);
+        let mut ended = Vec::new();
+        end_streaks(&slots, 0, |id| ended.push(id));
+        assert!(ended.is_empty(), "a streak alone owns nothing");
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started, "the empty return ended it");
+        assert_eq!(deliver(&slots, 5, 0), Streak::Continues);
+        assert!(claim_owner(slot, 5, 0));
+        assert_eq!(deliver(&slots, 5, 0), Streak::Owner);
+        assert!(!claim_owner(slot, 5, 0), "claimed once only");
+    }
+
+    #[test]
+    fn a_delivery_without_a_wakeup_from_the_queue_ends_its_hold() {
+        let slots = empty();
+        note(&slots, 5, 0);
+        note(&slots, 6, 0);
+        assert!(take_hold(&slots, 5, 0));
+        // The last socket on NAPI 5 is gone; the epoll keeps returning events from NAPI 6.
+        let slot = slot_of(&slots, 5);
+        for _ in 1..IDLE_DELIVERIES {
+            assert_eq!(streak(slot, 5, 0), Streak::Owner, "a few deliveries of grace");
+        }
+        assert_eq!(streak(slot, 5, 0), Streak::Idle { was_owner: true });
+        assert_eq!(streak(slot, 5, 0), Streak::Quiet);
+        assert!(owned(&slots).is_empty());
+        // Traffic from NAPI 5 again: a new streak.
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started);
+        // A wakeup resets the grace count.
+        assert_eq!(streak(slot, 5, 0), Streak::Continues);
+        assert_eq!(deliver(&slots, 5, 0), Streak::Continues);
+        for _ in 1..IDLE_DELIVERIES {
+            assert_eq!(streak(slot, 5, 0), Streak::Continues);
+        }
+        assert_eq!(streak(slot, 5, 0), Streak::Idle { was_owner: false });
+    }
+
+    #[test]
+    fn a_second_delivery_without_a_wakeup_continues_the_streak() {
+        // The case: an epoll noted the NAPI (insert), then returns an always-ready
+        // eventfd twice: it may hold, and its next empty return must end that.
+        let slots = empty();
+        note(&slots, 5, 0);
+        let slot = slot_of(&slots, 5);
+        assert_eq!(streak(slot, 5, 0), Streak::Started);
+        assert_eq!(streak(slot, 5, 0), Streak::Continues);
+        assert!(claim_owner(slot, 5, 0));
+        let mut ended = Vec::new();
+        end_streaks(&slots, 0, |id| ended.push(id));
+        assert_eq!(ended, [5]);
+        assert_eq!(streak(slot, 5, 0), Streak::Quiet, "no streak without a new wakeup");
+    }
+
+    #[test]
+    fn a_claim_tolerates_wakeups_in_between() {
+        let slots = empty();
+        note(&slots, 5, 0);
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started);
+        assert_eq!(deliver(&slots, 5, 0), Streak::Continues);
+        note(&slots, 5, 0);
+        assert!(claim_owner(slot_of(&slots, 5), 5, 0));
+    }
+
+    #[test]
+    fn an_empty_return_ends_each_ownership_once() {
         let slots = empty();
         for id in [10, 20, 30] {
             note(&slots, id, 0);
         }
-        forget(&slots, 20);
-        assert_eq!(ids(&slots), [10, 30]);
-        forget(&slots, 99);
-        assert_eq!(ids(&slots), [10, 30]);
-        note(&slots, 40, 0);
-        assert_eq!(raw(&slots), [10, 40, 30, 0, 0, 0, 0, 0]);
-        for id in [10, 40, 30] {
-            forget(&slots, id);
-        }
+        assert!(take_hold(&slots, 10, 0));
+        assert!(take_hold(&slots, 30, 0));
+        let mut ended = Vec::new();
+        end_streaks(&slots, 0, |id| ended.push(id));
+        assert_eq!(ended, [10, 30]);
+        end_streaks(&slots, 0, |id| ended.push(id));
+        assert_eq!(ended, [10, 30], "nothing left to end");
+        assert_eq!(ids(&slots, 0), [10, 20, 30], "the IDs stay noted");
+    }
+
+    #[test]
+    fn a_new_epoch_hides_old_slots_but_never_loses_an_ownership() {
+        let slots = empty();
+        note(&slots, 10, 1);
+        note(&slots, 20, 1);
+        assert!(take_hold(&slots, 20, 1));
+        assert!(ids(&slots, 2).is_empty());
+        // The unowned stale slot is freed; the owned one waits for the empty return.
+        assert_eq!(owned(&slots), [20]);
+        let mut ended = Vec::new();
+        end_streaks(&slots, 2, |id| ended.push(id));
+        assert_eq!(ended, [20]);
         assert!(is_empty(&slots));
     }
 
     #[test]
-    fn for_each_reports_duplicates_once() {
-        // A `forget()` racing with two `note()`s can leave the same ID in two slots.
+    fn noting_again_in_a_new_epoch_keeps_the_ownership() {
         let slots = empty();
-        for (slot, id) in slots.iter().zip([7, 0, 9, 7, 9, 0, 3, 7]) {
-            slot.store(id, Ordering::Relaxed);
-        }
-        assert_eq!(ids(&slots), [7, 9, 3]);
-        forget(&slots, 7);
-        assert_eq!(raw(&slots), [0, 0, 9, 0, 9, 0, 3, 0]);
+        note(&slots, 10, 1);
+        assert!(take_hold(&slots, 10, 1));
+        note(&slots, 10, 2);
+        assert_eq!(ids(&slots, 2), [10]);
+        assert_eq!(streak(slot_of(&slots, 10), 10, 2), Streak::Owner);
     }
 
     #[test]
-    fn concurrent_notes_keep_every_id_when_they_fit() {
-        for round in 0..200u32 {
+    fn forget_reports_an_owned_slot() {
+        let slots = empty();
+        note(&slots, 10, 0);
+        note(&slots, 20, 0);
+        assert!(take_hold(&slots, 20, 0));
+        let mut ended = Vec::new();
+        forget(&slots, 10, |id| ended.push(id));
+        forget(&slots, 20, |id| ended.push(id));
+        assert_eq!(ended, [20]);
+        assert!(is_empty(&slots));
+    }
+
+    /// Threads of one epoll instance deliver, claim and end streaks at random; a holder count
+    /// kept the way the glue keeps it (count first, claim, undo on failure; end, then uncount)
+    /// must never go negative and must end at 0.
+    #[test]
+    fn concurrent_claims_and_ends_keep_the_holder_count_exact() {
+        for round in 0..50u64 {
             let slots = empty();
+            note(&slots, 42, 0);
+            let holders = AtomicI64::new(0);
             std::thread::scope(|scope| {
-                for thread in 0..4u32 {
-                    let slots = &slots;
+                for thread in 0..4u64 {
+                    let (slots, holders) = (&slots, &holders);
                     scope.spawn(move || {
-                        // Each thread notes all 8 IDs, starting at a different one.
-                        for step in 0..NAPI_ID_SLOTS as u32 {
-                            let id = 1000 + round + (thread * 3 + step) % 8;
-                            note(slots, id, 0);
+                        let mut seed = (round * 4 + thread + 1).wrapping_mul(0x9e37_79b9);
+                        for _ in 0..2000 {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            if seed % 3 == 0 {
+                                end_streaks(slots, 0, |_| {
+                                    assert!(holders.fetch_sub(1, Relaxed) >= 1);
+                                });
+                                continue;
+                            }
+                            note(slots, 42, 0);
+                            let slot = slot_of(slots, 42);
+                            let outcome = streak(slot, 42, 0);
+                            if outcome == (Streak::Idle { was_owner: true }) {
+                                assert!(holders.fetch_sub(1, Relaxed) >= 1);
+                            }
+                            if outcome == Streak::Continues {
+                                holders.fetch_add(1, Relaxed);
+                                if !claim_owner(slot, 42, 0) {
+                                    assert!(holders.fetch_sub(1, Relaxed) >= 1);
+                                }
+                            }
                         }
                     });
                 }
             });
-            let mut found = ids(&slots);
-            found.sort_unstable();
-            let expected: Vec<u32> = (0..8).map(|offset| 1000 + round + offset).collect();
-            assert_eq!(found, expected);
-            // No ID landed in two slots.
-            let mut slots_sorted = raw(&slots);
-            slots_sorted.sort_unstable();
-            assert_eq!(slots_sorted, expected);
+            let owners = owned(&slots).len() as i64;
+            assert_eq!(holders.load(Relaxed), owners);
+            end_streaks(&slots, 0, |_| {
+                holders.fetch_sub(1, Relaxed);
+            });
+            assert_eq!(holders.load(Relaxed), 0);
         }
-    }
-
-    #[test]
-    fn ids_beyond_the_tag_are_refused() {
-        let slots = empty();
-        note(&slots, MAX_NAPI_ID + 1, 0);
-        assert!(is_empty(&slots));
-        note(&slots, MAX_NAPI_ID, 0);
-        assert_eq!(ids(&slots), [MAX_NAPI_ID]);
-    }
-
-    #[test]
-    fn a_new_epoch_drops_old_entries() {
-        let slots = empty();
-        note(&slots, 10, 1);
-        note(&slots, 20, 1);
-        let mut found = Vec::new();
-        for_each(&slots, 2, |id| found.push(id));
-        assert!(found.is_empty(), "{found:?}");
-        assert!(is_empty(&slots));
-        note(&slots, 20, 2);
-        for_each(&slots, 2, |id| found.push(id));
-        assert_eq!(found, [20]);
-    }
-
-    #[test]
-    fn noting_in_a_new_epoch_reuses_stale_slots() {
-        let slots = empty();
-        for id in 1..=8 {
-            note(&slots, id, 3);
-        }
-        note(&slots, 5, 4);
-        assert_eq!(raw(&slots)[0], tagged(5, 4));
-        let mut found = Vec::new();
-        for_each(&slots, 4, |id| found.push(id));
-        assert_eq!(found, [5]);
     }
 }

@@ -131,8 +131,9 @@ impl PortSet {
 
     /// Replaces the set with `list`.
     ///
-    /// Process context. Writers must be serialised by the caller (the sysctl handler holds a
-    /// mutex). Readers are not excluded: while a write is in progress, a concurrent
+    /// Process context. Writers must be serialised by the caller: the sysctl write handler
+    /// holds the write mutex of its `kernel::sysctl::Registration` around the parse and this
+    /// store. Readers are not excluded: while a write is in progress, a concurrent
     /// [`contains`](Self::contains) sees some slots old and some new. It can then report a port
     /// from either list as present, and a port that is in both lists but moved to a different
     /// slot can briefly look absent. Both are harmless: the answer only decides whether one socket
@@ -155,7 +156,8 @@ impl PortSet {
                 .any(|slot| slot.load(Ordering::Relaxed) == port)
     }
 
-    /// Returns a copy of the set, for the sysctl read handler (process context).
+    /// Returns a copy of the set, for the sysctl read handler (process context), which repeats
+    /// a read that raced with a write.
     pub fn load(&self) -> PortList {
         let mut list = PortList::new();
         for slot in &self.slots {

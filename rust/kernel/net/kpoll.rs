@@ -3,24 +3,22 @@
 //! The kpoll hook points in `fs/eventpoll.c` (kpoll patch 0001).
 //!
 //! One module at a time registers a [`Hooks`] implementation. Each epoll instance carries a small
-//! array of NAPI IDs ([`NapiIdSlots`]) that only the hooks read and write. The C side calls every
-//! hook under `rcu_read_lock()` behind a static key, and [`Registration`]'s `Drop` unregisters
-//! and waits for an RCU grace period, so no hook runs once it is dropped.
+//! array of words ([`NapiIdSlots`]) that only the hooks read and write. The C side calls every
+//! hook under `rcu_read_lock()` behind a static key, with the context pointer the module
+//! registered (read through the same `rcu_dereference()` as the hooks, so it is ordered after
+//! it), and [`Registration`]'s `Drop` unregisters and waits for an RCU grace period, so no hook
+//! runs once it is dropped.
 //!
 //! C header: [`include/net/kpoll.h`](srctree/include/net/kpoll.h)
 
-use crate::{bindings, error::to_result, prelude::*, sync::Arc};
-use core::{
-    ffi::c_void,
-    marker::PhantomData,
-    sync::atomic::{AtomicPtr, AtomicU32, Ordering},
-};
+use crate::{alloc::KBox, bindings, error::to_result, prelude::*, sync::Arc};
+use core::{ffi::c_void, marker::PhantomData, sync::atomic::AtomicU64};
 
 /// Number of NAPI IDs an epoll instance remembers.
 pub const NAPI_ID_SLOTS: usize = bindings::KPOLL_NAPI_SLOTS as usize;
 
-/// The NAPI IDs remembered by one epoll instance.
-pub type NapiIdSlots = [AtomicU32; NAPI_ID_SLOTS];
+/// The slots of one epoll instance: one word per remembered NAPI ID, its meaning up to the module.
+pub type NapiIdSlots = [AtomicU64; NAPI_ID_SLOTS];
 
 /// A socket that an epoll instance watches, borrowed for one hook call.
 ///
@@ -54,23 +52,22 @@ impl Sock<'_> {
 
 /// What a kpoll module does at each hook point.
 ///
-/// All methods run with the RCU read lock held and must not sleep.
+/// All methods run with the RCU read lock held and must not sleep. With `CONFIG_PREEMPT_RCU`
+/// the process-context hooks can be preempted and migrate between CPUs.
 pub trait Hooks: Send + Sync {
     /// A socket was added to, or woke up, an epoll instance. Process context on insert, any
     /// context (often softirq) on wakeup; the epoll's lock is held with IRQs off.
-    fn sock_seen(&self, ids: &NapiIdSlots, sk: &Sock<'_>);
+    fn sock_seen(&self, slots: &NapiIdSlots, sk: &Sock<'_>);
     /// `epoll_wait()` was entered. Process context.
-    fn wait_begin(&self, ids: &NapiIdSlots);
+    fn wait_begin(&self, slots: &NapiIdSlots);
     /// `epoll_wait()` is returning events. Process context.
-    fn events_delivered(&self, ids: &NapiIdSlots);
-    /// `epoll_wait()` found nothing and is about to sleep. Process context.
-    fn would_sleep(&self, ids: &NapiIdSlots);
+    fn events_delivered(&self, slots: &NapiIdSlots);
+    /// `epoll_wait()` found nothing: it is about to sleep, or returns 0 (timeout), `-EINTR` or
+    /// another error. Process context.
+    fn no_events(&self, slots: &NapiIdSlots);
     /// The epoll instance is being freed. Process context.
-    fn released(&self, ids: &NapiIdSlots);
+    fn released(&self, slots: &NapiIdSlots);
 }
-
-/// The registered implementation; the C side allows only one.
-static INSTANCE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
 struct Adapter<T: Hooks>(PhantomData<T>);
 
@@ -79,57 +76,55 @@ impl<T: Hooks> Adapter<T> {
         sock_seen: Some(Self::sock_seen),
         wait_begin: Some(Self::wait_begin),
         events_delivered: Some(Self::events_delivered),
-        would_sleep: Some(Self::would_sleep),
+        no_events: Some(Self::no_events),
         released: Some(Self::released),
     };
 
     /// # Safety
     ///
-    /// Called by the C side under `rcu_read_lock()` while the registration of `T` is live.
-    unsafe fn hooks<'a>() -> &'a T {
-        // SAFETY: `Registration::register` stored an `Arc<T>` pointer before the ops became
-        // visible, and `Registration::drop` clears it only after `kpoll_unregister` waited for
-        // every running hook.
-        unsafe { &*INSTANCE.load(Ordering::Acquire).cast::<T>() }
+    /// `ctx` is the context of a live [`Registration<T>`], passed by the C side under
+    /// `rcu_read_lock()`; `slots` points to an epoll instance's `kpoll_slots`, live for the call.
+    unsafe fn args<'a>(ctx: *mut c_void, slots: *mut u64) -> (&'a T, &'a NapiIdSlots) {
+        // SAFETY: `ctx` points to the `T` of the `Arc<T>` that the registration keeps until
+        // `kpoll_unregister()` has waited for every running hook. `AtomicU64` has the layout of
+        // `u64`, the array has `NAPI_ID_SLOTS` elements and is only accessed atomically by these
+        // hooks.
+        unsafe { (&*ctx.cast::<T>(), &*slots.cast::<NapiIdSlots>()) }
     }
 
-    /// # Safety
-    ///
-    /// `ids` points to an epoll instance's `kpoll_napi_ids` array, live for the call.
-    unsafe fn slots<'a>(ids: *mut u32) -> &'a NapiIdSlots {
-        // SAFETY: `AtomicU32` has the layout of `u32`; the array has `NAPI_ID_SLOTS` elements and
-        // is only accessed atomically by these hooks.
-        unsafe { &*ids.cast::<NapiIdSlots>() }
-    }
-
-    unsafe extern "C" fn sock_seen(ids: *mut u32, sk: *mut bindings::sock) {
+    unsafe extern "C" fn sock_seen(ctx: *mut c_void, slots: *mut u64, sk: *mut bindings::sock) {
         // INVARIANT: eventpoll holds a reference to the socket's file for the call.
         let sk = Sock {
             ptr: sk,
             _borrow: PhantomData,
         };
         // SAFETY: called by the C hook with a live registration and a live epoll instance.
-        unsafe { Self::hooks().sock_seen(Self::slots(ids), &sk) }
+        let (hooks, slots) = unsafe { Self::args(ctx, slots) };
+        hooks.sock_seen(slots, &sk);
     }
 
-    unsafe extern "C" fn wait_begin(ids: *mut u32) {
+    unsafe extern "C" fn wait_begin(ctx: *mut c_void, slots: *mut u64) {
         // SAFETY: called by the C hook with a live registration and a live epoll instance.
-        unsafe { Self::hooks().wait_begin(Self::slots(ids)) }
+        let (hooks, slots) = unsafe { Self::args(ctx, slots) };
+        hooks.wait_begin(slots);
     }
 
-    unsafe extern "C" fn events_delivered(ids: *mut u32) {
+    unsafe extern "C" fn events_delivered(ctx: *mut c_void, slots: *mut u64) {
         // SAFETY: called by the C hook with a live registration and a live epoll instance.
-        unsafe { Self::hooks().events_delivered(Self::slots(ids)) }
+        let (hooks, slots) = unsafe { Self::args(ctx, slots) };
+        hooks.events_delivered(slots);
     }
 
-    unsafe extern "C" fn would_sleep(ids: *mut u32) {
+    unsafe extern "C" fn no_events(ctx: *mut c_void, slots: *mut u64) {
         // SAFETY: called by the C hook with a live registration and a live epoll instance.
-        unsafe { Self::hooks().would_sleep(Self::slots(ids)) }
+        let (hooks, slots) = unsafe { Self::args(ctx, slots) };
+        hooks.no_events(slots);
     }
 
-    unsafe extern "C" fn released(ids: *mut u32) {
+    unsafe extern "C" fn released(ctx: *mut c_void, slots: *mut u64) {
         // SAFETY: called by the C hook with a live registration and a live epoll instance.
-        unsafe { Self::hooks().released(Self::slots(ids)) }
+        let (hooks, slots) = unsafe { Self::args(ctx, slots) };
+        hooks.released(slots);
     }
 }
 
@@ -137,34 +132,36 @@ impl<T: Hooks> Adapter<T> {
 ///
 /// # Invariants
 ///
-/// While this exists, `INSTANCE` holds the pointer of `hooks` and the C side calls
-/// `Adapter::<T>::OPS`.
+/// `_reg` is the registration installed in the C side with `kpoll_register()`: its `ops` are
+/// `Adapter::<T>::OPS` and its `ctx` points to the `T` inside `hooks`. It stays allocated, unchanged,
+/// until `drop` has called `kpoll_unregister()`.
 pub struct Registration<T: Hooks> {
+    _reg: KBox<bindings::kpoll_registration>,
     hooks: Arc<T>,
 }
+
+// SAFETY: `_reg` is only read by the C hooks and written by nobody after `register`; the hooks
+// object is `Send + Sync` (`Hooks` requires it).
+unsafe impl<T: Hooks> Send for Registration<T> {}
+// SAFETY: no method mutates anything through `&self`.
+unsafe impl<T: Hooks> Sync for Registration<T> {}
 
 impl<T: Hooks> Registration<T> {
     /// Registers `hooks`. Fails with `EBUSY` if another module holds the hook points.
     pub fn register(hooks: Arc<T>) -> Result<Self> {
-        let ptr = core::ptr::from_ref::<T>(&hooks).cast_mut().cast::<c_void>();
-        if INSTANCE
-            .compare_exchange(
-                core::ptr::null_mut(),
-                ptr,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
-            return Err(EBUSY);
-        }
-        // SAFETY: `OPS` is a promoted constant, so it lives forever; `INSTANCE` is set.
-        if let Err(e) = to_result(unsafe { bindings::kpoll_register(&Adapter::<T>::OPS) }) {
-            INSTANCE.store(core::ptr::null_mut(), Ordering::Release);
-            return Err(e);
-        }
-        // INVARIANT: `INSTANCE` and the C ops are set.
-        Ok(Self { hooks })
+        let mut reg = KBox::new(
+            bindings::kpoll_registration {
+                ops: &Adapter::<T>::OPS,
+                ctx: core::ptr::from_ref::<T>(&hooks).cast_mut().cast::<c_void>(),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `reg` stays allocated and unchanged until `drop` unregisters it (it is never
+        // moved out of its box); `OPS` is a promoted constant, so it lives forever; `ctx` points
+        // into `hooks`, which this registration keeps alive.
+        to_result(unsafe { bindings::kpoll_register(&mut *reg) })?;
+        // INVARIANT: installed above with `OPS` and the pointer of `hooks`.
+        Ok(Self { _reg: reg, hooks })
     }
 
     /// The registered hooks.
@@ -175,8 +172,9 @@ impl<T: Hooks> Registration<T> {
 
 impl<T: Hooks> Drop for Registration<T> {
     fn drop(&mut self) {
-        // SAFETY: registered in `register` (type invariant); this waits for running hooks.
+        // SAFETY: `_reg` is registered (type invariant); `kpoll_unregister()` waits for every
+        // running hook, so `_reg` and `hooks` are unused by C once it returns and may be freed
+        // when the fields drop after this.
         unsafe { bindings::kpoll_unregister() };
-        INSTANCE.store(core::ptr::null_mut(), Ordering::Release);
     }
 }

@@ -56,10 +56,13 @@ impl<'a> Napi<'a> {
     }
 
     /// Keeps the device IRQ masked when the current or next poll completes
-    /// (`NAPI_STATE_KPOLL_HOLD`). Any context.
-    pub fn hold_irq(&self) {
-        // SAFETY: `state` points to the live NAPI's state word; `set_bit` is atomic.
-        unsafe { bindings::set_bit(bindings::NAPI_STATE_KPOLL_HOLD, self.state()) };
+    /// (`NAPI_STATE_KPOLL_HOLD`). Refused, atomically with setting the bit, for a NAPI that is
+    /// disabled, being disabled or no longer listed, so a hold never outlives `napi_disable()`
+    /// or `netif_napi_del()`. Returns whether the hold is in force. Any context.
+    pub fn hold_irq(&self) -> bool {
+        // SAFETY: the NAPI is live (type invariant); `napi_kpoll_hold` only updates its state
+        // word with atomic operations.
+        unsafe { bindings::napi_kpoll_hold(self.ptr.as_ptr()) }
     }
 
     /// Whether [`Self::hold_irq`] is in force.
@@ -69,7 +72,9 @@ impl<'a> Napi<'a> {
     }
 
     /// Drops the hold and, if there was one, schedules a poll so the driver re-enables the IRQ
-    /// when that poll completes. Returns whether a hold was dropped. Any context.
+    /// when that poll completes (or, if a poll is running, makes it poll once more). Returns
+    /// whether a hold was dropped. Process context, softirq or hardirq; not inside a section
+    /// that disabled IRQs (`local_bh_enable()` must not run there).
     pub fn release_irq(&self) -> bool {
         // A plain read first: `epoll_wait()` calls this before every sleep, and the locked
         // read-modify-write below is only needed when a hold is actually set.
@@ -86,7 +91,8 @@ impl<'a> Napi<'a> {
     }
 
     /// Schedules the NAPI poll on this CPU (`napi_schedule`). In process or softirq context the
-    /// softirq runs before this returns; in hardirq context it runs on interrupt exit.
+    /// softirq runs before this returns; in hardirq context it runs on interrupt exit. Contexts
+    /// as for [`Self::release_irq`].
     fn schedule(&self) {
         // SAFETY: always safe to ask.
         let hardirq = unsafe { bindings::in_hardirq() };
@@ -113,16 +119,20 @@ impl<'a> Napi<'a> {
         unsafe { (*self.ptr.as_ptr()).irq }
     }
 
-    /// Copies the owning device's name into `out` and returns its length.
+    /// Copies the owning device's name into `out` and returns its length. Consistent against a
+    /// concurrent rename (`netdev_copy_name` retries under the rename seqlock). Any context but
+    /// hardirq.
     pub fn device_name(&self, out: &mut [u8; 16]) -> usize {
-        // SAFETY: `ptr` is valid and a listed NAPI has a live `dev` (type invariant).
-        let name = unsafe { &(*(*self.ptr.as_ptr()).dev).name };
+        let mut name = [0u8; 16];
+        // SAFETY: `ptr` is valid and a listed NAPI has a live `dev` (type invariant); `name` has
+        // the `IFNAMSIZ` bytes `netdev_copy_name` writes, NUL-terminated.
+        unsafe { bindings::netdev_copy_name((*self.ptr.as_ptr()).dev, name.as_mut_ptr()) };
         let mut len = 0;
         for (dst, &src) in out.iter_mut().zip(name.iter()) {
             if src == 0 {
                 break;
             }
-            *dst = src as u8;
+            *dst = src;
             len += 1;
         }
         len

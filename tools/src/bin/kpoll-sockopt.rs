@@ -1,11 +1,15 @@
 //! Probes `SO_KPOLL` on a fresh TCP socket and prints the outcome.
 //!
-//! `kpoll-sockopt get|set [--value V] [--optlen N] [--level L] [--uid U] [--readback]`
+//! `kpoll-sockopt get|set [--value V] [--optlen N] [--level L] [--uid U] [--userns U]
+//! [--readback]`
 //!
 //! `set` calls `setsockopt(L, SO_KPOLL)` with the int V (default 1, may be negative), `get` calls
 //! `getsockopt(L, SO_KPOLL)`; N is the optlen passed (default 4, at most 8), L a number or `tcp`
 //! (`IPPROTO_TCP`), `ip` (`IPPROTO_IP`) or `socket` (`SOL_SOCKET`, the default). With `--uid U`
-//! the program drops to uid U after creating the socket.
+//! the program drops to uid U after creating the socket. With `--userns U` it drops to uid U,
+//! then enters a new user and network namespace in which U is root (as `unshare -Urn` does),
+//! and creates the socket there: it has every capability over that namespace, none over the
+//! initial one.
 //!
 //! Prints one line: `ok <value>` (exit 0) or `error <ERRNO>` (exit 1). With `--readback` it then
 //! reads `SO_KPOLL` at `SOL_SOCKET` on the same socket and appends ` now=<value>` or
@@ -15,8 +19,8 @@
 use kpoll_tools::{arg_value, errno_name, has_flag, last_errno, parse_arg, SO_KPOLL};
 use std::process::exit;
 
-const USAGE: &str =
-    "usage: kpoll-sockopt get|set [--value V] [--optlen N] [--level L] [--uid U] [--readback]";
+const USAGE: &str = "usage: kpoll-sockopt get|set [--value V] [--optlen N] [--level L] [--uid U] \
+                     [--userns U] [--readback]";
 
 /// A socket option level: a number, or `tcp`, `ip`, `socket`.
 fn parse_level(s: &str) -> Option<libc::c_int> {
@@ -54,6 +58,26 @@ fn readback(fd: i32) -> String {
     }
 }
 
+/// Drops to `uid` and enters new user and network namespaces that map it to root. Returns the
+/// step that failed and its errno name.
+fn enter_user_namespace(uid: libc::uid_t) -> Result<(), String> {
+    let failed = |step: &str| format!("{step} {}", errno_name(last_errno()));
+    // SAFETY: plain setgid(2)/setuid(2) calls.
+    if unsafe { libc::setgid(uid) } != 0 || unsafe { libc::setuid(uid) } != 0 {
+        return Err(failed("setuid"));
+    }
+    // SAFETY: plain unshare(2) call.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
+        return Err(failed("unshare"));
+    }
+    let write = |path: &str, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("{path} {e}"))
+    };
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+    write("/proc/self/gid_map", format!("0 {uid} 1"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let op = args.get(1).map(String::as_str).unwrap_or("");
@@ -71,6 +95,13 @@ fn main() {
         .unwrap_or(4);
     let uid: Option<libc::uid_t> = parse_arg(&args, "--uid").unwrap_or_else(|e| usage(&e));
     let want_readback = has_flag(&args, "--readback");
+    let userns: Option<libc::uid_t> = parse_arg(&args, "--userns").unwrap_or_else(|e| usage(&e));
+    if let Some(uid) = userns {
+        if let Err(step) = enter_user_namespace(uid) {
+            println!("error {step}");
+            exit(1);
+        }
+    }
 
     // SAFETY: plain socket(2) call.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };

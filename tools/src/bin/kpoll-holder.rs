@@ -1,0 +1,168 @@
+//! Takes a kpoll hold and then leaves `epoll_wait()` in a way that must give it back.
+//!
+//! `kpoll-holder --port P [--go-file F]`
+//!
+//! Listens on port P (opted in by the caller, with `net.kpoll.ports` or `--so-kpoll`), accepts
+//! one connection and watches it with one epoll instance together with an eventfd that is always
+//! readable, so that every `epoll_wait()` returns events and the application looks busy. It then
+//! calls `epoll_wait()` with a zero timeout over and over, reading whatever the connection
+//! brings, until `/proc/net/kpoll` shows a held queue; it prints `HELD` and sends `H` on the
+//! connection (the peer then stops sending). With `--go-file F` it waits, in `nanosleep()`
+//! (outside epoll, still holding), until file F exists. Then it drains the eventfd and calls
+//! zero-timeout `epoll_wait()` until one returns 0, prints `EMPTY` and blocks in `pause()`
+//! until killed.
+//!
+//! Prints `READY` once listening. Errors print `error <what> <ERRNO>` and exit 1.
+
+use kpoll_tools::{errno_name, last_errno, parse_arg};
+use std::{process::exit, thread::sleep, time::Duration, time::Instant};
+
+const USAGE: &str = "usage: kpoll-holder --port P [--go-file F]";
+
+fn fail(what: &str) -> ! {
+    println!("error {what} {}", errno_name(last_errno()));
+    exit(1);
+}
+
+fn check(ret: libc::c_int, what: &str) -> libc::c_int {
+    if ret < 0 {
+        fail(what);
+    }
+    ret
+}
+
+/// Whether `/proc/net/kpoll` lists a NAPI instance in state `held`.
+fn queue_held() -> bool {
+    std::fs::read_to_string("/proc/net/kpoll")
+        .map(|text| text.lines().any(|l| l.split(' ').nth(3) == Some("held")))
+        .unwrap_or(false)
+}
+
+fn listen_on(port: u16) -> libc::c_int {
+    // SAFETY: plain socket(2) call.
+    let fd = check(
+        unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) },
+        "socket",
+    );
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a valid int for the option's length.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    // SAFETY: all-zeroes is a valid `sockaddr_in` (INADDR_ANY).
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_port = port.to_be();
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `addr` is a valid `sockaddr_in` of `len` bytes.
+    check(
+        unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len) },
+        "bind",
+    );
+    // SAFETY: plain listen(2) call.
+    check(unsafe { libc::listen(fd, 4) }, "listen");
+    fd
+}
+
+/// Reads everything `fd` has (non-blocking); returns false at end of stream.
+fn drain(fd: libc::c_int) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n > 0 {
+            continue;
+        }
+        return n != 0;
+    }
+}
+
+/// One zero-timeout `epoll_wait()`; returns how many events it returned.
+fn poll_once(epfd: libc::c_int, conn: libc::c_int, conn_open: &mut bool) -> libc::c_int {
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+    // SAFETY: `events` is valid for 4 entries.
+    let n = check(
+        unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 4, 0) },
+        "epoll_wait",
+    );
+    for event in events.iter().take(n as usize) {
+        if event.u64 == 1 && *conn_open && !drain(conn) {
+            // SAFETY: removing a watched fd; the event argument is ignored for DEL.
+            unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, conn, std::ptr::null_mut()) };
+            *conn_open = false;
+        }
+    }
+    n
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = |msg: &str| -> ! {
+        eprintln!("kpoll-holder: {msg}\n{USAGE}");
+        exit(2)
+    };
+    let port: u16 = parse_arg(&args, "--port")
+        .unwrap_or_else(|e| usage(&e))
+        .unwrap_or_else(|| usage("--port is required"));
+    let go_file: Option<String> = parse_arg(&args, "--go-file").unwrap_or_else(|e| usage(&e));
+
+    let listener = listen_on(port);
+    println!("READY");
+    // SAFETY: plain accept(2) call; the peer address is not wanted.
+    let conn = check(
+        unsafe { libc::accept(listener, std::ptr::null_mut(), std::ptr::null_mut()) },
+        "accept",
+    );
+    // SAFETY: plain eventfd(2) call; a count of 1 keeps it readable until it is read.
+    let busy = check(unsafe { libc::eventfd(1, libc::EFD_NONBLOCK) }, "eventfd");
+    // SAFETY: plain epoll_create1(2) call.
+    let epfd = check(unsafe { libc::epoll_create1(0) }, "epoll_create1");
+    for (fd, tag) in [(conn, 1u64), (busy, 2u64)] {
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: tag,
+        };
+        // SAFETY: `event` is a valid `epoll_event`.
+        check(
+            unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event) },
+            "epoll_ctl",
+        );
+    }
+
+    let mut conn_open = true;
+    let start = Instant::now();
+    while !queue_held() {
+        if start.elapsed() > Duration::from_secs(30) {
+            println!("error no-hold ETIMEDOUT");
+            exit(1);
+        }
+        poll_once(epfd, conn, &mut conn_open);
+    }
+    println!("HELD");
+    // SAFETY: `b"H"` is valid for one byte.
+    unsafe { libc::send(conn, b"H".as_ptr().cast(), 1, libc::MSG_DONTWAIT) };
+
+    if let Some(path) = go_file {
+        while !std::path::Path::new(&path).exists() {
+            sleep(Duration::from_millis(1));
+        }
+    }
+    let mut count = [0u8; 8];
+    // SAFETY: `count` is valid for the 8 bytes an eventfd read returns.
+    check(
+        unsafe { libc::read(busy, count.as_mut_ptr().cast(), 8) } as libc::c_int,
+        "read eventfd",
+    );
+    while poll_once(epfd, conn, &mut conn_open) > 0 {}
+    println!("EMPTY");
+    loop {
+        // SAFETY: plain pause(2) call; the process is killed by the test.
+        unsafe { libc::pause() };
+    }
+}
