@@ -75,7 +75,7 @@ bit  irq_raised;    /* an RX interrupt is raised and not yet handled */
 byte onlist;        /* 0: on no poll list; c+1: on CPU c's softnet_data.poll_list */
 byte owner;         /* ghost: _pid of the context owning SCHED (0: nobody, or the poll list) */
 byte in_drv;        /* ghost, (c): contexts in the exclusive part of virtnet_poll() */
-bit  bh_busy[2];    /* CPU c runs its softirq, or the application on c has BH disabled */
+bit  cpu0_bh;       /* APP_CPU runs its softirq, or the application has BH disabled there */
 byte done;          /* bounded actors that have finished */
 bit  app_done;      /* the application took its last action */
 bit  napi_off;      /* ghost: between napi_disable()'s return and napi_enable() */
@@ -147,10 +147,11 @@ inline virtqueue_napi_schedule(me, c, ok)
 	if
 	:: ok ->
 		atomic {
+			pctx(me); printf("virtqueue_napi_schedule: scheduled on CPU%d", c);
 			cb = 0;
 			__napi_schedule(c);
 			ok = 0;
-			pctx(me); printf("virtqueue_napi_schedule: scheduled on CPU%d", c); pstate()
+			pstate()
 		}
 	:: else
 	fi
@@ -162,22 +163,24 @@ inline virtqueue_napi_schedule(me, c, ok)
 inline complete_cmpxchg(me, c, ret, drv)
 {
 	atomic {
+		pctx(me);
 		ghost_assert(st & SCHED);	/* WARN_ON_ONCE(!(val & NAPIF_STATE_SCHED)) */
 		if
 		:: (st & MISSED) ->
+			printf("napi_complete_done: MISSED, polled again -> 0");
 			st = st & ~MISSED;
 			__napi_schedule(c);
-			ret = 0;
-			pctx(me); printf("napi_complete_done: MISSED, polled again -> false"); pstate()
+			ret = 0
 		:: else ->
+			printf("napi_complete_done: SCHED cleared -> %d", ret);
 			st = st & ~SCHED;
 			drop_sched();
 			if
 			:: ret && drv -> in_drv--
 			:: else
-			fi;
-			pctx(me); printf("napi_complete_done: SCHED cleared -> %d", ret); pstate()
-		fi
+			fi
+		fi;
+		pstate()
 	}
 }
 
@@ -216,25 +219,29 @@ inline napi_complete_done(me, c, ret, drv)
 	fi
 }
 
-/* virtnet_poll(napi, budget) (drivers/net/virtio_net.c) with virtqueue_napi_complete().
+/* virtnet_poll(napi, budget) (drivers/net/virtio_net.c) with virtqueue_napi_complete(), in
+ * two parts: virtnet_receive() (statements for the caller's atomic step) and the rest.
  * work := 1 if the poll used its whole budget and so did not complete.
  * (c): in_drv counts the contexts in the exclusive part of the driver's poll: from its start
  * until napi_complete_done() returns true (atomically with the cmpxchg that clears SCHED), or
  * else until it returns. After a true return the driver only runs virtqueue_poll() and
  * virtqueue_napi_schedule(), which NAPI allows to overlap the next poll on another CPU. */
-inline virtnet_poll(me, c, work, ret, ok)
+inline virtnet_receive(me, work)
 {
-	atomic {
-		in_drv++;
-		ghost_assert(in_drv == 1);	/* (c) */
-		ghost_assert(owner == _pid);
-		/* virtnet_receive(): all packets, or a whole budget while more remain */
-		if
-		:: pending > 0 -> pending--; work = 1
-		:: true -> pending = 0; work = 0
-		fi;
-		pctx(me); printf("virtnet_poll: received, budget used=%d", work); pstate()
-	}
+	in_drv++;
+	ghost_assert(in_drv == 1);	/* (c) never two contexts in the driver's poll */
+	ghost_assert(owner == _pid);
+	cb = 0;				/* if (budget) virtqueue_disable_cb(rq->vq) */
+	/* virtnet_receive(): all packets, or a whole budget while more remain */
+	if
+	:: pending > 0 -> pending--; work = 1; in_drv--	/* returns at once */
+	:: true -> pending = 0; work = 0
+	fi;
+	pctx(me); printf("virtnet_poll: received, budget used=%d", work); pstate()
+}
+
+inline virtnet_poll_rest(me, c, work, ret, ok)
+{
 	if
 	:: work -> skip			/* received == budget: no completion */
 	:: else ->
@@ -245,22 +252,26 @@ inline virtnet_poll(me, c, work, ret, ok)
 		}
 		napi_complete_done(me, c, ret, 1);
 		if
-		:: ret ->
+		:: ret ->		/* the NAPI is given up (in_drv-- done) */
 			if
 			:: pending > 0 -> virtqueue_napi_schedule(me, c, ok)	/* virtqueue_poll() */
 			:: else
-			fi
+			fi;
+			ret = 0
 		:: else ->
-			atomic { cb = 0; pctx(me); printf("virtqueue_disable_cb"); pstate() }
+			atomic {	/* virtqueue_disable_cb(vq); return */
+				cb = 0;
+				in_drv--;
+				pctx(me); printf("virtqueue_disable_cb"); pstate()
+			}
 		fi
-	fi;
-	atomic {
-		if
-		:: !ret -> in_drv--	/* returns without having completed the NAPI */
-		:: else			/* left at napi_complete_done()'s true return */
-		fi;
-		ret = 0
-	}
+	fi
+}
+
+inline virtnet_poll(me, c, work, ret, ok)
+{
+	atomic { virtnet_receive(me, work) }
+	virtnet_poll_rest(me, c, work, ret, ok)
 }
 
 #ifndef OLD_DESIGN
@@ -274,22 +285,27 @@ inline napi_kpoll_poll_done(me, c)
 		parked_here[c] = 0;
 #else
 	if
-	:: (st & PARKING) ->		/* test_bit(KPOLL_PARKING) */
+	:: atomic {
+		(st & PARKING) ->	/* test_bit(KPOLL_PARKING) */
+		pctx(me); printf("napi_kpoll_poll_done: PARKING is set"); pstate()
+	   }
 #endif
 		atomic {		/* the cmpxchg loop (which does not test PARKING again) */
+			pctx(me);
 			if
 			:: (st & (HOLD | MISSED | DISABLE)) == HOLD ->
+				printf("napi_kpoll_poll_done: parks it (SCHED cleared, IRQ masked)");
 				st = st & ~(PARKING | MISSED | SCHED);
-				drop_sched();
-				pctx(me); printf("napi_kpoll_poll_done: parked (not scheduled, IRQ masked)"); pstate()
+				drop_sched()
 			:: else ->
+				printf("napi_kpoll_poll_done: no parking, SCHED kept, polled again if set");
 				st = st & ~(PARKING | MISSED);
 				if
 				:: (st & SCHED) -> __napi_schedule(c)	/* if (new & SCHED) */
 				:: else
-				fi;
-				pctx(me); printf("napi_kpoll_poll_done: not parked, polled again on CPU%d", c); pstate()
-			fi
+				fi
+			fi;
+			pstate()
 		}
 	:: else
 	fi
@@ -306,19 +322,21 @@ inline kpoll_hold(me)
 {
 	atomic {
 #ifdef OLD_DESIGN
+		pctx(me); printf("hold: set_bit(KPOLL_HOLD)");
 		/* (b) a hold is only set on a listed NAPI that is neither disabled nor being disabled */
 		assert((st & (LISTED | DISABLE | NPSVC)) == LISTED && !napi_off);
 		st = st | HOLD;
-		pctx(me); printf("hold: set_bit(KPOLL_HOLD)"); pstate()
+		pstate()
 #else
 		if
 		:: (st & HOLD) -> skip
 		:: else ->
 			if
 			:: (st & (LISTED | DISABLE | NPSVC)) == LISTED ->
+				pctx(me); printf("napi_kpoll_hold: held");
 				assert(!napi_off);	/* (b) */
 				st = st | HOLD;
-				pctx(me); printf("napi_kpoll_hold: held"); pstate()
+				pstate()
 			:: else ->
 				pctx(me); printf("napi_kpoll_hold: refused"); pstate()
 			fi
@@ -344,12 +362,13 @@ inline kpoll_release(me, c, held, ok)
 	:: held ->
 		atomic {
 			held = 0;
+			pctx(me); printf("release: napi_schedule on CPU%d", c);
 			napi_schedule_prep(ok);
 			if
 			:: ok -> __napi_schedule(c)
-			:: else
+			:: else -> printf(" (prep failed)")
 			fi;
-			pctx(me); printf("release: napi_schedule on CPU%d: prep=%d", c, ok); pstate();
+			pstate();
 			ok = 0
 		}
 	:: else
@@ -357,27 +376,29 @@ inline kpoll_release(me, c, held, ok)
 }
 
 /* kpoll poll_once -> napi_busy_loop_rcu(id, NULL, ...): __napi_busy_loop() polls once (BH
- * disabled), then busy_poll_stop() (BH disabled for its poll). Process context on CPU c. */
+ * disabled), then busy_poll_stop() (BH disabled for its poll). Process context on CPU c,
+ * which is APP_CPU (cpu0_bh). */
 inline busy_poll_once(me, c, work, ret, ok)
 {
 	atomic {
-		!bh_busy[c];		/* local_bh_disable(): CPU c is not in its softirq */
+		!cpu0_bh;		/* local_bh_disable(): APP_CPU is not in its softirq */
 		if
 		:: (st & (DISABLE | SCHED | BUSY)) -> ok = 0	/* someone else polls: give up */
 		:: else ->
-			st = st | SCHED | BUSY; ok = 1; take_sched(); bh_busy[c] = 1;
-			pctx(me); printf("busy poll: owns the NAPI (IN_BUSY_POLL)"); pstate()
+			pctx(me); printf("busy poll: takes SCHED|IN_BUSY_POLL");
+			st = st | SCHED | BUSY; ok = 1; take_sched(); cpu0_bh = 1;
+			pstate()
 		fi
 	}
 	if
 	:: ok ->
 		ok = 0;
 		virtnet_poll(me, c, work, ret, ok);
-		atomic { work = 0; bh_busy[c] = 0 }		/* local_bh_enable() */
+		atomic { work = 0; cpu0_bh = 0 }		/* local_bh_enable() */
 		/* busy_poll_stop() */
 		atomic { st = st & ~MISSED }
 		atomic { st = st & ~BUSY }
-		atomic { !bh_busy[c] -> bh_busy[c] = 1 }	/* local_bh_disable() */
+		atomic { !cpu0_bh -> cpu0_bh = 1 }	/* local_bh_disable() */
 		virtnet_poll(me, c, work, ret, ok);
 		napi_kpoll_poll_done(me, c);
 		atomic {
@@ -386,7 +407,7 @@ inline busy_poll_once(me, c, work, ret, ok)
 			:: else
 			fi;
 			work = 0;
-			bh_busy[c] = 0			/* local_bh_enable() */
+			cpu0_bh = 0			/* local_bh_enable() */
 		}
 	:: else
 	fi
@@ -400,17 +421,29 @@ proctype softirq(byte c)
 end:
 	do
 	:: atomic {
-		onlist == c + 1 && !bh_busy[c] ->
+		onlist == c + 1 && (c != APP_CPU || !cpu0_bh) ->
 		onlist = 0;		/* list_del_init(&n->poll_list) */
 		ghost_assert(owner == 0);
 		owner = _pid;
-		bh_busy[c] = 1
+		if
+		:: c == APP_CPU -> cpu0_bh = 1
+		:: else
+		fi;
+		if
+		:: (st & SCHED) ->	/* napi_is_scheduled(n): n->poll() */
+			ok = 1;
+			pctx(me); printf("napi_poll -> virtnet_poll\n");
+			virtnet_receive(me, work)
+		:: else -> ghost_assert(false)	/* listed but not scheduled */
+		fi
 	   }
 		if
-		:: (st & SCHED) -> virtnet_poll(me, c, work, ret, ok)	/* napi_is_scheduled(n) */
-		:: else -> ghost_assert(false)	/* listed but not scheduled */
+		:: ok ->
+			ok = 0;
+			virtnet_poll_rest(me, c, work, ret, ok);
+			napi_kpoll_poll_done(me, c)
+		:: else
 		fi;
-		napi_kpoll_poll_done(me, c);
 		if
 		:: work ->			/* work == weight: the driver did not complete */
 			if
@@ -421,7 +454,10 @@ end:
 			fi
 		:: else
 		fi;
-		atomic { work = 0; ret = 0; bh_busy[c] = 0 }
+		if
+		:: c == APP_CPU -> atomic { work = 0; ret = 0; cpu0_bh = 0 }
+		:: else -> work = 0; ret = 0
+		fi
 	od
 }
 
@@ -441,9 +477,25 @@ end:
 		:: c = 0
 		:: c = 1
 		fi;
-		pctx(me); printf("IRQ on CPU%d", c); pstate()
+		pctx(me); printf("IRQ on CPU%d", c);
+		napi_schedule_prep(ok);	/* virtqueue_napi_schedule(): the prep */
+		if
+		:: !ok -> printf(" (prep failed)")
+		:: else
+		fi;
+		pstate()
 	   }
-		virtqueue_napi_schedule(me, c, ok);
+		if
+		:: ok ->		/* virtqueue_napi_schedule(): the rest */
+			atomic {
+				pctx(me); printf("virtqueue_napi_schedule: scheduled on CPU%d", c);
+				cb = 0;
+				__napi_schedule(c);
+				ok = 0;
+				pstate()
+			}
+		:: else
+		fi;
 		c = 0
 	od
 }
@@ -520,8 +572,9 @@ proctype disabler()
 	atomic { st = st | DISABLE; pctx(me); printf("napi_disable: DISABLE set"); pstate() }
 	atomic {
 		!(st & (SCHED | NPSVC)) ->	/* wait for SCHED and NPSVC clear, then the cmpxchg */
+		pctx(me); printf("napi_disable: takes SCHED|NPSVC");
 		st = st | SCHED | NPSVC; take_sched(); napi_off = 1;
-		pctx(me); printf("napi_disable: owns the NAPI"); pstate()
+		pstate()
 	}
 	st = st & ~HOLD;			/* clear_bit(KPOLL_HOLD) (the patch) */
 	st = st & ~DISABLE;
@@ -540,6 +593,7 @@ proctype disabler()
 #endif
 	/* napi_enable() */
 	atomic {
+		pctx(me); printf("napi_enable");
 		assert(st & SCHED);		/* BUG_ON(!test_bit(SCHED)) */
 		assert(!(st & HOLD));		/* (b) no hold was set while it was disabled */
 #ifdef OLD_DESIGN
@@ -549,7 +603,7 @@ proctype disabler()
 #endif
 		drop_sched();
 		napi_off = 0;
-		pctx(me); printf("napi_enable"); pstate()
+		pstate()
 	}
 	virtqueue_napi_schedule(me, DIS_CPU, ok);
 	done++

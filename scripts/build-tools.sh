@@ -7,5 +7,9 @@ source "$(dirname "$0")/lib.sh"
 target="$KPOLL_CACHE/tools-target"
 cargo build --quiet --release --manifest-path "$KPOLL_ROOT/Cargo.toml" --target-dir "$target" \
 	-p kpoll-tools -p kpollctl >&2 || die "building tools/ and kpollctl/ failed"
-echo "$target/release/kpoll-echo $target/release/kpoll-sockopt $target/release/kpoll-channels" \
-	"$target/release/kpollctl"
+# Every program of tools/src/bin, and kpollctl.
+programs=()
+for src in "$KPOLL_ROOT"/tools/src/bin/*.rs; do
+	programs+=("$target/release/$(basename "$src" .rs)")
+done
+echo "${programs[*]} $target/release/kpollctl"

@@ -16,7 +16,11 @@
 //!
 //! All hooks run under the RCU read lock, in process context except the socket wakeup.
 
-use crate::{napi_table::MAX_NAPIS, policy::napi_ids, state::Kpoll};
+use crate::{
+    napi_table::{now_ns, MAX_NAPIS},
+    policy::napi_ids,
+    state::Kpoll,
+};
 use kernel::{
     net::{
         kpoll::{Hooks, NapiIdSlots, Sock},
@@ -71,6 +75,7 @@ impl Hooks for Kpoll {
         napi_ids::for_each_noted(slots, |id| {
             if let Some(entry) = self.napis.find(id).filter(|e| e.hold.is_held()) {
                 let packets = napi::poll_once(&rcu, id, budget);
+                entry.hold.polled(now_ns());
                 entry.counters.inc_app_polls();
                 entry.counters.add_app_packets(u64::from(packets));
             }

@@ -6,9 +6,9 @@
 //!
 //! ```text
 //! config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
-//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us
-//! 8193 eth0 24 held 10 5000 4990 9 1 1234
-//! total - - - 10 5000 4990 9 1 1234
+//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls
+//! 8193 eth0 24 held 10 5000 4990 9 1 1234 3
+//! total - - - 10 5000 4990 9 1 1234 3
 //! ```
 
 use crate::{policy::counters::NapiCountersSnapshot, state::Kpoll};
@@ -23,13 +23,14 @@ use kernel::{
 fn write_counters(out: &mut SeqFile<'_>, c: &NapiCountersSnapshot) -> core::fmt::Result {
     writeln!(
         out,
-        " {} {} {} {} {} {}",
+        " {} {} {} {} {} {} {}",
         c.suspensions,
         c.app_polls,
         c.app_packets,
         c.idle_resumes,
         c.watchdog_fires,
-        c.held_ns / 1000
+        c.held_ns / 1000,
+        c.service_polls
     )
 }
 
@@ -58,7 +59,7 @@ impl ShowFile for Kpoll {
             writeln!(
                 out,
                 "napi_id dev irq state suspensions app_polls app_packets idle_resumes \
-                 watchdog_fires held_us"
+                 watchdog_fires held_us service_polls"
             )?;
             for entry in self.napis.iter() {
                 let counters = entry.counters.snapshot();

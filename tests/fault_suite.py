@@ -15,6 +15,7 @@ from guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, 
                    kpoll_counters, memcache_request, memcached_stats, memcaslap_background, rmmod,
                    run_loadgen, rx_irqs, set_knob, start_memcached, stop_memcached, wait_for)
 from guest_session import run_tests
+import trust_tests
 
 SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
 # The watchdog for the hostage test: long enough that TCG's timer jitter is small against it.
@@ -435,10 +436,12 @@ SINGLE_QUEUE_TESTS = [
     test_insmod_rmmod_loop_with_traffic_and_knob_writes,
     test_million_verified_requests,
     test_memccapable_with_kpoll_on_and_off,
+    *trust_tests.SINGLE_QUEUE_TESTS,
 ]
 TWO_QUEUE_TESTS = [
     test_channel_changes_while_held,
     test_device_unbind_rebind_while_held,
+    *trust_tests.TWO_QUEUE_TESTS,
 ]
 
 

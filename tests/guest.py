@@ -88,7 +88,10 @@ def kpoll_counters(vm):
     """Parses /proc/net/kpoll into {'config': {...}, 'napis': [{...}], 'total': {...}}."""
     text = vm.check("cat /proc/net/kpoll")
     lines = text.strip().splitlines()
-    config = dict(kv.split("=", 1) for kv in lines[0].split()[1:])
+    # `ports=` runs to the end of the line (a space-separated list); the other pairs precede it.
+    head, _, ports = lines[0].partition(" ports=")
+    config = dict(kv.split("=", 1) for kv in head.split()[1:])
+    config["ports"] = ports
     header = lines[1].split()
     rows = [dict(zip(header, line.split())) for line in lines[2:]]
     napis = [r for r in rows if r["napi_id"] != "total"]

@@ -8,21 +8,25 @@
 //! ```json
 //! {
 //!   "schema": 1,
-//!   "config": { "enabled": true, "watchdog_us": 10000, "budget": 64, "ports": [11211] },
+//!   "config": {
+//!     "enabled": true, "watchdog_us": 10000, "budget": 64, "ports": [11211],
+//!     "napis": 1, "reclaimed": 0, "untracked": 0   // NAPI table counts, null from older modules
+//!   },
 //!   "napis": [
 //!     {
 //!       "napi_id": 8193,
 //!       "dev": "eth0",              // string, or null when the file shows "-"
 //!       "irq": null,                // IRQ number, or null when the file shows -1
 //!       "state": "held",            // "held" | "irq" | "gone"
-//!       "counters": {
+//!       "counters": {             // the counter columns of /proc/net/kpoll, in file order
 //!         "suspensions": 1742, "app_polls": 263115, "app_packets": 4168620,
-//!         "idle_resumes": 1739, "watchdog_fires": 2, "held_us": 49895170
+//!         "idle_resumes": 1739, "watchdog_fires": 2, "held_us": 49895170,
+//!         "service_polls": 3        // null from a module without the column
 //!       },
 //!       "irq_count": null           // since-boot count of "irq" in /proc/interrupts, or null
 //!     }
 //!   ],
-//!   "total": { "suspensions": 3432, ... same keys as "counters" ... },
+//!   "total": { "suspensions": 3432, ... same keys as "counters"; includes reclaimed entries ... },
 //!   "interfaces": [                 // null when /proc/interrupts could not be read
 //!     {
 //!       "name": "eth0",             // null for the catch-all entry (no interface known)
@@ -51,7 +55,8 @@
 //!       "rates": {                  // per second over the interval
 //!         "suspensions": 3.0, "app_polls": 5210.0, "app_packets": 83360.0,
 //!         "idle_resumes": 3.0, "watchdog_fires": 0.0,
-//!         "held_pct": 97.5          // percent of the interval held (null: no NAPI)
+//!         "held_pct": 97.5,         // percent of the interval held (null: no NAPI)
+//!         "service_polls": 0.0      // null from a module without the column
 //!       },
 //!       "irqs_per_s": null          // rate of "irq", or null
 //!     }
@@ -66,7 +71,7 @@
 //! }
 //! ```
 
-use serde::Serialize;
+use serde::{ser::SerializeMap, Serialize, Serializer};
 
 use crate::{
     procfs, status,
@@ -82,6 +87,9 @@ struct Config<'a> {
     watchdog_us: u32,
     budget: u32,
     ports: &'a [u16],
+    napis: Option<u64>,
+    reclaimed: Option<u64>,
+    untracked: Option<u64>,
 }
 
 impl<'a> From<&'a procfs::Config> for Config<'a> {
@@ -91,30 +99,30 @@ impl<'a> From<&'a procfs::Config> for Config<'a> {
             watchdog_us: config.watchdog_us,
             budget: config.budget,
             ports: &config.ports,
+            napis: config.napis,
+            reclaimed: config.reclaimed,
+            untracked: config.untracked,
         }
     }
 }
 
-#[derive(Serialize)]
-struct Counters {
-    suspensions: u64,
-    app_polls: u64,
-    app_packets: u64,
-    idle_resumes: u64,
-    watchdog_fires: u64,
-    held_us: u64,
+/// The counters as an object keyed by the file's column names, in column order; a column the
+/// module did not print is null.
+struct Counters([Option<u64>; procfs::COUNTERS]);
+
+impl Serialize for Counters {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in procfs::COUNTER_COLUMNS.iter().zip(&self.0) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 impl From<&procfs::Counters> for Counters {
     fn from(c: &procfs::Counters) -> Self {
-        Counters {
-            suspensions: c.suspensions,
-            app_polls: c.app_polls,
-            app_packets: c.app_packets,
-            idle_resumes: c.idle_resumes,
-            watchdog_fires: c.watchdog_fires,
-            held_us: c.held_us,
-        }
+        Counters(c.values())
     }
 }
 
@@ -206,6 +214,7 @@ struct Rates {
     idle_resumes: f64,
     watchdog_fires: f64,
     held_pct: Option<f64>,
+    service_polls: Option<f64>,
 }
 
 impl From<&watch::Rates> for Rates {
@@ -217,6 +226,7 @@ impl From<&watch::Rates> for Rates {
             idle_resumes: r.idle_resumes,
             watchdog_fires: r.watchdog_fires,
             held_pct: r.held_pct,
+            service_polls: r.service_polls,
         }
     }
 }
@@ -326,19 +336,23 @@ mod tests {
             doc,
             json!({
                 "schema": 1,
-                "config": {"enabled": false, "watchdog_us": 5000, "budget": 128, "ports": [11211, 8080]},
+                "config": {"enabled": false, "watchdog_us": 5000, "budget": 128, "ports": [11211, 8080],
+                           "napis": 2, "reclaimed": 1, "untracked": 0},
                 "napis": [
                     {"napi_id": 8193, "dev": "eth0", "irq": 25, "state": "irq",
                      "counters": {"suspensions": 17, "app_polls": 2631, "app_packets": 41686,
-                                  "idle_resumes": 17, "watchdog_fires": 0, "held_us": 4989517},
+                                  "idle_resumes": 17, "watchdog_fires": 0, "held_us": 4989517,
+                                  "service_polls": 0},
                      "irq_count": 8123},
                     {"napi_id": 8195, "dev": null, "irq": null, "state": "gone",
                      "counters": {"suspensions": 3, "app_polls": 40, "app_packets": 512,
-                                  "idle_resumes": 2, "watchdog_fires": 1, "held_us": 120044},
+                                  "idle_resumes": 2, "watchdog_fires": 1, "held_us": 120044,
+                                  "service_polls": 2},
                      "irq_count": null}
                 ],
-                "total": {"suspensions": 20, "app_polls": 2671, "app_packets": 42198,
-                          "idle_resumes": 19, "watchdog_fires": 1, "held_us": 5109561},
+                "total": {"suspensions": 25, "app_polls": 2731, "app_packets": 43098,
+                          "idle_resumes": 23, "watchdog_fires": 2, "held_us": 5309561,
+                          "service_polls": 3},
                 "interfaces": [
                     {"name": "eth0", "device": "virtio0", "rx_irqs": 8123,
                      "irqs": [{"irq": 25, "name": "virtio0-input.0", "count": 8123, "per_cpu": [8123]}]}
@@ -357,6 +371,38 @@ mod tests {
         .collect();
         let positions: Vec<usize> = keys.iter().map(|key| text.find(key).unwrap()).collect();
         assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+        // Counters are keyed by the file's column names, in column order.
+        let total = &text[text.find("\"total\"").unwrap()..];
+        let positions: Vec<usize> = procfs::COUNTER_COLUMNS
+            .iter()
+            .map(|name| total.find(&format!("\"{name}\"")).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+        let names: Vec<&str> = doc["total"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = procfs::COUNTER_COLUMNS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn older_module_gives_nulls() {
+        let report = procfs::parse(&read("proc_net_kpoll_older_module.txt")).unwrap();
+        let doc: Value = serde_json::from_str(&status(&status::build(&report, None, &[]))).unwrap();
+        assert_eq!(doc["config"]["napis"], Value::Null);
+        assert_eq!(doc["config"]["reclaimed"], Value::Null);
+        assert_eq!(doc["config"]["untracked"], Value::Null);
+        assert_eq!(doc["napis"][0]["counters"]["held_us"], 49895170);
+        assert_eq!(doc["napis"][0]["counters"]["service_polls"], Value::Null);
+        assert_eq!(doc["total"]["service_polls"], Value::Null);
+        let frame = watch::frame((&report, None), (&report, None), &[], 1.0);
+        let doc: Value = serde_json::from_str(&watch_line(&frame)).unwrap();
+        assert_eq!(doc["total"]["service_polls"], Value::Null);
+        assert_eq!(doc["napis"][0]["rates"]["service_polls"], Value::Null);
     }
 
     #[test]
@@ -373,7 +419,9 @@ mod tests {
         let before = procfs::parse(&read("proc_net_kpoll_busy.txt")).unwrap();
         let mut after = before.clone();
         after.napis[1].counters.app_packets += 300;
+        after.napis[1].counters.service_polls = Some(7);
         after.total.app_packets += 300;
+        after.total.service_polls = Some(10);
         let frame = watch::frame((&before, None), (&after, None), &[], 2.0);
         let text = watch_line(&frame);
         assert_eq!(text.matches('\n').count(), 1);
@@ -383,6 +431,10 @@ mod tests {
         assert_eq!(doc["interval_s"], 2.0);
         assert_eq!(doc["napis"][1]["rates"]["app_packets"], 150.0);
         assert_eq!(doc["napis"][1]["rates"]["held_pct"], 0.0);
+        assert_eq!(doc["napis"][1]["rates"]["service_polls"], 3.0);
+        assert_eq!(doc["napis"][0]["rates"]["service_polls"], 0.0);
+        assert_eq!(doc["total"]["service_polls"], 3.0);
+        assert_eq!(doc["config"]["reclaimed"], 0);
         assert_eq!(doc["napis"][0]["irqs_per_s"], Value::Null);
         assert_eq!(doc["total"]["app_packets"], 150.0);
         assert_eq!(doc["interfaces"], Value::Null);

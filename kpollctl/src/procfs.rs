@@ -3,19 +3,24 @@
 //! The file has a stable format (see the module's `report.rs` and the top-level README):
 //!
 //! ```text
-//! config enabled=1 watchdog_us=10000 budget=64 ports=11211
-//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us
-//! 8193 eth0 -1 held 1742 263115 4168620 1739 2 49895170
-//! total - - - 1742 263115 4168620 1739 2 49895170
+//! config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
+//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls
+//! 8193 eth0 -1 held 1742 263115 4168620 1739 2 49895170 3
+//! total - - - 1742 263115 4168620 1739 2 49895170 3
 //! ```
 //!
 //! Line 1 is `config` followed by `key=value` pairs; `ports=` takes everything up to the end of
-//! the line (a space-separated list, or `-` when empty). Line 2 names the columns. Then come zero
-//! or more NAPI lines and a final `total` line. Everything here is pure: [`parse`] takes the text
-//! and returns a [`Report`] or a [`ParseError`] naming the 1-based line number.
+//! the line (a space-separated list, or `-` when empty). Line 2 names the columns ([`COLUMNS`]).
+//! Then come zero or more NAPI lines and a final `total` line. Everything here is pure: [`parse`]
+//! takes the text and returns a [`Report`] or a [`ParseError`] naming the 1-based line number.
+//!
+//! Older modules are still read: without the `napis=`, `reclaimed=` and `untracked=` config keys
+//! (the fields are `None`), and with the ten-column header that ends at `held_us`
+//! ([`Counters::service_polls`] is `None`). Unknown config keys are ignored, so that a newer
+//! module still parses.
 
-/// The ten column names of the header line, in order.
-pub const COLUMNS: [&str; 10] = [
+/// The column names of the header line, in order: the only list of them in kpollctl.
+pub const COLUMNS: [&str; 11] = [
     "napi_id",
     "dev",
     "irq",
@@ -26,14 +31,34 @@ pub const COLUMNS: [&str; 10] = [
     "idle_resumes",
     "watchdog_fires",
     "held_us",
+    "service_polls",
 ];
 
-/// The `config` line: the values of the `net.kpoll.*` sysctls when the file was read.
+/// The columns that name a line (`napi_id dev irq state`); the rest are counters.
+const NAME_COLUMNS: usize = 4;
+
+/// The counter columns, `suspensions` to `service_polls`, in order (JSON uses these names).
+pub const COUNTER_COLUMNS: &[&str] = COLUMNS.split_at(NAME_COLUMNS).1;
+
+/// Number of counter columns.
+pub const COUNTERS: usize = COLUMNS.len() - NAME_COLUMNS;
+
+/// The header of modules that predate `service_polls`: the first ten columns.
+const OLDER_COLUMNS: &[&str] = COLUMNS.split_at(10).0;
+
+/// The `config` line: the values of the `net.kpoll.*` sysctls when the file was read, and the
+/// NAPI table's counts (`None` from a module that does not print them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub enabled: bool,
     pub watchdog_us: u32,
     pub budget: u32,
+    /// `napis=`: NAPI table entries in use.
+    pub napis: Option<u64>,
+    /// `reclaimed=`: entries reused for a new NAPI ID after their NAPI disappeared.
+    pub reclaimed: Option<u64>,
+    /// `untracked=`: times a NAPI could not be managed because every entry served a live NAPI.
+    pub untracked: Option<u64>,
     pub ports: Vec<u16>,
 }
 
@@ -68,7 +93,7 @@ impl NapiState {
     }
 }
 
-/// The six monotonic counters of a NAPI line or of the total line.
+/// The monotonic counters of a NAPI line or of the total line, one per [`COUNTER_COLUMNS`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Times the IRQ was masked because the application had work.
@@ -83,10 +108,28 @@ pub struct Counters {
     pub watchdog_fires: u64,
     /// Total time the IRQ was held masked, in microseconds.
     pub held_us: u64,
+    /// Polls the watchdog scheduled on a held queue while its holder was busy outside
+    /// `epoll_wait()` for longer than a service interval; `None` from a module without the
+    /// column.
+    pub service_polls: Option<u64>,
 }
 
 impl Counters {
+    /// The values in [`COUNTER_COLUMNS`] order (`None`: the column is missing).
+    pub fn values(&self) -> [Option<u64>; COUNTERS] {
+        [
+            Some(self.suspensions),
+            Some(self.app_polls),
+            Some(self.app_packets),
+            Some(self.idle_resumes),
+            Some(self.watchdog_fires),
+            Some(self.held_us),
+            self.service_polls,
+        ]
+    }
+
     /// `self - earlier`, field by field, never below zero (a module reload resets counters).
+    /// A counter `earlier` lacks counts from zero; one `self` lacks stays `None`.
     pub fn delta(&self, earlier: &Counters) -> Counters {
         Counters {
             suspensions: self.suspensions.saturating_sub(earlier.suspensions),
@@ -95,6 +138,9 @@ impl Counters {
             idle_resumes: self.idle_resumes.saturating_sub(earlier.idle_resumes),
             watchdog_fires: self.watchdog_fires.saturating_sub(earlier.watchdog_fires),
             held_us: self.held_us.saturating_sub(earlier.held_us),
+            service_polls: self
+                .service_polls
+                .map(|now| now.saturating_sub(earlier.service_polls.unwrap_or(0))),
         }
     }
 }
@@ -116,6 +162,8 @@ pub struct Napi {
 pub struct Report {
     pub config: Config,
     pub napis: Vec<Napi>,
+    /// The `total` line: the NAPI lines plus the entries reclaimed for other NAPIs, so it never
+    /// decreases while the module stays loaded.
     pub total: Counters,
 }
 
@@ -138,7 +186,7 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
     let (number, line) = lines
         .next()
         .ok_or_else(|| error(2, "missing the column header line"))?;
-    parse_header(number, line)?;
+    let width = parse_header(number, line)?;
 
     let mut napis = Vec::new();
     let mut total = None;
@@ -152,20 +200,19 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
             return Err(error(number, "unexpected line after the `total` line"));
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() != COLUMNS.len() {
+        if fields.len() != width {
             return Err(error(
                 number,
                 format!(
-                    "expected {} fields, found {}: {:?}",
-                    COLUMNS.len(),
+                    "expected {width} fields, found {}: {:?}",
                     fields.len(),
                     line
                 ),
             ));
         }
-        let counters = parse_counters(number, &fields[4..])?;
+        let counters = parse_counters(number, &fields[NAME_COLUMNS..])?;
         if fields[0] == "total" {
-            if fields[1..4] != ["-", "-", "-"] {
+            if fields[1..NAME_COLUMNS] != ["-", "-", "-"] {
                 return Err(error(
                     number,
                     "the `total` line must have `-` for dev, irq and state",
@@ -198,6 +245,9 @@ fn parse_config(number: usize, line: &str) -> Result<Config, ParseError> {
     let mut enabled = None;
     let mut watchdog_us = None;
     let mut budget = None;
+    let mut napis = None;
+    let mut reclaimed = None;
+    let mut untracked = None;
     for pair in pairs.split_whitespace() {
         let (key, value) = pair.split_once('=').ok_or_else(|| {
             error(
@@ -205,14 +255,14 @@ fn parse_config(number: usize, line: &str) -> Result<Config, ParseError> {
                 format!("expected key=value in config, found {pair:?}"),
             )
         })?;
-        let number_value = || {
-            value.parse::<u32>().map_err(|_| {
-                error(
-                    number,
-                    format!("config value {key}={value:?} is not an unsigned number"),
-                )
-            })
+        let not_a_number = || {
+            error(
+                number,
+                format!("config value {key}={value:?} is not an unsigned number"),
+            )
         };
+        let number_value = || value.parse::<u32>().map_err(|_| not_a_number());
+        let count = || value.parse::<u64>().map_err(|_| not_a_number());
         match key {
             "enabled" => {
                 enabled = Some(match number_value()? {
@@ -228,6 +278,10 @@ fn parse_config(number: usize, line: &str) -> Result<Config, ParseError> {
             }
             "watchdog_us" => watchdog_us = Some(number_value()?),
             "budget" => budget = Some(number_value()?),
+            // Absent from older modules, hence optional.
+            "napis" => napis = Some(count()?),
+            "reclaimed" => reclaimed = Some(count()?),
+            "untracked" => untracked = Some(count()?),
             // Unknown keys are tolerated so that a newer module still parses.
             _ => {}
         }
@@ -238,6 +292,9 @@ fn parse_config(number: usize, line: &str) -> Result<Config, ParseError> {
         enabled: enabled.ok_or_else(|| missing("enabled"))?,
         watchdog_us: watchdog_us.ok_or_else(|| missing("watchdog_us"))?,
         budget: budget.ok_or_else(|| missing("budget"))?,
+        napis,
+        reclaimed,
+        untracked,
         ports,
     })
 }
@@ -258,44 +315,55 @@ fn parse_ports(number: usize, text: &str) -> Result<Vec<u16>, ParseError> {
         .collect()
 }
 
-fn parse_header(number: usize, line: &str) -> Result<(), ParseError> {
+/// Checks the column header; returns the number of columns the following lines have.
+fn parse_header(number: usize, line: &str) -> Result<usize, ParseError> {
     let found: Vec<&str> = line.split_whitespace().collect();
-    if found != COLUMNS {
-        return Err(error(
-            number,
-            format!(
-                "expected the column header {:?}, found {:?}",
-                COLUMNS.join(" "),
-                line
-            ),
-        ));
+    if found == COLUMNS || found == OLDER_COLUMNS {
+        return Ok(found.len());
     }
-    Ok(())
+    Err(error(
+        number,
+        format!(
+            "expected the column header {:?}, found {:?}",
+            COLUMNS.join(" "),
+            line
+        ),
+    ))
 }
 
+/// Parses the counter fields of a line whose field count matched the header.
 fn parse_counters(number: usize, fields: &[&str]) -> Result<Counters, ParseError> {
-    let mut values = [0u64; 6];
-    for (index, (value, field)) in values.iter_mut().zip(fields).enumerate() {
-        *value = field.parse().map_err(|_| {
-            error(
-                number,
-                format!(
-                    "column {} ({}) is not an unsigned number: {field:?}",
-                    index + 5,
-                    COLUMNS[index + 4]
-                ),
-            )
-        })?;
+    let values = fields
+        .iter()
+        .zip(COUNTER_COLUMNS)
+        .enumerate()
+        .map(|(index, (field, name))| {
+            field.parse::<u64>().map_err(|_| {
+                error(
+                    number,
+                    format!(
+                        "column {} ({name}) is not an unsigned number: {field:?}",
+                        NAME_COLUMNS + index + 1
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<u64>, ParseError>>()?;
+    // In COUNTER_COLUMNS order, as `Counters::values` lists them.
+    match values[..] {
+        [suspensions, app_polls, app_packets, idle_resumes, watchdog_fires, held_us, ref rest @ ..] => {
+            Ok(Counters {
+                suspensions,
+                app_polls,
+                app_packets,
+                idle_resumes,
+                watchdog_fires,
+                held_us,
+                service_polls: rest.first().copied(),
+            })
+        }
+        _ => Err(error(number, "too few counter columns")),
     }
-    let [suspensions, app_polls, app_packets, idle_resumes, watchdog_fires, held_us] = values;
-    Ok(Counters {
-        suspensions,
-        app_polls,
-        app_packets,
-        idle_resumes,
-        watchdog_fires,
-        held_us,
-    })
 }
 
 fn parse_napi(number: usize, fields: &[&str], counters: Counters) -> Result<Napi, ParseError> {
@@ -364,11 +432,20 @@ mod tests {
                 enabled: true,
                 watchdog_us: 10000,
                 budget: 64,
+                napis: Some(0),
+                reclaimed: Some(0),
+                untracked: Some(0),
                 ports: vec![],
             }
         );
         assert!(report.napis.is_empty());
-        assert_eq!(report.total, Counters::default());
+        assert_eq!(
+            report.total,
+            Counters {
+                service_polls: Some(0),
+                ..Counters::default()
+            }
+        );
     }
 
     #[test]
@@ -390,11 +467,13 @@ mod tests {
                 idle_resumes: 1739,
                 watchdog_fires: 2,
                 held_us: 49895170,
+                service_polls: Some(3),
             }
         );
         assert_eq!(report.napis[1].state, NapiState::Irq);
         assert_eq!(report.total.app_packets, 8156624);
         assert_eq!(report.total.held_us, 98666374);
+        assert_eq!(report.total.service_polls, Some(4));
     }
 
     #[test]
@@ -406,9 +485,16 @@ mod tests {
                 enabled: false,
                 watchdog_us: 5000,
                 budget: 128,
+                napis: Some(2),
+                reclaimed: Some(1),
+                untracked: Some(0),
                 ports: vec![11211, 8080],
             }
         );
+        // The total includes an entry reclaimed for another NAPI: more than the lines' sum.
+        let sum: u64 = report.napis.iter().map(|napi| napi.counters.app_polls).sum();
+        assert_eq!(sum, 2671);
+        assert_eq!(report.total.app_polls, 2731);
         assert_eq!(report.napis[0].irq, Some(25));
         assert_eq!(report.napis[1].dev, None);
         assert_eq!(report.napis[1].state, NapiState::Gone);
@@ -423,19 +509,79 @@ mod tests {
     }
 
     #[test]
-    fn the_example_from_the_brief_parses() {
-        let text = "config enabled=1 watchdog_us=10000 budget=64 ports=11211\n\
-                    napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us\n\
-                    9 eth0 -1 irq 17 2631 41686 17 0 4989517\n\
-                    total - - - 17 2631 41686 17 0 4989517\n";
+    fn the_example_from_report_rs_parses() {
+        let text = "config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211\n\
+                    napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls\n\
+                    8193 eth0 24 held 10 5000 4990 9 1 1234 3\n\
+                    total - - - 10 5000 4990 9 1 1234 3\n";
         let report = parse(text).unwrap();
-        assert_eq!(report.napis[0].napi_id, 9);
-        assert_eq!(report.total.suspensions, 17);
+        assert_eq!(report.config.napis, Some(1));
+        assert_eq!(report.config.ports, vec![11211]);
+        assert_eq!(report.napis[0].napi_id, 8193);
+        assert_eq!(report.napis[0].irq, Some(24));
+        assert_eq!(report.total.suspensions, 10);
+        assert_eq!(report.total.service_polls, Some(3));
+    }
+
+    #[test]
+    fn values_follow_the_counter_columns() {
+        let text = format!(
+            "config enabled=1 watchdog_us=1 budget=1 ports=-\n{}\ntotal - - - 1 2 3 4 5 6 7\n",
+            COLUMNS.join(" ")
+        );
+        let total = parse(&text).unwrap().total;
+        assert_eq!(total.values(), [1, 2, 3, 4, 5, 6, 7].map(Some));
+        assert_eq!(
+            (total.held_us, total.service_polls),
+            (6, Some(7)),
+            "fields by name"
+        );
+        assert_eq!(COUNTER_COLUMNS.len(), total.values().len());
+        assert_eq!(COUNTER_COLUMNS[0], "suspensions");
+        assert_eq!(COUNTER_COLUMNS[COUNTERS - 1], "service_polls");
+    }
+
+    #[test]
+    fn older_module_formats_parse() {
+        // Before the table counts and service_polls.
+        let report = parse(&sample("proc_net_kpoll_older_module.txt")).unwrap();
+        assert_eq!(
+            (
+                report.config.napis,
+                report.config.reclaimed,
+                report.config.untracked
+            ),
+            (None, None, None)
+        );
+        assert_eq!(report.config.ports, vec![11211]);
+        assert_eq!(report.napis.len(), 2);
+        assert_eq!(report.napis[0].counters.held_us, 49895170);
+        assert_eq!(report.napis[0].counters.service_polls, None);
+        assert_eq!(report.total.app_packets, 8156624);
+        assert_eq!(report.total.service_polls, None);
+        // Table counts but ten columns.
+        let text = format!(
+            "config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=2 untracked=3 ports=-\n\
+             {}\n8193 eth0 24 held 10 5000 4990 9 1 1234\ntotal - - - 10 5000 4990 9 1 1234\n",
+            COLUMNS[..10].join(" ")
+        );
+        let report = parse(&text).unwrap();
+        assert_eq!(
+            (
+                report.config.napis,
+                report.config.reclaimed,
+                report.config.untracked
+            ),
+            (Some(1), Some(2), Some(3))
+        );
+        assert_eq!(report.total.held_us, 1234);
+        assert_eq!(report.total.service_polls, None);
     }
 
     #[test]
     fn structural_errors_name_the_line() {
         let header = COLUMNS.join(" ");
+        let older = COLUMNS[..10].join(" ");
         let cases: Vec<(String, usize, &str)> = vec![
             (String::new(), 1, "empty"),
             ("bogus\n".into(), 1, "config"),
@@ -458,37 +604,64 @@ mod tests {
             (
                 format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 held 1 2 3\n"),
                 3,
-                "expected 10 fields, found 7",
+                "expected 11 fields, found 7",
             ),
             (
-                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 asleep 1 2 3 4 5 6\n"),
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 asleep 1 2 3 4 5 6 7\n"),
                 3,
                 "state",
             ),
             (
-                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\nx eth0 -1 held 1 2 3 4 5 6\n"),
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\nx eth0 -1 held 1 2 3 4 5 6 7\n"),
                 3,
                 "napi_id",
             ),
             (
-                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -7 held 1 2 3 4 5 6\n"),
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -7 held 1 2 3 4 5 6 7\n"),
                 3,
                 "irq",
             ),
             (
-                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 held 1 2 3 4 5 -6\n"),
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 held 1 2 3 4 5 -6 7\n"),
                 3,
                 "held_us",
             ),
             (
-                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\ntotal - - - 0 0 0 0 0 0\n1 eth0 -1 held 1 2 3 4 5 6\n"),
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\ntotal - - - 0 0 0 0 0 0 0\n1 eth0 -1 held 1 2 3 4 5 6 7\n"),
                 4,
                 "after",
             ),
             (
-                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\ntotal eth0 - - 0 0 0 0 0 0\n"),
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\ntotal eth0 - - 0 0 0 0 0 0 0\n"),
                 3,
                 "total",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 held 1 2 3 4 5 6 x\n"),
+                3,
+                "column 11 (service_polls)",
+            ),
+            (
+                // A ten-column line under the eleven-column header.
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\ntotal - - - 0 0 0 0 0 0\n"),
+                3,
+                "expected 11 fields, found 10",
+            ),
+            (
+                // An eleven-column line under the ten-column header of an older module.
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{older}\ntotal - - - 0 0 0 0 0 0 0\n"),
+                3,
+                "expected 10 fields, found 11",
+            ),
+            (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header} extra\n"),
+                2,
+                "header",
+            ),
+            (
+                "config enabled=1 watchdog_us=1 budget=64 reclaimed=many ports=-\n".into(),
+                1,
+                "reclaimed",
             ),
         ];
         for (text, line, needle) in cases {
@@ -501,7 +674,7 @@ mod tests {
     #[test]
     fn tolerates_unknown_config_keys_and_trailing_blank_lines() {
         let text = format!(
-            "config enabled=0 future=7 watchdog_us=50 budget=1 ports=65535\n{}\ntotal - - - 1 2 3 4 5 6\n\n",
+            "config enabled=0 future=7 watchdog_us=50 budget=1 ports=65535\n{}\ntotal - - - 1 2 3 4 5 6 7\n\n",
             COLUMNS.join(" ")
         );
         let report = parse(&text).unwrap();

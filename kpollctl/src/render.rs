@@ -64,7 +64,8 @@ fn fixed(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_string(), |value| format!("{value:.decimals$}"))
 }
 
-/// `enabled=1 watchdog_us=10000 budget=64 ports=11211 8080`, as in the file's config line.
+/// `enabled=1 watchdog_us=10000 budget=64 napis=2 reclaimed=0 untracked=0 ports=11211 8080`, as
+/// in the file's config line (the table counts only when the module printed them).
 pub fn config_line(config: &Config) -> String {
     let ports = if config.ports.is_empty() {
         "-".to_string()
@@ -76,17 +77,27 @@ pub fn config_line(config: &Config) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    format!(
-        "enabled={} watchdog_us={} budget={} ports={}",
+    let mut line = format!(
+        "enabled={} watchdog_us={} budget={}",
         u8::from(config.enabled),
         config.watchdog_us,
         config.budget,
-        ports
-    )
+    );
+    for (key, value) in [
+        ("napis", config.napis),
+        ("reclaimed", config.reclaimed),
+        ("untracked", config.untracked),
+    ] {
+        if let Some(value) = value {
+            line.push_str(&format!(" {key}={value}"));
+        }
+    }
+    line.push_str(&format!(" ports={ports}"));
+    line
 }
 
 /// Status table columns.
-const STATUS_COLUMNS: [(&str, Align); 12] = [
+const STATUS_COLUMNS: [(&str, Align); 13] = [
     ("NAPI", Align::Left),
     ("DEV", Align::Left),
     ("IRQ", Align::Right),
@@ -99,6 +110,7 @@ const STATUS_COLUMNS: [(&str, Align); 12] = [
     ("WD_END", Align::Right),
     ("WD%", Align::Right),
     ("HELD_S", Align::Right),
+    ("SVC_POLLS", Align::Right),
 ];
 
 fn napi_cells(napi: &Napi) -> Vec<String> {
@@ -120,6 +132,7 @@ fn counter_cells(counters: &Counters) -> Vec<String> {
         counters.watchdog_fires.to_string(),
         fixed(status::watchdog_share(counters), 1),
         format!("{:.3}", counters.held_us as f64 / 1e6),
+        dash(counters.service_polls),
     ]
 }
 
@@ -202,7 +215,7 @@ pub fn status(status: &Status) -> String {
 }
 
 /// Watch table columns.
-const WATCH_COLUMNS: [(&str, Align); 11] = [
+const WATCH_COLUMNS: [(&str, Align); 12] = [
     ("NAPI", Align::Left),
     ("DEV", Align::Left),
     ("IRQ", Align::Right),
@@ -214,6 +227,7 @@ const WATCH_COLUMNS: [(&str, Align); 11] = [
     ("IDLE/s", Align::Right),
     ("WD/s", Align::Right),
     ("HELD%", Align::Right),
+    ("SVC/s", Align::Right),
 ];
 
 fn rate_cells(rates: &Rates) -> Vec<String> {
@@ -224,6 +238,7 @@ fn rate_cells(rates: &Rates) -> Vec<String> {
         format!("{:.1}", rates.idle_resumes),
         format!("{:.1}", rates.watchdog_fires),
         fixed(rates.held_pct, 1),
+        fixed(rates.service_polls, 1),
     ]
 }
 
@@ -321,12 +336,12 @@ mod tests {
         let irqs = interrupts::parse(&read("interrupts_2cpu.txt")).unwrap();
         let text = status(&status::build(&report, Some(&irqs), &eth0()));
         let expected = "\
-kpoll  enabled=1 watchdog_us=10000 budget=64 ports=11211
+kpoll  enabled=1 watchdog_us=10000 budget=64 napis=2 reclaimed=0 untracked=0 ports=11211
 
-NAPI   DEV   IRQ  STATE  HOLDS  APP_POLLS  APP_PKTS  PKT/POLL  IDLE_END  WD_END  WD%  HELD_S
-8193   eth0    -  held    1742     263115   4168620      15.8      1739       2  0.1  49.895
-8194   eth0    -  irq     1690     250877   3988004      15.9      1688       2  0.1  48.771
-total  -       -  -       3432     513992   8156624      15.9      3427       4  0.1  98.666
+NAPI   DEV   IRQ  STATE  HOLDS  APP_POLLS  APP_PKTS  PKT/POLL  IDLE_END  WD_END  WD%  HELD_S  SVC_POLLS
+8193   eth0    -  held    1742     263115   4168620      15.8      1739       2  0.1  49.895          3
+8194   eth0    -  irq     1690     250877   3988004      15.9      1688       2  0.1  48.771          1
+total  -       -  -       3432     513992   8156624      15.9      3427       4  0.1  98.666          4
 
 RX IRQs since boot (/proc/interrupts):
 IFACE  IRQ  NAME             COUNT
@@ -341,9 +356,11 @@ eth0     -  total            51878
     fn idle_status_text() {
         let report = procfs::parse(&read("proc_net_kpoll_idle.txt")).unwrap();
         let text = status(&status::build(&report, None, &[]));
-        assert!(text.starts_with("kpoll  enabled=1 watchdog_us=10000 budget=64 ports=-\n"));
+        assert!(text.starts_with(
+            "kpoll  enabled=1 watchdog_us=10000 budget=64 napis=0 reclaimed=0 untracked=0 ports=-\n"
+        ));
         assert!(
-            text.contains("total  -      -  -          0          0         0         -         0       0    -   0.000\n"),
+            text.contains("total  -      -  -          0          0         0         -         0       0    -   0.000          0\n"),
             "{text}"
         );
         assert!(text.contains("(no NAPI instance has been held yet)"));
@@ -369,19 +386,41 @@ eth0     -  total            51878
         let mut after = before.clone();
         after.napis[0].counters.app_polls += 1000;
         after.napis[0].counters.held_us += 500_000;
+        after.napis[0].counters.service_polls = Some(8);
         after.total.app_polls += 1000;
         after.total.held_us += 500_000;
+        after.total.service_polls = Some(9);
         let irqs = interrupts::parse(&read("interrupts_2cpu.txt")).unwrap();
         let frame = watch::frame((&before, Some(&irqs)), (&after, Some(&irqs)), &eth0(), 1.0);
         let text = watch(&frame);
         let expected = "\
-kpoll  enabled=1 watchdog_us=10000 budget=64 ports=11211  interval 1.00s
+kpoll  enabled=1 watchdog_us=10000 budget=64 napis=2 reclaimed=0 untracked=0 ports=11211  interval 1.00s
 RX IRQs/s eth0: 0.0 (virtio0-input.0 0.0, virtio0-input.1 0.0)
-NAPI   DEV   IRQ  STATE  IRQS/s  POLLS/s  PKTS/s  HOLDS/s  IDLE/s  WD/s  HELD%
-8193   eth0    -  held        -   1000.0     0.0      0.0     0.0   0.0   50.0
-8194   eth0    -  irq         -      0.0     0.0      0.0     0.0   0.0    0.0
-total  -       -  -         0.0   1000.0     0.0      0.0     0.0   0.0   25.0
+NAPI   DEV   IRQ  STATE  IRQS/s  POLLS/s  PKTS/s  HOLDS/s  IDLE/s  WD/s  HELD%  SVC/s
+8193   eth0    -  held        -   1000.0     0.0      0.0     0.0   0.0   50.0    5.0
+8194   eth0    -  irq         -      0.0     0.0      0.0     0.0   0.0    0.0    0.0
+total  -       -  -         0.0   1000.0     0.0      0.0     0.0   0.0   25.0    5.0
 ";
         assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn older_module_shows_dashes() {
+        let before = procfs::parse(&read("proc_net_kpoll_older_module.txt")).unwrap();
+        let text = status(&status::build(&before, None, &[]));
+        assert!(
+            text.starts_with("kpoll  enabled=1 watchdog_us=10000 budget=64 ports=11211\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  HELD_S  SVC_POLLS\n8193   eth0    -  held    1742     263115   4168620      15.8      1739       2  0.1  49.895          -\n"),
+            "{text}"
+        );
+        let frame = watch::frame((&before, None), (&before, None), &[], 1.0);
+        let text = watch(&frame);
+        assert!(
+            text.contains("  HELD%  SVC/s\n8193   eth0    -  held        -      0.0     0.0      0.0     0.0   0.0    0.0      -\n"),
+            "{text}"
+        );
     }
 }

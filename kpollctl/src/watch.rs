@@ -25,6 +25,8 @@ pub struct Rates {
     pub watchdog_fires: f64,
     /// `held_us delta / interval / NAPIs`, in percent; `None` with no NAPI.
     pub held_pct: Option<f64>,
+    /// `None` when the module does not report `service_polls`.
+    pub service_polls: Option<f64>,
 }
 
 impl Rates {
@@ -39,6 +41,7 @@ impl Rates {
             watchdog_fires: per_s(delta.watchdog_fires),
             held_pct: (napis > 0)
                 .then(|| 100.0 * delta.held_us as f64 / (secs * 1e6) / napis as f64),
+            service_polls: delta.service_polls.map(per_s),
         }
     }
 }
@@ -256,12 +259,12 @@ mod tests {
     use super::*;
     use crate::{interrupts, procfs};
 
-    const HEADER: &str =
-        "napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us";
-
     fn report(lines: &[&str], total: &str) -> Report {
-        let mut text =
-            format!("config enabled=1 watchdog_us=10000 budget=64 ports=11211\n{HEADER}\n");
+        let mut text = format!(
+            "config enabled=1 watchdog_us=10000 budget=64 napis=2 reclaimed=0 untracked=0 \
+             ports=11211\n{}\n",
+            procfs::COLUMNS.join(" ")
+        );
         for line in lines {
             text.push_str(line);
             text.push('\n');
@@ -281,15 +284,15 @@ mod tests {
     #[test]
     fn rates_over_half_a_second() {
         let prev = report(
-            &["8193 eth0 25 held 10 100 1000 9 1 100000"],
-            "total - - - 10 100 1000 9 1 100000",
+            &["8193 eth0 25 held 10 100 1000 9 1 100000 4"],
+            "total - - - 10 100 1000 9 1 100000 4",
         );
         let cur = report(
             &[
-                "8193 eth0 25 held 12 600 9000 11 1 500000",
-                "8194 eth0 -1 irq 1 50 200 1 0 100000",
+                "8193 eth0 25 held 12 600 9000 11 1 500000 9",
+                "8194 eth0 -1 irq 1 50 200 1 0 100000 2",
             ],
-            "total - - - 13 650 9200 12 1 600000",
+            "total - - - 13 650 9200 12 1 600000 11",
         );
         let matcher = RxMatcher {
             iface: Some("eth0".into()),
@@ -307,14 +310,18 @@ mod tests {
         assert_eq!(first.rates.app_packets, 16000.0);
         assert_eq!(first.rates.suspensions, 4.0);
         assert_eq!(first.rates.held_pct, Some(80.0));
+        assert_eq!(first.rates.service_polls, Some(10.0));
         assert_eq!(first.irqs_per_s, Some(200.0));
         let second = &frame.napis[1];
         assert_eq!(second.rates.app_polls, 100.0);
         assert_eq!(second.rates.held_pct, Some(20.0));
+        // A NAPI line that appeared during the interval counts from zero.
+        assert_eq!(second.rates.service_polls, Some(4.0));
         assert_eq!(second.irqs_per_s, None);
         // 500000 us held over 0.5 s by two NAPIs.
         assert_eq!(frame.total.held_pct, Some(50.0));
         assert_eq!(frame.total.app_packets, 16400.0);
+        assert_eq!(frame.total.service_polls, Some(14.0));
         let ifaces = frame.interfaces.unwrap();
         assert_eq!(ifaces[0].irqs.len(), 2);
         assert_eq!(ifaces[0].irqs[0].per_s, 200.0);
@@ -324,11 +331,28 @@ mod tests {
 
     #[test]
     fn reload_and_missing_interrupts() {
-        let prev = report(&[], "total - - - 50 50 50 50 50 50");
-        let cur = report(&[], "total - - - 1 1 1 1 1 1");
+        let prev = report(&[], "total - - - 50 50 50 50 50 50 50");
+        let cur = report(&[], "total - - - 1 1 1 1 1 1 1");
         let frame = frame((&prev, None), (&cur, Some(&irqs(1, 1))), &[], 1.0);
         assert_eq!(frame.total.app_polls, 0.0);
+        assert_eq!(frame.total.service_polls, Some(0.0));
         assert_eq!(frame.total.held_pct, None);
         assert_eq!(frame.interfaces, None);
+    }
+
+    #[test]
+    fn older_module_has_no_service_poll_rate() {
+        let older = |total: &str| {
+            procfs::parse(&format!(
+                "config enabled=1 watchdog_us=10000 budget=64 ports=11211\n{}\n{total}\n",
+                procfs::COLUMNS[..10].join(" ")
+            ))
+            .unwrap()
+        };
+        let prev = older("total - - - 1 1 1 1 1 1");
+        let cur = older("total - - - 3 3 3 3 3 3");
+        let frame = frame((&prev, None), (&cur, None), &[], 1.0);
+        assert_eq!(frame.total.app_polls, 2.0);
+        assert_eq!(frame.total.service_polls, None);
     }
 }

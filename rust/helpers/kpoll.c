@@ -2,7 +2,6 @@
 /* Wrappers for inline functions and macros used by kpoll's kernel-crate additions. */
 
 #include <linux/bottom_half.h>
-#include <linux/hrtimer.h>
 #include <linux/netdevice.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
@@ -41,11 +40,6 @@ void rust_helper_preempt_enable(void)
 bool rust_helper_in_hardirq(void)
 {
 	return in_hardirq();
-}
-
-void rust_helper_hrtimer_set_expires(struct hrtimer *timer, ktime_t time)
-{
-	hrtimer_set_expires(timer, time);
 }
 
 void rust_helper_set_bit(unsigned int nr, unsigned long *addr)

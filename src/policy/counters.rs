@@ -22,6 +22,7 @@ pub struct NapiCounters {
     idle_resumes: AtomicU64,
     watchdog_fires: AtomicU64,
     held_ns: AtomicU64,
+    service_polls: AtomicU64,
 }
 
 impl NapiCounters {
@@ -34,6 +35,7 @@ impl NapiCounters {
             idle_resumes: AtomicU64::new(0),
             watchdog_fires: AtomicU64::new(0),
             held_ns: AtomicU64::new(0),
+            service_polls: AtomicU64::new(0),
         }
     }
 
@@ -62,6 +64,11 @@ impl NapiCounters {
         self.watchdog_fires.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a poll the watchdog scheduled because the holder was busy elsewhere.
+    pub fn inc_service_polls(&self) {
+        self.service_polls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Adds `ns` nanoseconds to the total time the queue was held.
     pub fn add_held_ns(&self, ns: u64) {
         self.held_ns.fetch_add(ns, Ordering::Relaxed);
@@ -77,17 +84,24 @@ impl NapiCounters {
             idle_resumes: self.idle_resumes.swap(0, Ordering::Relaxed),
             watchdog_fires: self.watchdog_fires.swap(0, Ordering::Relaxed),
             held_ns: self.held_ns.swap(0, Ordering::Relaxed),
+            service_polls: self.service_polls.swap(0, Ordering::Relaxed),
         }
     }
 
     /// Adds every field of `other` (the retired totals of reclaimed entries).
     pub fn add(&self, other: &NapiCountersSnapshot) {
-        self.suspensions.fetch_add(other.suspensions, Ordering::Relaxed);
+        self.suspensions
+            .fetch_add(other.suspensions, Ordering::Relaxed);
         self.app_polls.fetch_add(other.app_polls, Ordering::Relaxed);
-        self.app_packets.fetch_add(other.app_packets, Ordering::Relaxed);
-        self.idle_resumes.fetch_add(other.idle_resumes, Ordering::Relaxed);
-        self.watchdog_fires.fetch_add(other.watchdog_fires, Ordering::Relaxed);
+        self.app_packets
+            .fetch_add(other.app_packets, Ordering::Relaxed);
+        self.idle_resumes
+            .fetch_add(other.idle_resumes, Ordering::Relaxed);
+        self.watchdog_fires
+            .fetch_add(other.watchdog_fires, Ordering::Relaxed);
         self.held_ns.fetch_add(other.held_ns, Ordering::Relaxed);
+        self.service_polls
+            .fetch_add(other.service_polls, Ordering::Relaxed);
     }
 
     /// Returns the current values, for reporting.
@@ -99,6 +113,7 @@ impl NapiCounters {
             idle_resumes: self.idle_resumes.load(Ordering::Relaxed),
             watchdog_fires: self.watchdog_fires.load(Ordering::Relaxed),
             held_ns: self.held_ns.load(Ordering::Relaxed),
+            service_polls: self.service_polls.load(Ordering::Relaxed),
         }
     }
 }
@@ -118,6 +133,8 @@ pub struct NapiCountersSnapshot {
     pub watchdog_fires: u64,
     /// Total nanoseconds the queue was held.
     pub held_ns: u64,
+    /// Polls the watchdog scheduled while the holder was busy elsewhere.
+    pub service_polls: u64,
 }
 
 impl NapiCountersSnapshot {
@@ -129,6 +146,7 @@ impl NapiCountersSnapshot {
         self.idle_resumes = self.idle_resumes.wrapping_add(other.idle_resumes);
         self.watchdog_fires = self.watchdog_fires.wrapping_add(other.watchdog_fires);
         self.held_ns = self.held_ns.wrapping_add(other.held_ns);
+        self.service_polls = self.service_polls.wrapping_add(other.service_polls);
     }
 }
 
@@ -159,6 +177,9 @@ mod tests {
         counters.inc_idle_resumes();
         counters.inc_watchdog_fires();
         counters.add_held_ns(1500);
+        counters.inc_service_polls();
+        counters.inc_service_polls();
+        counters.inc_service_polls();
         assert_eq!(
             counters.snapshot(),
             NapiCountersSnapshot {
@@ -168,6 +189,7 @@ mod tests {
                 idle_resumes: 1,
                 watchdog_fires: 1,
                 held_ns: 1500,
+                service_polls: 3,
             }
         );
     }
@@ -229,7 +251,10 @@ mod tests {
         retired.add(&live.take());
         assert_eq!(live.snapshot(), NapiCountersSnapshot::default());
         let moved = retired.snapshot();
-        assert_eq!((moved.suspensions, moved.app_packets, moved.held_ns), (1, 5, 7));
+        assert_eq!(
+            (moved.suspensions, moved.app_packets, moved.held_ns),
+            (1, 5, 7)
+        );
     }
 
     #[test]

@@ -75,7 +75,10 @@
 //! queue becomes held and, when it fires, re-arms itself to the latest deadline
 //! ([`Watchdog::RestartAt`]) until the deadline has really passed.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use core::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 
 /// How often the watchdog retries releasing a deadline that keeps moving under it.
 ///
@@ -92,11 +95,25 @@ pub struct Delivered {
     pub newly_held: bool,
 }
 
+/// The longest a held queue goes without a poll while its holder is busy elsewhere: packets of
+/// other applications sharing the queue wait at most about this long (see [`NapiHold::polled`]).
+pub const MAX_SERVICE_NS: u64 = 1_000_000;
+
+/// The service interval for a watchdog of `watchdog_ns`: an eighth of it, at most
+/// [`MAX_SERVICE_NS`].
+pub fn service_interval(watchdog_ns: u64) -> u64 {
+    (watchdog_ns / 8).clamp(1, MAX_SERVICE_NS)
+}
+
 /// What the hrtimer callback must do, as decided by [`NapiHold::watchdog_fired`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Watchdog {
     /// The queue is still held: restart the timer at this absolute time (`HRTIMER_RESTART`).
     RestartAt(u64),
+    /// The queue is still held but was not polled for a service interval (its holder is busy
+    /// outside `epoll_wait()`): schedule one NAPI poll now, keeping the hold, so that packets of
+    /// whoever shares the queue are not left waiting, and restart the timer at this time.
+    ServicePoll(u64),
     /// The timer stops (`HRTIMER_NORESTART`). The glue clears the hold bit, scheduling the NAPI
     /// instance if it was set, whatever `released` says.
     Expired {
@@ -114,6 +131,11 @@ pub struct NapiHold {
     timer_armed: AtomicBool,
     /// [`NapiHold::shutdown`] ran: never hold again.
     closing: AtomicBool,
+    /// When the queue was last polled on the holder's behalf (ns): by `epoll_wait()`, by a
+    /// service poll, or when the hold was (re)taken.
+    last_poll_ns: AtomicU64,
+    /// The service interval of the current hold (ns), from the watchdog it was taken with.
+    service_ns: AtomicU64,
 }
 
 impl NapiHold {
@@ -123,6 +145,8 @@ impl NapiHold {
             deadline_ns: AtomicU64::new(0),
             timer_armed: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            last_poll_ns: AtomicU64::new(0),
+            service_ns: AtomicU64::new(MAX_SERVICE_NS),
         }
     }
 
@@ -135,8 +159,52 @@ impl NapiHold {
         if self.closing.load(SeqCst) {
             return Delivered { newly_held: false };
         }
+        self.service_ns
+            .store(service_interval(watchdog_ns), Relaxed);
+        self.polled(now);
         // 0 means "not held", so a deadline can never be 0.
         self.hold_until(now.saturating_add(watchdog_ns).max(1))
+    }
+
+    /// The queue was polled at `now` on the holder's behalf (process context, from
+    /// `epoll_wait()`; the watchdog notes its own service polls). Any context.
+    ///
+    /// While the holder keeps polling, the watchdog does nothing but follow the deadline. When
+    /// it has not polled for a service interval — it is busy outside `epoll_wait()` for longer
+    /// than that, or asleep elsewhere with the hold still taken — the watchdog polls the queue
+    /// itself ([`Watchdog::ServicePoll`]), so another application's packets on a held queue
+    /// wait about one service interval, not up to the whole watchdog. Relaxed: a stale value
+    /// only moves one service poll by one interval.
+    pub fn polled(&self, now: u64) {
+        self.last_poll_ns.fetch_max(now, Relaxed);
+    }
+
+    /// When the timer the glue starts after [`need_timer`](Self::need_timer) must first fire:
+    /// the deadline, or the first service poll if that falls due earlier (0, at once, if the
+    /// hold has meanwhile gone).
+    pub fn first_expiry(&self) -> u64 {
+        self.next_fire(self.deadline())
+    }
+
+    /// When the timer must fire next for a hold until `deadline`: at the deadline, or earlier
+    /// when a service poll falls due.
+    fn next_fire(&self, deadline: u64) -> u64 {
+        let due = self
+            .last_poll_ns
+            .load(Relaxed)
+            .saturating_add(self.service_ns.load(Relaxed));
+        deadline.min(due)
+    }
+
+    /// The timer fired at `now` before `deadline`: poll if a service poll is due, and say when
+    /// to fire next.
+    fn still_held(&self, now: u64, deadline: u64) -> Watchdog {
+        let next = self.next_fire(deadline);
+        if next > now {
+            return Watchdog::RestartAt(next);
+        }
+        self.polled(now);
+        Watchdog::ServicePoll(self.next_fire(deadline).max(now.saturating_add(1)))
     }
 
     /// Second half of [`events_delivered`](Self::events_delivered), after the first check of
@@ -186,7 +254,7 @@ impl NapiHold {
                 self.disarm();
                 self.recheck(released)
             }
-            Err(restart_at) => Watchdog::RestartAt(restart_at),
+            Err(deadline) => self.still_held(now, deadline),
         }
     }
 
@@ -233,7 +301,7 @@ impl NapiHold {
             // call released the old hold: the queue stays held without a gap, so nothing is
             // kicked and no watchdog fire is counted, and `events_delivered()` counted the new
             // hold as a suspension.
-            return Watchdog::RestartAt(deadline);
+            return Watchdog::RestartAt(self.next_fire(deadline));
         }
         Watchdog::Expired { released }
     }
@@ -346,6 +414,8 @@ mod tests {
     fn watchdog_before_deadline_restarts() {
         let hold = NapiHold::new();
         deliver(&hold, 0);
+        // The application polled just now, so no service poll is due before the deadline.
+        hold.polled(1_999);
         assert_eq!(hold.watchdog_fired(1_999), Watchdog::RestartAt(2_000));
         assert!(hold.is_held());
         assert!(armed(&hold));
@@ -358,12 +428,50 @@ mod tests {
         deliver(&hold, 0);
         deliver(&hold, 1_500);
         // The timer was started at 2_000, but the deadline moved to 3_500.
+        hold.polled(3_300);
         assert_eq!(hold.watchdog_fired(2_000), Watchdog::RestartAt(3_500));
         assert_eq!(
             hold.watchdog_fired(3_500),
             Watchdog::Expired { released: true }
         );
         assert!(!hold.is_held());
+    }
+
+    #[test]
+    fn a_busy_holder_gets_service_polls_until_the_deadline() {
+        // Watchdog 2_000: service interval 250.
+        let hold = NapiHold::new();
+        deliver(&hold, 0);
+        assert_eq!(service_interval(WATCHDOG), 250);
+        // The holder polled at 100; the timer fired early: wait for 350.
+        hold.polled(100);
+        assert_eq!(hold.watchdog_fired(200), Watchdog::RestartAt(350));
+        // No poll since: poll now, then every 250 until the deadline.
+        assert_eq!(hold.watchdog_fired(350), Watchdog::ServicePoll(600));
+        assert_eq!(hold.watchdog_fired(600), Watchdog::ServicePoll(850));
+        assert_eq!(hold.watchdog_fired(1_900), Watchdog::ServicePoll(2_000));
+        assert!(hold.is_held(), "service polls keep the hold");
+        assert_eq!(
+            hold.watchdog_fired(2_000),
+            Watchdog::Expired { released: true }
+        );
+    }
+
+    #[test]
+    fn the_first_expiry_is_the_first_service_poll() {
+        let hold = NapiHold::new();
+        deliver(&hold, 1_000);
+        assert_eq!(hold.first_expiry(), 1_250);
+        hold.would_sleep();
+        assert_eq!(hold.first_expiry(), 0, "gone: fire at once and clean up");
+    }
+
+    #[test]
+    fn the_service_interval_is_capped() {
+        assert_eq!(service_interval(10_000_000), 1_000_000);
+        assert_eq!(service_interval(1_000_000_000), MAX_SERVICE_NS);
+        assert_eq!(service_interval(400_000), 50_000);
+        assert_eq!(service_interval(0), 1);
     }
 
     #[test]
@@ -408,6 +516,7 @@ mod tests {
         assert!(hold.would_sleep());
         // The old timer (due at 2_000) is still armed, so no new one is started.
         assert_eq!(deliver(&hold, 100), (Delivered { newly_held: true }, false));
+        hold.polled(1_900);
         assert_eq!(hold.watchdog_fired(2_000), Watchdog::RestartAt(2_100));
         assert_eq!(
             hold.watchdog_fired(2_100),
@@ -427,9 +536,10 @@ mod tests {
             deliver(&hold, 2_600),
             (Delivered { newly_held: true }, false)
         );
-        // CPU 0 finishes the callback: it must keep the timer for the new hold.
+        // CPU 0 finishes the callback: it must keep the timer for the new hold, firing when
+        // the new hold's first service poll falls due (2_600 + 2_000 / 8).
         hold.disarm();
-        assert_eq!(hold.recheck(true), Watchdog::RestartAt(4_600));
+        assert_eq!(hold.recheck(true), Watchdog::RestartAt(2_850));
         assert!(armed(&hold));
         assert!(hold.is_held());
         assert!(!hold.need_timer());
@@ -621,7 +731,9 @@ mod tests {
                             fires += 1;
                             match hold.watchdog_fired(clock.load(SeqCst)) {
                                 // Let time pass until the restarted expiry.
-                                Watchdog::RestartAt(at) => _ = clock.fetch_max(at, SeqCst),
+                                Watchdog::RestartAt(at) | Watchdog::ServicePoll(at) => {
+                                    _ = clock.fetch_max(at, SeqCst)
+                                }
                                 Watchdog::Expired { .. } => {
                                     bit.store(false, SeqCst);
                                     break;

@@ -125,7 +125,11 @@ pub fn note(slots: &Slots, id: u32, epoch: u8) {
         current == 0 || current & OWNER == 0 && (evict || epoch_of(current) != epoch)
     };
     for evict in [false, true] {
-        let start = if evict { id as usize % NAPI_ID_SLOTS } else { 0 };
+        let start = if evict {
+            id as usize % NAPI_ID_SLOTS
+        } else {
+            0
+        };
         for offset in 0..NAPI_ID_SLOTS {
             let Some(slot) = slots.get((start + offset) % NAPI_ID_SLOTS) else {
                 continue;
@@ -421,7 +425,11 @@ mod tests {
         let mut ended = Vec::new();
         end_streaks(&slots, 0, |id| ended.push(id));
         assert!(ended.is_empty(), "a streak alone owns nothing");
-        assert_eq!(deliver(&slots, 5, 0), Streak::Started, "the empty return ended it");
+        assert_eq!(
+            deliver(&slots, 5, 0),
+            Streak::Started,
+            "the empty return ended it"
+        );
         assert_eq!(deliver(&slots, 5, 0), Streak::Continues);
         assert!(claim_owner(slot, 5, 0));
         assert_eq!(deliver(&slots, 5, 0), Streak::Owner);
@@ -437,7 +445,11 @@ mod tests {
         // The last socket on NAPI 5 is gone; the epoll keeps returning events from NAPI 6.
         let slot = slot_of(&slots, 5);
         for _ in 1..IDLE_DELIVERIES {
-            assert_eq!(streak(slot, 5, 0), Streak::Owner, "a few deliveries of grace");
+            assert_eq!(
+                streak(slot, 5, 0),
+                Streak::Owner,
+                "a few deliveries of grace"
+            );
         }
         assert_eq!(streak(slot, 5, 0), Streak::Idle { was_owner: true });
         assert_eq!(streak(slot, 5, 0), Streak::Quiet);
@@ -466,7 +478,11 @@ mod tests {
         let mut ended = Vec::new();
         end_streaks(&slots, 0, |id| ended.push(id));
         assert_eq!(ended, [5]);
-        assert_eq!(streak(slot, 5, 0), Streak::Quiet, "no streak without a new wakeup");
+        assert_eq!(
+            streak(slot, 5, 0),
+            Streak::Quiet,
+            "no streak without a new wakeup"
+        );
     }
 
     #[test]

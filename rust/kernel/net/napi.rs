@@ -90,10 +90,11 @@ impl<'a> Napi<'a> {
         held
     }
 
-    /// Schedules the NAPI poll on this CPU (`napi_schedule`). In process or softirq context the
-    /// softirq runs before this returns; in hardirq context it runs on interrupt exit. Contexts
-    /// as for [`Self::release_irq`].
-    fn schedule(&self) {
+    /// Schedules the NAPI poll on this CPU (`napi_schedule`), or, if a poll is running, makes
+    /// it poll once more. In process or softirq context the softirq runs before this returns;
+    /// in hardirq context it runs on interrupt exit. A held NAPI stays held: its poll completes
+    /// with the IRQ masked. Contexts as for [`Self::release_irq`].
+    pub fn schedule(&self) {
         // SAFETY: always safe to ask.
         let hardirq = unsafe { bindings::in_hardirq() };
         if !hardirq {

@@ -1,23 +1,32 @@
 //! Takes a kpoll hold and then leaves `epoll_wait()` in a way that must give it back.
 //!
-//! `kpoll-holder --port P [--go-file F]`
+//! `kpoll-holder --port P [--go-file F] [--then empty|empty-blocking|close-spin|sleep]`
 //!
-//! Listens on port P (opted in by the caller, with `net.kpoll.ports` or `--so-kpoll`), accepts
-//! one connection and watches it with one epoll instance together with an eventfd that is always
-//! readable, so that every `epoll_wait()` returns events and the application looks busy. It then
-//! calls `epoll_wait()` with a zero timeout over and over, reading whatever the connection
-//! brings, until `/proc/net/kpoll` shows a held queue; it prints `HELD` and sends `H` on the
-//! connection (the peer then stops sending). With `--go-file F` it waits, in `nanosleep()`
-//! (outside epoll, still holding), until file F exists. Then it drains the eventfd and calls
-//! zero-timeout `epoll_wait()` until one returns 0, prints `EMPTY` and blocks in `pause()`
-//! until killed.
+//! Listens on port P (opted in by the caller with `net.kpoll.ports`), accepts one connection and
+//! watches it with one epoll instance together with an eventfd that is always readable, so that
+//! every `epoll_wait()` returns events and the application looks busy. It then calls
+//! `epoll_wait()` with a zero timeout over and over, reading whatever the connection brings,
+//! until `/proc/net/kpoll` shows a held queue; it prints `HELD` and sends `H` on the connection
+//! (the peer then stops sending). With `--go-file F` it waits, in `nanosleep()` (outside epoll,
+//! still holding), until file F exists. Then, by `--then`:
 //!
-//! Prints `READY` once listening. Errors print `error <what> <ERRNO>` and exit 1.
+//! - `empty` (default): drains the eventfd, calls zero-timeout `epoll_wait()` until one returns
+//!   0, prints `EMPTY` and blocks in `pause()`;
+//! - `empty-blocking`: drains the eventfd, prints `EMPTY` and blocks in `epoll_wait()` with no
+//!   timeout (it finds nothing and sleeps there), forever;
+//! - `close-spin`: closes the connection (the last socket on its queue), prints `CLOSED` and
+//!   keeps calling zero-timeout `epoll_wait()`, which keeps returning the eventfd: busy, but no
+//!   longer with anything from that queue;
+//! - `sleep`: prints `SLEEPING` and blocks in `nanosleep()`, never returning to `epoll_wait()`.
+//!
+//! It runs until killed. Prints `READY` once listening. Errors print `error <what> <ERRNO>` and
+//! exit 1.
 
 use kpoll_tools::{errno_name, last_errno, parse_arg};
 use std::{process::exit, thread::sleep, time::Duration, time::Instant};
 
-const USAGE: &str = "usage: kpoll-holder --port P [--go-file F]";
+const USAGE: &str =
+    "usage: kpoll-holder --port P [--go-file F] [--then empty|empty-blocking|close-spin|sleep]";
 
 fn fail(what: &str) -> ! {
     println!("error {what} {}", errno_name(last_errno()));
@@ -111,6 +120,12 @@ fn main() {
         .unwrap_or_else(|e| usage(&e))
         .unwrap_or_else(|| usage("--port is required"));
     let go_file: Option<String> = parse_arg(&args, "--go-file").unwrap_or_else(|e| usage(&e));
+    let then: String = parse_arg(&args, "--then")
+        .unwrap_or_else(|e| usage(&e))
+        .unwrap_or_else(|| "empty".into());
+    if !["empty", "empty-blocking", "close-spin", "sleep"].contains(&then.as_str()) {
+        usage(&format!("--then: bad value {then:?}"));
+    }
 
     let listener = listen_on(port);
     println!("READY");
@@ -153,16 +168,53 @@ fn main() {
             sleep(Duration::from_millis(1));
         }
     }
-    let mut count = [0u8; 8];
-    // SAFETY: `count` is valid for the 8 bytes an eventfd read returns.
-    check(
-        unsafe { libc::read(busy, count.as_mut_ptr().cast(), 8) } as libc::c_int,
-        "read eventfd",
-    );
-    while poll_once(epfd, conn, &mut conn_open) > 0 {}
-    println!("EMPTY");
-    loop {
-        // SAFETY: plain pause(2) call; the process is killed by the test.
-        unsafe { libc::pause() };
+    match then.as_str() {
+        "close-spin" => {
+            // SAFETY: `conn` is open and not used again.
+            unsafe { libc::close(conn) };
+            println!("CLOSED");
+            let mut closed = false;
+            loop {
+                poll_once(epfd, conn, &mut closed);
+            }
+        }
+        "sleep" => {
+            println!("SLEEPING");
+            loop {
+                sleep(Duration::from_secs(3600));
+            }
+        }
+        _ => {
+            let mut count = [0u8; 8];
+            // SAFETY: `count` is valid for the 8 bytes an eventfd read returns.
+            check(
+                unsafe { libc::read(busy, count.as_mut_ptr().cast(), 8) } as libc::c_int,
+                "read eventfd",
+            );
+            if then == "empty-blocking" {
+                println!("EMPTY");
+                loop {
+                    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+                    // SAFETY: `events` is valid for 4 entries.
+                    let n = check(
+                        unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 4, -1) },
+                        "epoll_wait",
+                    );
+                    if n > 0 && conn_open && !drain(conn) {
+                        // SAFETY: removing a watched fd; the event is ignored for DEL.
+                        unsafe {
+                            libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, conn, std::ptr::null_mut())
+                        };
+                        conn_open = false;
+                    }
+                }
+            }
+            while poll_once(epfd, conn, &mut conn_open) > 0 {}
+            println!("EMPTY");
+            loop {
+                // SAFETY: plain pause(2) call; the process is killed by the test.
+                unsafe { libc::pause() };
+            }
+        }
     }
 }

@@ -66,13 +66,18 @@ fn enter_user_namespace(uid: libc::uid_t) -> Result<(), String> {
     if unsafe { libc::setgid(uid) } != 0 || unsafe { libc::setuid(uid) } != 0 {
         return Err(failed("setuid"));
     }
+    // A change of uid makes the process non-dumpable, which leaves its /proc/self files owned
+    // by root; the maps below must be written by the process itself.
+    // SAFETY: plain prctl(2) call with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } != 0 {
+        return Err(failed("prctl"));
+    }
     // SAFETY: plain unshare(2) call.
     if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
         return Err(failed("unshare"));
     }
-    let write = |path: &str, text: String| {
-        std::fs::write(path, text).map_err(|e| format!("{path} {e}"))
-    };
+    let write =
+        |path: &str, text: String| std::fs::write(path, text).map_err(|e| format!("{path} {e}"));
     write("/proc/self/setgroups", "deny".into())?;
     write("/proc/self/uid_map", format!("0 {uid} 1"))?;
     write("/proc/self/gid_map", format!("0 {uid} 1"))

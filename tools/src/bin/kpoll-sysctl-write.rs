@@ -11,7 +11,7 @@
 //! running at once test that writes are serialised).
 //!
 //! The second form reads FILE with one `pread()` at offset 0 of up to 4096 bytes, again and
-//! again, until the file STOP exists, then prints each distinct result once, in order of first
+//! again, until the file STOP exists (looked for every 32 reads), then prints each distinct result once, in order of first
 //! appearance, as `<count> <text>` (the text without its trailing newline) or
 //! `<count> error <ERRNO>`, and exits 0. One call per sample means each sample is one handler
 //! call's view of the value (a `cat` could splice two values across its reads).
@@ -20,11 +20,15 @@
 
 use kpoll_tools::{errno_name, last_errno};
 use std::ffi::CString;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::exit;
 
 const USAGE: &str = "usage: kpoll-sysctl-write [--repeat N] FILE [DATA ...]\n       \
                      kpoll-sysctl-write --read-until STOP FILE";
+
+/// Samples read between two looks for the STOP file.
+const STOP_CHECK_EVERY: u32 = 32;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -75,16 +79,22 @@ fn usage(msg: &str) -> ! {
     exit(2);
 }
 
-/// `open(2)` with `flags`; prints `error open <ERRNO>` and exits 1 on failure.
-fn open(file: &str, flags: libc::c_int) -> libc::c_int {
+/// `open(2)` with `flags`, or the line to print: `error open <ERRNO>`.
+fn open(file: &str, flags: libc::c_int) -> Result<libc::c_int, String> {
     let path = CString::new(file).unwrap_or_else(|_| usage("FILE contains a NUL byte"));
     // SAFETY: `path` is a NUL-terminated string that outlives the call.
     let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
     if fd < 0 {
-        println!("error open {}", errno_name(last_errno()));
-        exit(1);
+        return Err(format!("error open {}", errno_name(last_errno())));
     }
-    fd
+    Ok(fd)
+}
+
+/// Prints `line` after what `out` holds and exits 1.
+fn fail(out: &mut impl Write, line: &str) -> ! {
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    exit(1);
 }
 
 /// One `write()` of all of `data` on `fd`, as `ok <n>` or `error <ERRNO>`.
@@ -127,32 +137,41 @@ fn main() {
                 .unwrap_or_else(|_| usage("arguments must be UTF-8"))
         })
         .collect();
+    // Buffered: between the writes or reads under test, this program makes no other syscalls
+    // than `open`/`close`, so racing writers and readers spend their time in the handler.
+    let mut out = BufWriter::new(std::io::stdout().lock());
     match parse_mode(&args).unwrap_or_else(|e| usage(&e)) {
         Mode::Write { file, data, rounds } => {
             for _ in 0..rounds {
-                let fd = open(&file, libc::O_WRONLY);
+                let fd = open(&file, libc::O_WRONLY).unwrap_or_else(|e| fail(&mut out, &e));
                 for text in &data {
-                    println!("{}", write_once(fd, text.as_bytes()));
+                    let _ = writeln!(out, "{}", write_once(fd, text.as_bytes()));
                 }
                 // SAFETY: `fd` is ours and not used again.
                 unsafe { libc::close(fd) };
             }
         }
         Mode::Read { file, stop } => {
-            let fd = open(&file, libc::O_RDONLY);
+            let fd = open(&file, libc::O_RDONLY).unwrap_or_else(|e| fail(&mut out, &e));
             let stop = Path::new(&stop);
             let mut seen = Vec::new();
-            // At least one sample, even if STOP already exists.
+            // At least one batch of samples, even if STOP already exists; STOP is looked for
+            // once per batch.
             loop {
-                tally(&mut seen, read_once(fd));
+                for _ in 0..STOP_CHECK_EVERY {
+                    tally(&mut seen, read_once(fd));
+                }
                 if stop.exists() {
                     break;
                 }
             }
             for (text, count) in seen {
-                println!("{count} {text}");
+                let _ = writeln!(out, "{count} {text}");
             }
         }
+    }
+    if out.flush().is_err() {
+        exit(1);
     }
 }
 
@@ -214,12 +233,12 @@ mod tests {
         let path = std::env::temp_dir().join(format!("kpoll-sysctl-write-{}", std::process::id()));
         let file = path.to_str().unwrap();
         std::fs::write(&path, b"").unwrap();
-        let fd = open(file, libc::O_WRONLY);
+        let fd = open(file, libc::O_WRONLY).unwrap();
         assert_eq!(write_once(fd, b""), "ok 0");
         assert_eq!(write_once(fd, b"1 2\n"), "ok 4");
         // SAFETY: `fd` is ours and not used again.
         unsafe { libc::close(fd) };
-        let fd = open(file, libc::O_RDONLY);
+        let fd = open(file, libc::O_RDONLY).unwrap();
         assert_eq!(read_once(fd), "1 2");
         assert_eq!(read_once(fd), "1 2");
         // SAFETY: as above.
