@@ -33,8 +33,14 @@ from guest import GUEST, MEMCACHED_PORT, RX_IRQ, kpoll_counters, start_memcached
 from vm import KPOLL_CACHE, Vm, VmError  # noqa: E402
 
 SERVER = f"{GUEST}:{MEMCACHED_PORT}"
-KPOLL_NUMERIC = ("suspensions", "app_polls", "app_packets", "idle_resumes", "watchdog_fires",
-                 "held_us")
+# /proc/net/kpoll columns that name a line; every later column is a counter. kpoll_counters()
+# keeps the file's header names and order, so counters the module adds are picked up here.
+KPOLL_NAME_COLUMNS = ("napi_id", "dev", "irq", "state")
+
+
+def kpoll_numeric(row):
+    """The counters of a kpoll_counters() line (a NAPI or the total) as ints, in column order."""
+    return {k: int(v) for k, v in row.items() if k not in KPOLL_NAME_COLUMNS}
 
 
 def log(msg):
@@ -172,8 +178,7 @@ def snapshot(vm, with_kpoll):
     snap = {"rx_irqs": sum(vm.interrupts(RX_IRQ).values()), "busy": busy, "total": total,
             "net_rx": softirq_net_rx(vm)}
     if with_kpoll:
-        t = kpoll_counters(vm)["total"]
-        snap["kpoll"] = {k: int(t[k]) for k in KPOLL_NUMERIC if k in t}
+        snap["kpoll"] = kpoll_numeric(kpoll_counters(vm)["total"])
     return snap
 
 
@@ -537,20 +542,27 @@ def make_report(data, pngs, notes):
     # kpoll counters
     kp_names = [n for n in names if any(e.get("kpoll_counters") for e in _entries(data, n))]
     if kp_names:
+        totals = {n: [(e.get("kpoll_counters") or {}).get("total", {}) for e in _entries(data, n)]
+                  for n in kp_names}
+        # The counter columns in file order, as the module that produced the results printed them.
+        cols = list(dict.fromkeys(k for ts in totals.values() for t in ts for k in t
+                                  if k not in KPOLL_NAME_COLUMNS))
         L.append("### kpoll counters (`/proc/net/kpoll` total line at the end of each "
                  "configuration, summed over repetitions)\n")
-        L.append("| config | " + " | ".join(KPOLL_NUMERIC) + " |")
-        L.append("|---|" + "---:|" * len(KPOLL_NUMERIC))
+        L.append("| config | " + " | ".join(cols) + " |")
+        L.append("|---|" + "---:|" * len(cols))
         for name in kp_names:
-            tot = {k: 0 for k in KPOLL_NUMERIC}
-            for e in _entries(data, name):
-                t = (e.get("kpoll_counters") or {}).get("total", {})
-                for k in KPOLL_NUMERIC:
+            tot = {k: 0 for k in cols}
+            seen = set()
+            for t in totals[name]:
+                for k in cols:
                     try:
-                        tot[k] += int(t.get(k, 0))
-                    except ValueError:
+                        tot[k] += int(t[k])
+                        seen.add(k)
+                    except (KeyError, ValueError):
                         pass
-            L.append(f"| {name} | " + " | ".join(str(tot[k]) for k in KPOLL_NUMERIC) + " |")
+            L.append(f"| {name} | " + " | ".join(str(tot[k]) if k in seen else "-" for k in cols)
+                     + " |")
         L.append("")
 
     # Errors

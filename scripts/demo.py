@@ -65,7 +65,7 @@ def main():
     t = counters["total"]
     print(f"kpoll counters (last kpoll run): suspensions {t['suspensions']}, polls from epoll_wait {t['app_polls']}, "
           f"packets in app context {t['app_packets']}, idle resumes {t['idle_resumes']}, "
-          f"watchdog fires {t['watchdog_fires']}")
+          f"watchdog fires {t['watchdog_fires']}, service polls {t.get('service_polls', '-')}")
     if problems:
         print("kernel console reported problems:\n" + "\n".join(problems))
         return 1

@@ -192,13 +192,3 @@ def run(results: Recorder) -> None:
     results.run("model: hold protocol, new design, exhaustive", _new_design)
     results.run("model: hold protocol, old design, counterexample found", _old_design)
 
-
-if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from tap import Results
-
-    main_results = Results()
-    run(main_results)
-    sys.exit(main_results.summary())

@@ -26,7 +26,7 @@ START = "7777"
 LIST_A = " ".join(str(port) for port in range(1001, 1017))
 LIST_B = " ".join(str(port) for port in range(2001, 2017))
 # Writes per writer in the concurrency test.
-ROUNDS = max(1, int(os.environ.get("KPOLL_SOAK", "1"))) * 1000
+ROUNDS = max(1, int(os.environ.get("KPOLL_SOAK", "1"))) * 3000
 # Longest value text the handler accepts, including a newline (MAX_VALUE_LEN in
 # rust/kernel/sysctl.rs).
 MAX_VALUE_LEN = 255

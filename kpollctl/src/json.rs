@@ -378,12 +378,13 @@ mod tests {
             .map(|name| total.find(&format!("\"{name}\"")).unwrap())
             .collect();
         assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
-        let names: Vec<&str> = doc["total"]
+        let mut names: Vec<&str> = doc["total"]
             .as_object()
             .unwrap()
             .keys()
             .map(String::as_str)
             .collect();
+        names.sort_unstable();
         let mut expected = procfs::COUNTER_COLUMNS.to_vec();
         expected.sort_unstable();
         assert_eq!(names, expected);

@@ -55,9 +55,11 @@ enum Command {
     /// Columns: HOLDS = suspensions (IRQ masked because an application had work), APP_POLLS and
     /// APP_PKTS = NAPI polls and packets from epoll_wait(), PKT/POLL = APP_PKTS / APP_POLLS,
     /// IDLE_END / WD_END = holds ended by the application going idle / by the watchdog, WD% =
-    /// WD_END / (IDLE_END + WD_END), HELD_S = seconds the IRQ was held. Counters are totals since
-    /// the module was loaded (the file has no load time, so no rates: use `kpollctl watch`).
-    /// RX IRQs are matched by name in /proc/interrupts (see README.md).
+    /// WD_END / (IDLE_END + WD_END), HELD_S = seconds the IRQ was held, SVC_POLLS = polls the
+    /// watchdog ran on a held queue whose holder was busy outside epoll_wait() (`-` from an older
+    /// module). Counters are totals since the module was loaded (the file has no load time, so no
+    /// rates: use `kpollctl watch`); the total row includes NAPI entries reclaimed for other
+    /// NAPIs. RX IRQs are matched by name in /proc/interrupts (see README.md).
     Status {
         /// Print one JSON document (schema in README.md) instead of tables.
         #[arg(long)]
@@ -66,7 +68,8 @@ enum Command {
         #[arg(long = "iface", value_name = "IFACE")]
         ifaces: Vec<String>,
     },
-    /// Show rates (RX IRQs/s, polls/s, packets/s, watchdog fires/s, % time held), refreshed.
+    /// Show rates (RX IRQs, polls, packets, watchdog fires, service polls per second; % held),
+    /// refreshed.
     Watch {
         /// Seconds between refreshes (fractions allowed, e.g. 0.5).
         #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_interval)]

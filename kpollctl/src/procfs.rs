@@ -349,21 +349,21 @@ fn parse_counters(number: usize, fields: &[&str]) -> Result<Counters, ParseError
             })
         })
         .collect::<Result<Vec<u64>, ParseError>>()?;
-    // In COUNTER_COLUMNS order, as `Counters::values` lists them.
-    match values[..] {
-        [suspensions, app_polls, app_packets, idle_resumes, watchdog_fires, held_us, ref rest @ ..] => {
-            Ok(Counters {
-                suspensions,
-                app_polls,
-                app_packets,
-                idle_resumes,
-                watchdog_fires,
-                held_us,
-                service_polls: rest.first().copied(),
-            })
-        }
-        _ => Err(error(number, "too few counter columns")),
-    }
+    // In COUNTER_COLUMNS order, as `Counters::values` lists them; the header check guarantees
+    // at least the six counters of older modules.
+    let Some((first, rest)) = values.split_first_chunk::<6>() else {
+        return Err(error(number, "too few counter columns"));
+    };
+    let [suspensions, app_polls, app_packets, idle_resumes, watchdog_fires, held_us] = *first;
+    Ok(Counters {
+        suspensions,
+        app_polls,
+        app_packets,
+        idle_resumes,
+        watchdog_fires,
+        held_us,
+        service_polls: rest.first().copied(),
+    })
 }
 
 fn parse_napi(number: usize, fields: &[&str], counters: Counters) -> Result<Napi, ParseError> {
@@ -492,7 +492,11 @@ mod tests {
             }
         );
         // The total includes an entry reclaimed for another NAPI: more than the lines' sum.
-        let sum: u64 = report.napis.iter().map(|napi| napi.counters.app_polls).sum();
+        let sum: u64 = report
+            .napis
+            .iter()
+            .map(|napi| napi.counters.app_polls)
+            .sum();
         assert_eq!(sum, 2671);
         assert_eq!(report.total.app_polls, 2731);
         assert_eq!(report.napis[0].irq, Some(25));

@@ -117,11 +117,11 @@ impl Run {
 fn status_human() {
     let root = FakeRoot::loaded("proc_net_kpoll_busy.txt");
     let run = root.run(&["status"]).expect(0);
-    assert!(run
-        .stdout
-        .starts_with("kpoll  enabled=1 watchdog_us=10000 budget=64 ports=11211\n"));
+    assert!(run.stdout.starts_with(
+        "kpoll  enabled=1 watchdog_us=10000 budget=64 napis=2 reclaimed=0 untracked=0 ports=11211\n"
+    ));
     assert!(run.stdout.contains(
-        "8193   eth0    -  held    1742     263115   4168620      15.8      1739       2  0.1  49.895\n"
+        "8193   eth0    -  held    1742     263115   4168620      15.8      1739       2  0.1  49.895          3\n"
     ));
     assert!(run.stdout.contains("eth0    25  virtio0-input.0  21343\n"));
     assert!(run.stdout.contains("eth0     -  total            51878\n"));
@@ -140,6 +140,9 @@ fn status_json() {
     assert_eq!(doc["config"]["watchdog_us"], 5000);
     assert_eq!(doc["config"]["budget"], 128);
     assert_eq!(doc["config"]["ports"], serde_json::json!([11211, 8080]));
+    assert_eq!(doc["config"]["napis"], 2);
+    assert_eq!(doc["config"]["reclaimed"], 1);
+    assert_eq!(doc["config"]["untracked"], 0);
     let napis = doc["napis"].as_array().unwrap();
     assert_eq!(napis.len(), 2);
     assert_eq!(napis[0]["napi_id"], 8193);
@@ -148,7 +151,10 @@ fn status_json() {
     assert_eq!(napis[0]["counters"]["app_packets"], 41686);
     assert_eq!(napis[1]["dev"], Value::Null);
     assert_eq!(napis[1]["state"], "gone");
-    assert_eq!(doc["total"]["held_us"], 5109561);
+    assert_eq!(napis[1]["counters"]["service_polls"], 2);
+    // The total includes the counters of the reclaimed entry.
+    assert_eq!(doc["total"]["held_us"], 5309561);
+    assert_eq!(doc["total"]["service_polls"], 3);
     let iface = &doc["interfaces"][0];
     assert_eq!(iface["name"], "eth0");
     assert_eq!(iface["rx_irqs"], 20931 + 412 + 118 + 30417);
@@ -370,8 +376,38 @@ fn watch_json_lines() {
         assert_eq!(doc["napis"].as_array().unwrap().len(), 2);
         assert_eq!(doc["total"]["app_polls"], 0.0);
         assert_eq!(doc["total"]["held_pct"], 0.0);
+        assert_eq!(doc["total"]["service_polls"], 0.0);
+        assert_eq!(doc["config"]["napis"], 2);
         assert_eq!(doc["interfaces"][0]["rx_irqs_per_s"], 0.0);
     }
+}
+
+#[test]
+fn older_module_format_still_reads() {
+    let root = FakeRoot::loaded("proc_net_kpoll_older_module.txt");
+    let run = root.run(&["status"]).expect(0);
+    assert!(
+        run.stdout
+            .starts_with("kpoll  enabled=1 watchdog_us=10000 budget=64 ports=11211\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("  0.1  49.895          -\n"),
+        "{}",
+        run.stdout
+    );
+    let run = root.run(&["status", "--json"]).expect(0);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["config"]["napis"], Value::Null);
+    assert_eq!(doc["total"]["app_packets"], 8156624);
+    assert_eq!(doc["total"]["service_polls"], Value::Null);
+    let run = root
+        .run(&["watch", "--json", "--interval", "0.05", "--count", "1"])
+        .expect(0);
+    let doc: Value = serde_json::from_str(run.stdout.trim_end()).unwrap();
+    assert_eq!(doc["total"]["app_polls"], 0.0);
+    assert_eq!(doc["total"]["service_polls"], Value::Null);
 }
 
 #[test]
