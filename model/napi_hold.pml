@@ -345,9 +345,24 @@ inline kpoll_hold(me)
 	}
 }
 
+/* kpoll's Napi::schedule(): napi_schedule() on this CPU, BH disabled around it (or in hardirq),
+ * so the prep and the list add are one step here. what: annotation. */
+inline kpoll_schedule(me, c, ok)
+{
+	atomic {
+		pctx(me); printf("napi_schedule on CPU%d", c);
+		napi_schedule_prep(ok);
+		if
+		:: ok -> __napi_schedule(c)
+		:: else -> printf(" (prep failed)")
+		fi;
+		pstate();
+		ok = 0
+	}
+}
+
 /* kpoll release (would_sleep / no_events, watchdog expiry, unload): test_and_clear_bit
- * (KPOLL_HOLD), and if it was set napi_schedule() on this CPU (BH disabled around it, so the
- * prep and the list add are one step here) */
+ * (KPOLL_HOLD), and if it was set napi_schedule() on this CPU */
 inline kpoll_release(me, c, held, ok)
 {
 	atomic {
@@ -359,18 +374,7 @@ inline kpoll_release(me, c, held, ok)
 		fi
 	}
 	if
-	:: held ->
-		atomic {
-			held = 0;
-			pctx(me); printf("release: napi_schedule on CPU%d", c);
-			napi_schedule_prep(ok);
-			if
-			:: ok -> __napi_schedule(c)
-			:: else -> printf(" (prep failed)")
-			fi;
-			pstate();
-			ok = 0
-		}
+	:: held -> held = 0; kpoll_schedule(me, c, ok)
 	:: else
 	fi
 }
@@ -546,14 +550,17 @@ proctype app()
 	atomic { app_done = 1; done++ }
 }
 
-/* kpoll's watchdog hrtimer on WD_CPU (hardirq): may expire at any time, and always expires
- * after the last hold (it is armed whenever the bit may be set) */
+/* kpoll's watchdog hrtimer on WD_CPU (hardirq): may fire at any time, either for a service
+ * poll (the holder has not polled for a while: napi_schedule(), the hold kept) or expired
+ * (release), and always expires after the last hold (it is armed whenever the bit may be
+ * set) */
 proctype watchdog()
 {
 	bit held, ok;
 	byte me = CTX_WATCHDOG;
 	if
-	:: true -> kpoll_release(me, WD_CPU, held, ok)
+	:: true -> kpoll_schedule(me, WD_CPU, ok)	/* Watchdog::ServicePoll */
+	:: true -> kpoll_release(me, WD_CPU, held, ok)	/* Watchdog::Expired, early */
 	:: true
 	fi;
 	app_done;
