@@ -21,6 +21,11 @@
  *                   queue).
  *   -DNPKT=n, -DAPP_STEPS=n  bounds (default 2 packets, 3 application actions).
  *
+ * Actors: two CPUs' NET_RX softirqs, the virtio RX interrupt (either CPU), the device (NPKT
+ * packets), the epoll application on CPU0 (hold, release, busy poll), kpoll's watchdog on
+ * CPU1 (a service poll or an early expiry, then the final expiry), [close/open on CPU1], and
+ * a monitor that checks the end state once nothing can move.
+ *
  * Every operation on napi->state is one atomic step (it is one word, changed only with
  * set_bit/clear_bit/test_and_clear_bit/cmpxchg); steps that are separate in the C code are
  * separate here. Lines printed with the "MSC: " prefix annotate a replayed trail.
