@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from tap import Results  # noqa: E402
 import host_suite  # noqa: E402
+import model_check  # noqa: E402
 
 
 def build(results, name, cmd, env=None):
@@ -38,6 +39,7 @@ def build_guest(results, flavour):
 def main():
     results = Results()
     host_suite.run(results)
+    model_check.run(results)
 
     guest = build_guest(results, os.environ.get("KPOLL_FLAVOUR", "release"))
     if not guest:
@@ -45,9 +47,11 @@ def main():
 
     import bench_smoke
     import fault_suite
+    import sysctl_suite
     import vm_suite
 
     vm_suite.run(results, *guest)
+    sysctl_suite.run(results, *guest)
     fault_suite.run(results, *guest)
     bench_smoke.run(results, *guest)
     if os.environ.get("KPOLL_KASAN_STAGE") == "1":

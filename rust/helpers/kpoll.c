@@ -64,12 +64,20 @@ unsigned int rust_helper_softnet_processed_this_cpu(void)
 
 unsigned int rust_helper_sk_napi_id(const struct sock *sk)
 {
+#ifdef CONFIG_NET_RX_BUSY_POLL
 	return READ_ONCE(sk->sk_napi_id);
+#else
+	return 0;
+#endif
 }
 
 bool rust_helper_sk_kpoll(const struct sock *sk)
 {
+#ifdef CONFIG_NET_RX_BUSY_POLL
 	return READ_ONCE(sk->sk_kpoll);
+#else
+	return false;
+#endif
 }
 
 u16 rust_helper_sk_local_port(const struct sock *sk)
