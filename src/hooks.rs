@@ -17,7 +17,7 @@
 //! All hooks run under the RCU read lock, in process context except the socket wakeup.
 
 use crate::{
-    napi_table::{now_ns, MAX_NAPIS},
+    napi_table::{now_ns, NapiEntry, MAX_NAPIS},
     policy::napi_ids,
     state::Kpoll,
 };
@@ -36,15 +36,43 @@ impl Kpoll {
             return;
         }
         let rcu = rcu::ReadGuard::new();
-        napi_ids::end_streaks(slots, self.config.epoch(), |id| self.drop_holder(&rcu, id));
+        napi_ids::end_streaks(slots, self.config.epoch(), |id, generation| {
+            self.drop_holder(&rcu, id, generation)
+        });
     }
 
-    /// One ownership of NAPI `id` ended (by `end_streaks` or `forget`).
-    fn drop_holder(&self, rcu: &rcu::ReadGuard, id: u32) {
-        // The holder count pins the entry to `id` until this call, so it is found.
+    /// One ownership of NAPI `id`, counted in holder generation `generation`, ended (by
+    /// `end_streaks`, `streak` or `forget`).
+    fn drop_holder(&self, rcu: &rcu::ReadGuard, id: u32, generation: u8) {
+        // A current holder count pins the entry to `id`, so it is found; after an expiry the
+        // entry may serve another NAPI, whose current generation this one is not (or, after
+        // 256 expiries, harmlessly is: one early hand-back).
         if let Some(entry) = self.napis.find(id) {
-            entry.remove_holder(Napi::find(rcu, id).as_ref());
+            entry.remove_holder(generation, Napi::find(rcu, id).as_ref());
         }
+    }
+
+    /// Counts this epoll as a holder of `napi` through `slot` (its streak continues, or its
+    /// ownership expired) and returns the entry to hold, or `None` if that failed this round.
+    fn become_holder<'a>(
+        &'a self,
+        rcu: &rcu::ReadGuard,
+        slot: &core::sync::atomic::AtomicU64,
+        napi: &Napi<'_>,
+        expired: Option<u8>,
+    ) -> Option<&'a NapiEntry> {
+        let (id, epoch) = (napi.id(), self.config.epoch());
+        let entry = self.napis.find_or_claim(rcu, id)?;
+        let generation = entry.add_holder(id)?;
+        let recorded = match expired {
+            None => napi_ids::claim_owner(slot, id, epoch, generation),
+            Some(old) => napi_ids::renew_owner(slot, id, epoch, old, generation),
+        };
+        if !recorded {
+            entry.remove_holder(generation, Some(napi));
+            return None;
+        }
+        Some(entry)
     }
 }
 
@@ -91,32 +119,27 @@ impl Hooks for Kpoll {
         let rcu = rcu::ReadGuard::new();
         napi_ids::for_each(slots, epoch, |slot, id| {
             let Some(napi) = Napi::find(&rcu, id) else {
-                napi_ids::forget(slots, id, |id| self.drop_holder(&rcu, id));
+                napi_ids::forget(slots, id, |id, generation| {
+                    self.drop_holder(&rcu, id, generation)
+                });
                 return;
             };
             let entry = match napi_ids::streak(slot, id, epoch) {
                 napi_ids::Streak::Started
                 | napi_ids::Streak::Quiet
                 | napi_ids::Streak::Gone
-                | napi_ids::Streak::Idle { was_owner: false } => return,
-                napi_ids::Streak::Idle { was_owner: true } => {
-                    self.drop_holder(&rcu, id);
+                | napi_ids::Streak::Idle { ended: None } => return,
+                napi_ids::Streak::Idle {
+                    ended: Some(generation),
+                } => {
+                    self.drop_holder(&rcu, id, generation);
                     return;
                 }
-                napi_ids::Streak::Owner => self.napis.find(id),
-                napi_ids::Streak::Continues => {
-                    let Some(entry) = self.napis.find_or_claim(&rcu, id) else {
-                        return;
-                    };
-                    if !entry.add_holder(id) {
-                        return;
-                    }
-                    if !napi_ids::claim_owner(slot, id, epoch) {
-                        entry.remove_holder(Some(&napi));
-                        return;
-                    }
-                    Some(entry)
-                }
+                napi_ids::Streak::Owner { generation } => match self.napis.find(id) {
+                    Some(entry) if entry.is_current(generation) => Some(entry),
+                    _ => self.become_holder(&rcu, slot, &napi, Some(generation)),
+                },
+                napi_ids::Streak::Continues => self.become_holder(&rcu, slot, &napi, None),
             };
             if let Some(entry) = entry {
                 entry.hold_for(&napi, watchdog_ns);

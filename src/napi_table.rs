@@ -74,18 +74,29 @@ impl NapiEntry {
         self.claim.id()
     }
 
-    /// Counts one more epoll instance holding this NAPI, if the entry still serves `id`.
-    pub(crate) fn add_holder(&self, id: u32) -> bool {
+    /// Counts one more epoll instance holding this NAPI, if the entry still serves `id`; returns
+    /// the holder generation it was counted in.
+    pub(crate) fn add_holder(&self, id: u32) -> Option<u8> {
         self.claim.add_holder(id)
     }
 
-    /// An epoll instance that held this NAPI returned without events or was freed. When it was
-    /// the last holder, the queue goes back to its IRQ now (`napi` is `None` if the NAPI is
-    /// gone). Process context.
-    pub(crate) fn remove_holder(&self, napi: Option<&Napi<'_>>) {
-        if self.claim.remove_holder() != 0 {
-            return;
+    /// Whether holders counted in `generation` still count (no watchdog expiry since).
+    pub(crate) fn is_current(&self, generation: u8) -> bool {
+        self.claim.is_current(generation)
+    }
+
+    /// An epoll instance that held this NAPI, counted in `generation`, returned without events
+    /// or was freed. When it was the last holder, the queue goes back to its IRQ now (`napi` is
+    /// `None` if the NAPI is gone). A holder of an expired generation was already dropped.
+    /// Process context.
+    pub(crate) fn remove_holder(&self, generation: u8, napi: Option<&Napi<'_>>) {
+        if self.claim.remove_holder(generation) == Some(0) {
+            self.hand_back(napi);
         }
+    }
+
+    /// Nobody holds this NAPI any more: give the queue back to its IRQ now.
+    fn hand_back(&self, napi: Option<&Napi<'_>>) {
         if self.hold.would_sleep() {
             self.counters.inc_idle_resumes();
             self.account_held_time();
@@ -111,6 +122,13 @@ impl NapiEntry {
         }
         if self.hold.need_timer() {
             HrTimer::start(self, Ktime::from_raw(self.hold.first_expiry() as i64));
+        }
+        // The last holder may have left (another thread of the same epoll returned without
+        // events) between this holder's count and the hold above; it found nothing to hand
+        // back then, so hand back now. Both sides are sequentially consistent: this load sees
+        // its removal, or its `would_sleep()` saw this hold's deadline.
+        if self.claim.holders() == 0 {
+            self.hand_back(Some(napi));
         }
     }
 
@@ -164,6 +182,9 @@ impl HrTimerCallback for NapiEntry {
             }
             Watchdog::Expired { released } => {
                 if released {
+                    // No holder returned events for a whole watchdog period: they are all
+                    // stale; their later empty returns must not count.
+                    this.claim.expire();
                     this.counters.inc_watchdog_fires();
                     this.account_held_time();
                 }

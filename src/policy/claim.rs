@@ -8,31 +8,51 @@
 //! whose NAPI is gone is therefore reclaimed for a new ID ([`Claim::reclaim`]) — but only while
 //! no epoll instance holds it, and this must be decided in the same atomic step that changes the
 //! ID: a hold counted on the old ID after the check would otherwise land on the new NAPI's entry
-//! and never be released. Packing `(id, holders)` in one `u64` makes both
-//! [`Claim::add_holder`] (succeeds only for the expected ID) and [`Claim::reclaim`] (succeeds
-//! only with no holder) single compare-and-swaps.
+//! and never be released. Packing `(id, generation, holders)` in one `u64` makes
+//! [`Claim::add_holder`] (succeeds only for the expected ID), [`Claim::reclaim`] (succeeds only
+//! with no holder) and [`Claim::expire`] single compare-and-swaps.
 //!
-//! Contexts: everything runs from `epoll_wait()` (process context, several CPUs); the ordering
-//! of the holder count against the hold itself is the caller's (see `policy::napi_ids`).
+//! # Generations
+//!
+//! A holder is an epoll instance between a return of `epoll_wait()` with events and its next
+//! return without. One that never comes back — its thread blocks elsewhere for good, its epoll
+//! stays open — would keep the count above zero for ever: later holders' empty returns would no
+//! longer hand the queue back, and the entry could never be reclaimed. So when the watchdog
+//! finds the deadline passed (no holder returned events for a whole watchdog period, so every
+//! holder is stale), it starts a new *generation* with no holders ([`Claim::expire`]). Each
+//! holder remembers the generation it was counted in (in its epoll's slot); removing a holder of
+//! an older generation changes nothing, and a stale holder that returns with events again is
+//! counted afresh.
+//!
+//! Contexts: `expire` runs in the watchdog (hardirq), everything else from `epoll_wait()`
+//! (process context, several CPUs). All operations are sequentially consistent: the glue checks
+//! the count right after setting the hold bit, against a concurrent last holder leaving (see
+//! `NapiEntry::hold_for`), a store-then-load pattern on two locations.
 
-use core::sync::atomic::{AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-/// `(id << 32) | holders` of one table entry; id 0 means the entry is free.
+/// `(id << 32) | (generation << 24) | holders` of one table entry; id 0 means free.
 #[derive(Default)]
 pub struct Claim {
     word: AtomicU64,
 }
 
-fn pack(id: u32, holders: u32) -> u64 {
-    (u64::from(id) << 32) | u64::from(holders)
+const HOLDERS_MASK: u64 = (1 << 24) - 1;
+
+fn pack(id: u32, generation: u8, holders: u64) -> u64 {
+    (u64::from(id) << 32) | (u64::from(generation) << 24) | holders
 }
 
 fn id_of(word: u64) -> u32 {
     (word >> 32) as u32
 }
 
-fn holders_of(word: u64) -> u32 {
-    word as u32
+fn generation_of(word: u64) -> u8 {
+    (word >> 24) as u8
+}
+
+fn holders_of(word: u64) -> u64 {
+    word & HOLDERS_MASK
 }
 
 impl Claim {
@@ -45,12 +65,12 @@ impl Claim {
 
     /// The NAPI ID served, or 0 if free.
     pub fn id(&self) -> u32 {
-        id_of(self.word.load(Acquire))
+        id_of(self.word.load(SeqCst))
     }
 
-    /// How many epoll instances hold this NAPI.
-    pub fn holders(&self) -> u32 {
-        holders_of(self.word.load(Relaxed))
+    /// How many epoll instances of the current generation hold this NAPI.
+    pub fn holders(&self) -> u64 {
+        holders_of(self.word.load(SeqCst))
     }
 
     /// Takes a free entry for `id`. Returns false if it was not free.
@@ -58,52 +78,77 @@ impl Claim {
         id != 0
             && self
                 .word
-                .compare_exchange(0, pack(id, 0), AcqRel, Relaxed)
+                .compare_exchange(0, pack(id, 0, 0), SeqCst, SeqCst)
                 .is_ok()
     }
 
     /// Moves an entry that nobody holds from `old` (whose NAPI is gone) to `new`. Returns false
     /// if it no longer serves `old` or somebody holds it.
     pub fn reclaim(&self, old: u32, new: u32) -> bool {
+        let current = self.word.load(SeqCst);
         old != 0
             && new != 0
+            && id_of(current) == old
+            && holders_of(current) == 0
             && self
                 .word
-                .compare_exchange(pack(old, 0), pack(new, 0), AcqRel, Relaxed)
+                .compare_exchange(current, pack(new, 0, 0), SeqCst, SeqCst)
                 .is_ok()
     }
 
-    /// Counts one more holder, if the entry still serves `id`.
-    pub fn add_holder(&self, id: u32) -> bool {
-        let mut current = self.word.load(Relaxed);
+    /// Counts one more holder, if the entry still serves `id`. Returns the generation the holder
+    /// was counted in, which [`remove_holder`](Self::remove_holder) needs.
+    pub fn add_holder(&self, id: u32) -> Option<u8> {
+        let mut current = self.word.load(SeqCst);
         loop {
-            if id == 0 || id_of(current) != id || holders_of(current) == u32::MAX {
-                return false;
+            if id == 0 || id_of(current) != id || holders_of(current) == HOLDERS_MASK {
+                return None;
             }
             match self
                 .word
-                .compare_exchange(current, current + 1, AcqRel, Relaxed)
+                .compare_exchange(current, current + 1, SeqCst, SeqCst)
             {
-                Ok(_) => return true,
+                Ok(_) => return Some(generation_of(current)),
                 Err(now) => current = now,
             }
         }
     }
 
-    /// Counts one holder less and returns how many remain. Only for a holder counted by
-    /// [`add_holder`](Self::add_holder), whose count pins the ID until this call.
-    pub fn remove_holder(&self) -> u32 {
-        let mut current = self.word.load(Relaxed);
+    /// Counts one holder of generation `generation` less. Returns how many remain, or `None` if
+    /// that generation has expired (the holder was already dropped).
+    pub fn remove_holder(&self, generation: u8) -> Option<u64> {
+        let mut current = self.word.load(SeqCst);
         loop {
             let holders = holders_of(current);
-            if holders == 0 {
-                return 0;
+            if generation_of(current) != generation || holders == 0 {
+                return None;
             }
             match self
                 .word
-                .compare_exchange(current, current - 1, AcqRel, Relaxed)
+                .compare_exchange(current, current - 1, SeqCst, SeqCst)
             {
-                Ok(_) => return holders - 1,
+                Ok(_) => return Some(holders - 1),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Whether holders counted in `generation` still count.
+    pub fn is_current(&self, generation: u8) -> bool {
+        generation_of(self.word.load(SeqCst)) == generation
+    }
+
+    /// The watchdog released a hold nobody renewed for a whole watchdog period: every holder
+    /// is stale. Starts a new generation with no holders (hardirq context).
+    pub fn expire(&self) {
+        let mut current = self.word.load(SeqCst);
+        loop {
+            if id_of(current) == 0 {
+                return;
+            }
+            let next = pack(id_of(current), generation_of(current).wrapping_add(1), 0);
+            match self.word.compare_exchange(current, next, SeqCst, SeqCst) {
+                Ok(_) => return,
                 Err(now) => current = now,
             }
         }
@@ -118,27 +163,63 @@ mod tests {
     fn claim_hold_release_reclaim() {
         let claim = Claim::new();
         assert_eq!(claim.id(), 0);
-        assert!(!claim.add_holder(7), "a free entry serves nobody");
+        assert_eq!(claim.add_holder(7), None, "a free entry serves nobody");
         assert!(claim.claim_free(7));
         assert!(!claim.claim_free(8), "taken");
-        assert!(claim.add_holder(7));
-        assert!(claim.add_holder(7));
-        assert!(!claim.add_holder(8), "another ID");
+        assert_eq!(claim.add_holder(7), Some(0));
+        assert_eq!(claim.add_holder(7), Some(0));
+        assert_eq!(claim.add_holder(8), None, "another ID");
         assert_eq!(claim.holders(), 2);
         assert!(!claim.reclaim(7, 9), "held entries are never reclaimed");
-        assert_eq!(claim.remove_holder(), 1);
-        assert_eq!(claim.remove_holder(), 0);
+        assert_eq!(claim.remove_holder(0), Some(1));
+        assert_eq!(claim.remove_holder(0), Some(0));
+        assert_eq!(claim.remove_holder(0), None, "nothing left to remove");
         assert!(!claim.reclaim(8, 9), "it serves 7, not 8");
         assert!(claim.reclaim(7, 9));
         assert_eq!((claim.id(), claim.holders()), (9, 0));
-        assert!(!claim.add_holder(7), "the old ID is gone");
+        assert_eq!(claim.add_holder(7), None, "the old ID is gone");
+    }
+
+    #[test]
+    fn an_expiry_drops_stale_holders_once() {
+        let claim = Claim::new();
+        assert!(claim.claim_free(5));
+        let stale = claim.add_holder(5).unwrap();
+        claim.add_holder(5).unwrap();
+        // Nobody renewed the hold for a watchdog period.
+        claim.expire();
+        assert_eq!(claim.holders(), 0);
+        assert!(!claim.is_current(stale));
+        // A stale holder leaving changes nothing; one counted afresh counts.
+        let fresh = claim.add_holder(5).unwrap();
+        assert_ne!(fresh, stale);
+        assert_eq!(claim.remove_holder(stale), None);
+        assert_eq!(claim.holders(), 1);
+        assert_eq!(claim.remove_holder(fresh), Some(0));
+        claim.add_holder(5).unwrap();
+        claim.expire();
+        assert!(
+            claim.reclaim(5, 6),
+            "no holder pins an entry after an expiry"
+        );
+    }
+
+    #[test]
+    fn generations_wrap() {
+        let claim = Claim::new();
+        assert!(claim.claim_free(1));
+        for _ in 0..256 {
+            claim.expire();
+        }
+        assert_eq!(claim.add_holder(1), Some(0));
+        assert_eq!(claim.id(), 1);
     }
 
     #[test]
     fn full_32_bit_ids() {
         let claim = Claim::new();
         assert!(claim.claim_free(u32::MAX));
-        assert!(claim.add_holder(u32::MAX));
+        assert_eq!(claim.add_holder(u32::MAX), Some(0));
         assert_eq!(claim.id(), u32::MAX);
         assert!(!claim.claim_free(0) && !Claim::new().claim_free(0));
     }
@@ -148,7 +229,7 @@ mod tests {
     /// new ID by a thread that meant the old one.
     #[test]
     fn reclaim_never_races_with_a_hold() {
-        use std::sync::atomic::{AtomicBool, AtomicU32};
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
         for _ in 0..200 {
             let claim = Claim::new();
             assert!(claim.claim_free(1));
@@ -158,11 +239,11 @@ mod tests {
                 for _ in 0..3 {
                     scope.spawn(|| {
                         for _ in 0..500 {
-                            if claim.add_holder(1) {
+                            if let Some(generation) = claim.add_holder(1) {
                                 if claim.id() != 1 {
                                     misplaced.fetch_add(1, Relaxed);
                                 }
-                                claim.remove_holder();
+                                claim.remove_holder(generation);
                             }
                         }
                     });

@@ -65,6 +65,13 @@ impl Config {
         self.epoch.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Starts counting epochs at `seed` (module load): the slots of epoll instances that outlive
+    /// an unload then belong, very likely, to another epoch than the new module's first one, so
+    /// their bits from the old module (ownerships it counted) are not taken for its own.
+    pub fn seed_epoch(&self, seed: u32) {
+        self.epoch.store(seed, Ordering::Relaxed);
+    }
+
     /// Returns true if kpoll may hold queues at all.
     pub fn enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)

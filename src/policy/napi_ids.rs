@@ -14,6 +14,7 @@
 //! | 41     | `OWNER`: this epoll holds the NAPI (counted once in the NAPI's holder count)    |
 //! | 42     | `SEEN`: a socket on this NAPI woke this epoll since its last delivery           |
 //! | 43..45 | deliveries in a row without such a wakeup (saturating)                         |
+//! | 45..53 | the holder generation `OWNER` was counted in (see `policy::claim`)             |
 //!
 //! # Holds are owned
 //!
@@ -74,6 +75,16 @@ const OWNER: u64 = 1 << 41;
 const SEEN: u64 = 1 << 42;
 const IDLE_SHIFT: u32 = 43;
 const IDLE_MASK: u64 = 0b11 << IDLE_SHIFT;
+const GENERATION_SHIFT: u32 = 45;
+const GENERATION_MASK: u64 = 0xff << GENERATION_SHIFT;
+
+fn generation_of(value: u64) -> u8 {
+    ((value & GENERATION_MASK) >> GENERATION_SHIFT) as u8
+}
+
+fn with_generation(value: u64, generation: u8) -> u64 {
+    (value & !GENERATION_MASK) | (u64::from(generation) << GENERATION_SHIFT)
+}
 
 /// Deliveries in a row without a wakeup from a NAPI's sockets after which an epoll's streak and
 /// hold on that NAPI end.
@@ -183,14 +194,18 @@ pub enum Streak {
     Quiet,
     /// The streak goes on and this epoll does not own a hold: claim one.
     Continues,
-    /// The streak goes on and this epoll owns the hold: refresh it.
-    Owner,
+    /// The streak goes on and this epoll owns the hold, counted in `generation`: refresh it
+    /// (or, if that generation expired, count this epoll afresh with [`renew_owner`]).
+    Owner {
+        /// The holder generation of the ownership.
+        generation: u8,
+    },
     /// No socket on this NAPI woke the epoll for [`IDLE_DELIVERIES`] deliveries: the work
     /// comes from other queues. The streak ended, and so did this epoll's ownership if
-    /// `was_owner` (the caller drops that holder).
+    /// `ended` says so (the caller drops that holder).
     Idle {
-        /// This call ended an ownership.
-        was_owner: bool,
+        /// The generation of the ownership this call ended, if it ended one.
+        ended: Option<u8>,
     },
     /// The slot no longer holds `id` in this epoch.
     Gone,
@@ -207,7 +222,8 @@ pub fn streak(slot: &AtomicU64, id: u32, epoch: u8) -> Streak {
         let (next, outcome) = if current & SEEN != 0 {
             let next = current & !(SEEN | IDLE_MASK);
             if current & OWNER != 0 {
-                (next, Streak::Owner)
+                let generation = generation_of(current);
+                (next, Streak::Owner { generation })
             } else if current & STREAK != 0 {
                 (next, Streak::Continues)
             } else {
@@ -216,15 +232,16 @@ pub fn streak(slot: &AtomicU64, id: u32, epoch: u8) -> Streak {
         } else if current & (STREAK | OWNER) == 0 {
             (current, Streak::Quiet)
         } else if idle + 1 >= IDLE_DELIVERIES {
-            let was_owner = current & OWNER != 0;
+            let ended = (current & OWNER != 0).then(|| generation_of(current));
             (
-                current & !(STREAK | OWNER | IDLE_MASK),
-                Streak::Idle { was_owner },
+                current & !(STREAK | OWNER | IDLE_MASK | GENERATION_MASK),
+                Streak::Idle { ended },
             )
         } else {
             let next = (current & !IDLE_MASK) | ((idle + 1) << IDLE_SHIFT);
             if current & OWNER != 0 {
-                (next, Streak::Owner)
+                let generation = generation_of(current);
+                (next, Streak::Owner { generation })
             } else {
                 (next, Streak::Continues)
             }
@@ -239,16 +256,34 @@ pub fn streak(slot: &AtomicU64, id: u32, epoch: u8) -> Streak {
     }
 }
 
-/// Makes this epoll the owner of the hold on `id` after [`streak`] said
-/// [`Streak::Continues`]. Returns false if another thread of the same epoll claimed it first,
-/// or the streak ended or the slot changed meanwhile: the caller then undoes its holder count.
-pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8) -> bool {
+/// Makes this epoll the owner of the hold on `id`, counted in holder generation `generation`,
+/// after [`streak`] said [`Streak::Continues`]. Returns false if another thread of the same
+/// epoll claimed it first, or the streak ended or the slot changed meanwhile: the caller then
+/// undoes its holder count.
+pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8, generation: u8) -> bool {
     let mut current = slot.load(Relaxed);
     loop {
         if !same_napi(current, id, epoch) || current & (STREAK | OWNER) != STREAK {
             return false;
         }
-        match slot.compare_exchange(current, current | OWNER, Relaxed, Relaxed) {
+        let owned = with_generation(current | OWNER, generation);
+        match slot.compare_exchange(current, owned, Relaxed, Relaxed) {
+            Ok(_) => return true,
+            Err(now) => current = now,
+        }
+    }
+}
+
+/// The ownership of `id` in this slot was counted in generation `old`, which has expired:
+/// records that this epoll is now counted in `new`. Returns false if the slot changed meanwhile
+/// (another thread of the epoll renewed or ended it): the caller then undoes its new count.
+pub fn renew_owner(slot: &AtomicU64, id: u32, epoch: u8, old: u8, new: u8) -> bool {
+    let mut current = slot.load(Relaxed);
+    loop {
+        if !same_napi(current, id, epoch) || current & OWNER == 0 || generation_of(current) != old {
+            return false;
+        }
+        match slot.compare_exchange(current, with_generation(current, new), Relaxed, Relaxed) {
             Ok(_) => return true,
             Err(now) => current = now,
         }
@@ -256,9 +291,9 @@ pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8) -> bool {
 }
 
 /// `epoll_wait()` returns without events, or the epoll instance is freed: ends every streak,
-/// ends every ownership (calling `f(id)` exactly once for each) and frees slots of epochs other
-/// than `epoch`.
-pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32)) {
+/// ends every ownership (calling `f(id, generation)` exactly once for each) and frees slots of
+/// epochs other than `epoch`.
+pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, u8)) {
     for slot in slots {
         let mut current = slot.load(Relaxed);
         loop {
@@ -266,7 +301,7 @@ pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32)) {
                 break;
             }
             let next = if epoch_of(current) == epoch {
-                current & !(STREAK | OWNER | IDLE_MASK)
+                current & !(STREAK | OWNER | IDLE_MASK | GENERATION_MASK)
             } else {
                 0
             };
@@ -276,7 +311,7 @@ pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32)) {
             match slot.compare_exchange(current, next, Relaxed, Relaxed) {
                 Ok(_) => {
                     if current & OWNER != 0 {
-                        f(id_of(current));
+                        f(id_of(current), generation_of(current));
                     }
                     break;
                 }
@@ -286,9 +321,9 @@ pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32)) {
     }
 }
 
-/// Frees every slot holding `id` (its NAPI is gone), calling `f(id)` once for each ownership
-/// this ended.
-pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32)) {
+/// Frees every slot holding `id` (its NAPI is gone), calling `f(id, generation)` once for each
+/// ownership this ended.
+pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32, u8)) {
     for slot in slots {
         let current = slot.load(Relaxed);
         if current != 0
@@ -296,7 +331,7 @@ pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32)) {
             && slot.compare_exchange(current, 0, Relaxed, Relaxed).is_ok()
             && current & OWNER != 0
         {
-            f(id);
+            f(id, generation_of(current));
         }
     }
 }
@@ -348,7 +383,7 @@ mod tests {
         if deliver(slots, id, epoch) == Streak::Started {
             assert_eq!(deliver(slots, id, epoch), Streak::Continues);
         }
-        claim_owner(slot_of(slots, id), id, epoch)
+        claim_owner(slot_of(slots, id), id, epoch, 0)
     }
 
     #[test]
@@ -423,7 +458,7 @@ mod tests {
         let slot = slot_of(&slots, 5);
         assert_eq!(streak(slot, 5, 0), Streak::Started);
         let mut ended = Vec::new();
-        end_streaks(&slots, 0, |id| ended.push(id));
+        end_streaks(&slots, 0, |id, _| ended.push(id));
         assert!(ended.is_empty(), "a streak alone owns nothing");
         assert_eq!(
             deliver(&slots, 5, 0),
@@ -431,9 +466,9 @@ mod tests {
             "the empty return ended it"
         );
         assert_eq!(deliver(&slots, 5, 0), Streak::Continues);
-        assert!(claim_owner(slot, 5, 0));
-        assert_eq!(deliver(&slots, 5, 0), Streak::Owner);
-        assert!(!claim_owner(slot, 5, 0), "claimed once only");
+        assert!(claim_owner(slot, 5, 0, 0));
+        assert_eq!(deliver(&slots, 5, 0), Streak::Owner { generation: 0 });
+        assert!(!claim_owner(slot, 5, 0, 0), "claimed once only");
     }
 
     #[test]
@@ -447,11 +482,11 @@ mod tests {
         for _ in 1..IDLE_DELIVERIES {
             assert_eq!(
                 streak(slot, 5, 0),
-                Streak::Owner,
+                Streak::Owner { generation: 0 },
                 "a few deliveries of grace"
             );
         }
-        assert_eq!(streak(slot, 5, 0), Streak::Idle { was_owner: true });
+        assert_eq!(streak(slot, 5, 0), Streak::Idle { ended: Some(0) });
         assert_eq!(streak(slot, 5, 0), Streak::Quiet);
         assert!(owned(&slots).is_empty());
         // Traffic from NAPI 5 again: a new streak.
@@ -462,7 +497,7 @@ mod tests {
         for _ in 1..IDLE_DELIVERIES {
             assert_eq!(streak(slot, 5, 0), Streak::Continues);
         }
-        assert_eq!(streak(slot, 5, 0), Streak::Idle { was_owner: false });
+        assert_eq!(streak(slot, 5, 0), Streak::Idle { ended: None });
     }
 
     #[test]
@@ -474,9 +509,9 @@ mod tests {
         let slot = slot_of(&slots, 5);
         assert_eq!(streak(slot, 5, 0), Streak::Started);
         assert_eq!(streak(slot, 5, 0), Streak::Continues);
-        assert!(claim_owner(slot, 5, 0));
+        assert!(claim_owner(slot, 5, 0, 0));
         let mut ended = Vec::new();
-        end_streaks(&slots, 0, |id| ended.push(id));
+        end_streaks(&slots, 0, |id, _| ended.push(id));
         assert_eq!(ended, [5]);
         assert_eq!(
             streak(slot, 5, 0),
@@ -486,13 +521,29 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_ownership_is_renewed_once() {
+        let slots = empty();
+        note(&slots, 5, 0);
+        assert!(take_hold(&slots, 5, 0));
+        let slot = slot_of(&slots, 5);
+        assert_eq!(deliver(&slots, 5, 0), Streak::Owner { generation: 0 });
+        assert!(!renew_owner(slot, 5, 0, 1, 2), "not the slot's generation");
+        assert!(renew_owner(slot, 5, 0, 0, 1));
+        assert!(!renew_owner(slot, 5, 0, 0, 1), "renewed once");
+        assert_eq!(deliver(&slots, 5, 0), Streak::Owner { generation: 1 });
+        let mut ended = Vec::new();
+        end_streaks(&slots, 0, |id, generation| ended.push((id, generation)));
+        assert_eq!(ended, [(5, 1)]);
+    }
+
+    #[test]
     fn a_claim_tolerates_wakeups_in_between() {
         let slots = empty();
         note(&slots, 5, 0);
         assert_eq!(deliver(&slots, 5, 0), Streak::Started);
         assert_eq!(deliver(&slots, 5, 0), Streak::Continues);
         note(&slots, 5, 0);
-        assert!(claim_owner(slot_of(&slots, 5), 5, 0));
+        assert!(claim_owner(slot_of(&slots, 5), 5, 0, 0));
     }
 
     #[test]
@@ -504,9 +555,9 @@ mod tests {
         assert!(take_hold(&slots, 10, 0));
         assert!(take_hold(&slots, 30, 0));
         let mut ended = Vec::new();
-        end_streaks(&slots, 0, |id| ended.push(id));
+        end_streaks(&slots, 0, |id, _| ended.push(id));
         assert_eq!(ended, [10, 30]);
-        end_streaks(&slots, 0, |id| ended.push(id));
+        end_streaks(&slots, 0, |id, _| ended.push(id));
         assert_eq!(ended, [10, 30], "nothing left to end");
         assert_eq!(ids(&slots, 0), [10, 20, 30], "the IDs stay noted");
     }
@@ -521,7 +572,7 @@ mod tests {
         // The unowned stale slot is freed; the owned one waits for the empty return.
         assert_eq!(owned(&slots), [20]);
         let mut ended = Vec::new();
-        end_streaks(&slots, 2, |id| ended.push(id));
+        end_streaks(&slots, 2, |id, _| ended.push(id));
         assert_eq!(ended, [20]);
         assert!(is_empty(&slots));
     }
@@ -533,7 +584,10 @@ mod tests {
         assert!(take_hold(&slots, 10, 1));
         note(&slots, 10, 2);
         assert_eq!(ids(&slots, 2), [10]);
-        assert_eq!(streak(slot_of(&slots, 10), 10, 2), Streak::Owner);
+        assert_eq!(
+            streak(slot_of(&slots, 10), 10, 2),
+            Streak::Owner { generation: 0 }
+        );
     }
 
     #[test]
@@ -543,8 +597,8 @@ mod tests {
         note(&slots, 20, 0);
         assert!(take_hold(&slots, 20, 0));
         let mut ended = Vec::new();
-        forget(&slots, 10, |id| ended.push(id));
-        forget(&slots, 20, |id| ended.push(id));
+        forget(&slots, 10, |id, _| ended.push(id));
+        forget(&slots, 20, |id, _| ended.push(id));
         assert_eq!(ended, [20]);
         assert!(is_empty(&slots));
     }
@@ -568,7 +622,7 @@ mod tests {
                             seed ^= seed >> 7;
                             seed ^= seed << 17;
                             if seed % 3 == 0 {
-                                end_streaks(slots, 0, |_| {
+                                end_streaks(slots, 0, |_, _| {
                                     assert!(holders.fetch_sub(1, Relaxed) >= 1);
                                 });
                                 continue;
@@ -576,12 +630,12 @@ mod tests {
                             note(slots, 42, 0);
                             let slot = slot_of(slots, 42);
                             let outcome = streak(slot, 42, 0);
-                            if outcome == (Streak::Idle { was_owner: true }) {
+                            if outcome == (Streak::Idle { ended: Some(0) }) {
                                 assert!(holders.fetch_sub(1, Relaxed) >= 1);
                             }
                             if outcome == Streak::Continues {
                                 holders.fetch_add(1, Relaxed);
-                                if !claim_owner(slot, 42, 0) {
+                                if !claim_owner(slot, 42, 0, 0) {
                                     assert!(holders.fetch_sub(1, Relaxed) >= 1);
                                 }
                             }
@@ -591,7 +645,7 @@ mod tests {
             });
             let owners = owned(&slots).len() as i64;
             assert_eq!(holders.load(Relaxed), owners);
-            end_streaks(&slots, 0, |_| {
+            end_streaks(&slots, 0, |_, _| {
                 holders.fetch_sub(1, Relaxed);
             });
             assert_eq!(holders.load(Relaxed), 0);
