@@ -2,34 +2,49 @@
  * napi_hold.pml - kpoll's NAPI hold protocol (patches/0001-kpoll-hook-points.patch) against
  * Linux 6.12's NAPI state machine and virtio_net's RX poll, for SPIN. See model/README.md.
  *
- * Configurations (spin -D...):
- *   (none)          the current design: napi_complete_done() parks a held NAPI
- *                   (NAPI_STATE_KPOLL_PARKING, SCHED kept) and napi_kpoll_poll_done() drops
- *                   SCHED only after the driver's poll has returned; napi_kpoll_hold() refuses
- *                   a disabled or unlisted NAPI.
- *   -DOLD_DESIGN    the previous design: napi_complete_done() returns false while HOLD is set
+ * Designs (spin -D...):
+ *   (none)          the patch: napi_kpoll_poll_begin() marks, per CPU, the NAPI whose ->poll()
+ *                   this CPU runs inside __napi_poll() or busy_poll_stop() (kpoll_polling);
+ *                   napi_complete_done() parks a held NAPI (returns false, SCHED kept) only
+ *                   there, noting it per CPU (kpoll_parked); napi_kpoll_poll_done() after that
+ *                   ->poll() clears the marker and, if this CPU's poll parked, drops SCHED or
+ *                   polls again. Anywhere else (the prefer-busy-poll completion in
+ *                   __napi_poll()) a held NAPI completes normally. napi_kpoll_hold() refuses a
+ *                   disabled or unlisted NAPI.
+ *   -DPARKING_BIT   the intermediate design: napi_complete_done() parks any held completion
+ *                   with a global NAPI_STATE_KPOLL_PARKING bit, and napi_kpoll_poll_done()
+ *                   after every ->poll() acts on that bit (test_bit), whoever set it.
+ *   -DOLD_DESIGN    the original design: napi_complete_done() returns false while HOLD is set
  *                   but drops SCHED as usual; the hold is a plain set_bit().
+ * Scenarios:
  *   -DWITH_DISABLE  napi_disable() + napi_enable() (virtnet close/open) race with the rest.
  *   -DWITH_DEL      (with WITH_DISABLE) netif_napi_del() + netif_napi_add() in between.
- *   -DPERCPU_PARKING  a candidate fix of the current design (not in the patch): the parking
- *                   is also recorded in a per-CPU slot, and napi_kpoll_poll_done() only acts
- *                   on a parking made by the poll that just returned on this CPU.
  *   -DEND_ONLY      only the end-state properties (a)(d), the checks (b) and napi_enable()'s
- *                   BUG_ON are asserted, not the invariants (c), SCHED ownership and
- *                   napi_complete_done()'s WARN_ON (a warning: the kernel goes on): a search
- *                   then reports what a broken invariant leads to (the old design's dead
- *                   queue).
- *   -DNPKT=n, -DAPP_STEPS=n  bounds (default 2 packets, 3 application actions).
+ *                   BUG_ON are asserted, not the invariants (c), SCHED ownership, the parking
+ *                   checks and napi_complete_done()'s WARN_ON (a warning: the kernel goes on):
+ *                   a search then reports what a broken invariant leads to.
+ *   -DNPKT=n, -DAPP_STEPS=n, -DPBP_STEPS=n  bounds (default 2 packets, 3 application actions,
+ *                   1 attempt of the prefer-busy-poll poller).
  *
  * Actors: two CPUs' NET_RX softirqs, the virtio RX interrupt (either CPU), the device (NPKT
- * packets), the epoll application on CPU0 (hold, release, busy poll), kpoll's watchdog on
- * CPU1 (a service poll or an early expiry, then the final expiry), [close/open on CPU1], and
- * a monitor that checks the end state once nothing can move.
+ * packets), the epoll application on CPU0 (hold, release, busy poll), another application's
+ * busy poll with prefer_busy_poll on CPU1 (PBP_STEPS attempts, each may be skipped), kpoll's
+ * watchdog on CPU1 (a service poll or an early expiry, then the final expiry), [close/open
+ * on CPU1], and a monitor that checks the end state once nothing can move.
  *
  * Every operation on napi->state is one atomic step (it is one word, changed only with
  * set_bit/clear_bit/test_and_clear_bit/cmpxchg); steps that are separate in the C code are
- * separate here. Lines printed with the "MSC: " prefix annotate a replayed trail.
+ * separate here. Per-CPU variables are only touched by their CPU with bottom halves disabled,
+ * so an access to them is folded into the neighbouring step of the same CPU. Lines printed
+ * with the "MSC: " prefix annotate a replayed trail.
  */
+
+#if defined(OLD_DESIGN) && defined(PARKING_BIT)
+#error "OLD_DESIGN and PARKING_BIT exclude each other"
+#endif
+#if !defined(OLD_DESIGN) && !defined(PARKING_BIT)
+#define PERCPU_DESIGN   /* the patch as it is */
+#endif
 
 /* napi->state bits (include/linux/netdevice.h); IN_BUSY_POLL is called BUSY here */
 #define SCHED    1
@@ -39,7 +54,8 @@
 #define LISTED   16
 #define BUSY     32
 #define HOLD     64     /* NAPI_STATE_KPOLL_HOLD */
-#define PARKING  128    /* NAPI_STATE_KPOLL_PARKING (current design only) */
+#define PREFER   128    /* NAPI_STATE_PREFER_BUSY_POLL */
+#define PARKING  256    /* NAPI_STATE_KPOLL_PARKING (-DPARKING_BIT only) */
 
 #ifndef NPKT
 #define NPKT 2
@@ -47,8 +63,12 @@
 #ifndef APP_STEPS
 #define APP_STEPS 3
 #endif
+#ifndef PBP_STEPS
+#define PBP_STEPS 1
+#endif
 
 #define APP_CPU 0       /* the epoll application (process context) */
+#define PBP_CPU 1       /* the prefer-busy-poll application (process context) */
 #define WD_CPU  1       /* kpoll's watchdog hrtimer (hardirq) */
 #define DIS_CPU 1       /* the napi_disable()/napi_enable() caller (process context) */
 
@@ -59,11 +79,12 @@
 #define CTX_WATCHDOG 3
 #define CTX_IRQ      4
 #define CTX_DISABLER 5
+#define CTX_PBP      6
 
 #ifdef WITH_DISABLE
-#define NACTORS 4       /* device, app, watchdog, disabler */
+#define NACTORS 5       /* device, app, pbp, watchdog, disabler */
 #else
-#define NACTORS 3
+#define NACTORS 4
 #endif
 
 /* invariants on ghost state, left out with -DEND_ONLY */
@@ -73,19 +94,21 @@
 #define ghost_assert(e) assert(e)
 #endif
 
-byte st = LISTED;   /* napi->state: added and enabled, not scheduled */
+short st = LISTED;  /* napi->state: added and enabled, not scheduled */
 bit  cb = 1;        /* virtqueue callbacks enabled: the device interrupts on the next packet */
 byte pending;       /* packets in the RX ring not yet received */
 bit  irq_raised;    /* an RX interrupt is raised and not yet handled */
 byte onlist;        /* 0: on no poll list; c+1: on CPU c's softnet_data.poll_list */
 byte owner;         /* ghost: _pid of the context owning SCHED (0: nobody, or the poll list) */
 byte in_drv;        /* ghost, (c): contexts in the exclusive part of virtnet_poll() */
-bit  cpu0_bh;       /* APP_CPU runs its softirq, or the application has BH disabled there */
+byte parker;        /* ghost: _pid of the context whose completion parked the NAPI (0: none) */
+bit  cpu_bh[2];     /* CPU c runs its softirq, or a process there has BH disabled */
 byte done;          /* bounded actors that have finished */
 bit  app_done;      /* the application took its last action */
 bit  napi_off;      /* ghost: between napi_disable()'s return and napi_enable() */
-#ifdef PERCPU_PARKING
-bit  parked_here[2];  /* candidate fix: this CPU's running poll parked the NAPI */
+#ifdef PERCPU_DESIGN
+bit  kpoll_polling[2];  /* per CPU: this CPU runs the NAPI's ->poll() between begin and done */
+bit  kpoll_parked[2];   /* per CPU: that ->poll()'s napi_complete_done() parked it */
 #endif
 
 /* annotation helpers */
@@ -98,14 +121,23 @@ inline pctx(me)
 	:: me == CTX_WATCHDOG -> printf("MSC: watchdog (CPU1): ")
 	:: me == CTX_IRQ      -> printf("MSC: IRQ handler: ")
 	:: me == CTX_DISABLER -> printf("MSC: close/open (CPU1): ")
+	:: me == CTX_PBP      -> printf("MSC: prefer-busy-poller (CPU1): ")
 	fi
 }
 
 inline pstate()
 {
-	printf("   [sched=%d missed=%d hold=%d parking=%d busy=%d disable=%d npsvc=%d | cb=%d pending=%d list=%d]\n",
-	       (st & SCHED) != 0, (st & MISSED) != 0, (st & HOLD) != 0, (st & PARKING) != 0,
-	       (st & BUSY) != 0, (st & DISABLE) != 0, (st & NPSVC) != 0, cb, pending, onlist)
+	printf("   [sched=%d missed=%d hold=%d busy=%d prefer=%d disable=%d npsvc=%d",
+	       (st & SCHED) != 0, (st & MISSED) != 0, (st & HOLD) != 0, (st & BUSY) != 0,
+	       (st & PREFER) != 0, (st & DISABLE) != 0, (st & NPSVC) != 0);
+#ifdef PERCPU_DESIGN
+	printf(" | polling=%d%d parked=%d%d", kpoll_polling[0], kpoll_polling[1],
+	       kpoll_parked[0], kpoll_parked[1]);
+#endif
+#ifdef PARKING_BIT
+	printf(" parking=%d", (st & PARKING) != 0);
+#endif
+	printf(" | cb=%d pending=%d list=%d]\n", cb, pending, onlist)
 }
 
 /* ownership of SCHED (ghost): taken by a successful napi_schedule_prep(), busy-poll cmpxchg
@@ -162,9 +194,9 @@ inline virtqueue_napi_schedule(me, c, ok)
 	fi
 }
 
-/* The cmpxchg loop at the end of napi_complete_done(): clear SCHED and MISSED, or if MISSED
- * was set, keep SCHED, __napi_schedule() on this CPU and return false. drv: called by the
- * driver's poll, whose exclusive part ends when this returns true. */
+/* The cmpxchg loop at the end of napi_complete_done(): clear SCHED, MISSED and
+ * PREFER_BUSY_POLL, or if MISSED was set, keep SCHED, __napi_schedule() on this CPU and return
+ * false. drv: called by the driver's poll, whose exclusive part ends when this returns true. */
 inline complete_cmpxchg(me, c, ret, drv)
 {
 	atomic {
@@ -173,12 +205,12 @@ inline complete_cmpxchg(me, c, ret, drv)
 		if
 		:: (st & MISSED) ->
 			printf("napi_complete_done: MISSED, polled again -> 0");
-			st = st & ~MISSED;
+			st = st & ~(MISSED | PREFER);
 			__napi_schedule(c);
 			ret = 0
 		:: else ->
 			printf("napi_complete_done: SCHED cleared -> %d", ret);
-			st = st & ~SCHED;
+			st = st & ~(SCHED | PREFER);
 			drop_sched();
 			if
 			:: ret && drv -> in_drv--
@@ -189,8 +221,9 @@ inline complete_cmpxchg(me, c, ret, drv)
 	}
 }
 
-/* napi_complete_done(n, work) (net/core/dev.c, with the kpoll patch): called by the driver
- * inside its poll with SCHED owned; ret := its return value */
+/* napi_complete_done(n, work) (net/core/dev.c, with the kpoll patch) on CPU c, called with
+ * SCHED owned, by the driver inside its poll (drv) or by __napi_poll(); ret := its return
+ * value */
 inline napi_complete_done(me, c, ret, drv)
 {
 	if
@@ -202,7 +235,8 @@ inline napi_complete_done(me, c, ret, drv)
 			pctx(me); printf("napi_complete_done: test_bit(KPOLL_HOLD)=%d", !ret); pstate()
 		}
 		complete_cmpxchg(me, c, ret, drv)
-#else
+#endif
+#ifdef PARKING_BIT
 		if
 		:: atomic {		/* READ_ONCE(n->state) */
 			(st & (HOLD | DISABLE)) == HOLD ->
@@ -210,12 +244,26 @@ inline napi_complete_done(me, c, ret, drv)
 		   }
 			atomic {			/* set_bit(KPOLL_PARKING); return false */
 				st = st | PARKING;
-#ifdef PERCPU_PARKING
-				parked_here[c] = 1;
-#endif
+				ghost_assert(owner == _pid);
+				parker = _pid;
 				ret = 0;
 				pctx(me); printf("napi_complete_done: held, PARKING set -> 0"); pstate()
 			}
+		:: else ->
+			ret = 1;
+			complete_cmpxchg(me, c, ret, drv)
+		fi
+#endif
+#ifdef PERCPU_DESIGN
+		if
+		:: atomic {		/* READ_ONCE(n->state), this_cpu_read(kpoll_polling) == n */
+			((st & (HOLD | DISABLE)) == HOLD && kpoll_polling[c]) ->
+			kpoll_parked[c] = 1;	/* __this_cpu_write(kpoll_parked, true); return false */
+			ghost_assert(owner == _pid && parker == 0);
+			parker = _pid;
+			ret = 0;
+			pctx(me); printf("napi_complete_done: held, parked on CPU%d -> 0", c); pstate()
+		   }
 		:: else ->
 			ret = 1;
 			complete_cmpxchg(me, c, ret, drv)
@@ -279,28 +327,68 @@ inline virtnet_poll(me, c, work, ret, ok)
 	virtnet_poll_rest(me, c, work, ret, ok)
 }
 
-#ifndef OLD_DESIGN
-/* napi_kpoll_poll_done(n): after every ->poll() that may have completed the NAPI, on the
- * polling CPU with BH disabled (__napi_poll(), busy_poll_stop()) */
+/* napi_kpoll_poll_begin(n): right before ->poll() in __napi_poll() and busy_poll_stop(), BH
+ * disabled (statements for the caller's atomic step); the static key is on throughout */
+inline napi_kpoll_poll_begin(c)
+{
+#ifdef PERCPU_DESIGN
+	ghost_assert(!kpoll_polling[c] && !kpoll_parked[c]);
+	kpoll_polling[c] = 1
+#else
+	skip
+#endif
+}
+
+/* napi_kpoll_poll_done(n): right after ->poll() in __napi_poll() and busy_poll_stop(), on the
+ * CPU of the napi_kpoll_poll_begin() (BH disabled) */
+#ifdef PERCPU_DESIGN
 inline napi_kpoll_poll_done(me, c)
 {
-#ifdef PERCPU_PARKING
-	if
-	:: parked_here[c] ->		/* this CPU's poll parked it: it still owns SCHED */
-		parked_here[c] = 0;
-#else
+	atomic {
+		kpoll_polling[c] = 0;		/* __this_cpu_write(kpoll_polling, NULL) */
+		if
+		:: kpoll_parked[c] ->		/* this CPU's ->poll() parked it */
+			kpoll_parked[c] = 0;
+			ghost_assert(parker == _pid);	/* its own parking, never another's */
+			parker = 0;
+			pctx(me);
+			/* the cmpxchg loop: new = val & ~(MISSED | SCHED_THREADED | PREFER_BUSY_POLL),
+			 * and ~SCHED too if the hold is in force and nothing asked for a poll */
+			if
+			:: (st & (HOLD | MISSED | DISABLE)) == HOLD ->
+				printf("napi_kpoll_poll_done: stays held (SCHED cleared, IRQ masked)");
+				st = st & ~(MISSED | PREFER | SCHED);
+				drop_sched()
+			:: else ->
+				printf("napi_kpoll_poll_done: released/MISSED/DISABLE, SCHED kept");
+				st = st & ~(MISSED | PREFER);
+				if
+				:: (st & SCHED) -> __napi_schedule(c)	/* if (new & SCHED) */
+				:: else
+				fi
+			fi;
+			pstate()
+		:: else
+		fi
+	}
+}
+#endif
+#ifdef PARKING_BIT
+inline napi_kpoll_poll_done(me, c)
+{
 	if
 	:: atomic {
 		(st & PARKING) ->	/* test_bit(KPOLL_PARKING) */
 		pctx(me); printf("napi_kpoll_poll_done: PARKING is set"); pstate()
 	   }
-#endif
 		atomic {		/* the cmpxchg loop (which does not test PARKING again) */
+			ghost_assert(parker == _pid);	/* its own parking, never another's */
+			parker = 0;
 			pctx(me);
 			if
 			:: (st & (HOLD | MISSED | DISABLE)) == HOLD ->
 				printf("napi_kpoll_poll_done: parks it (SCHED cleared, IRQ masked)");
-				st = st & ~(PARKING | MISSED | SCHED);
+				st = st & ~(PARKING | MISSED | SCHED | PREFER);
 				drop_sched()
 			:: else ->
 				printf("napi_kpoll_poll_done: no parking, SCHED kept, polled again if set");
@@ -315,7 +403,8 @@ inline napi_kpoll_poll_done(me, c)
 	:: else
 	fi
 }
-#else
+#endif
+#ifdef OLD_DESIGN
 inline napi_kpoll_poll_done(me, c)
 {
 	skip
@@ -350,8 +439,9 @@ inline kpoll_hold(me)
 	}
 }
 
-/* kpoll's Napi::schedule(): napi_schedule() on this CPU, BH disabled around it (or in hardirq),
- * so the prep and the list add are one step here. what: annotation. */
+/* napi_schedule(n) on CPU c (kpoll's Napi::schedule() with BH disabled, the watchdog in
+ * hardirq, __napi_poll()'s prefer-busy-poll branch in softirq): the prep and the list add are
+ * one step here, as nothing but the owner acts on an owned NAPI */
 inline kpoll_schedule(me, c, ok)
 {
 	atomic {
@@ -384,18 +474,25 @@ inline kpoll_release(me, c, held, ok)
 	fi
 }
 
-/* kpoll poll_once -> napi_busy_loop_rcu(id, NULL, ...): __napi_busy_loop() polls once (BH
- * disabled), then busy_poll_stop() (BH disabled for its poll). Process context on CPU c,
- * which is APP_CPU (cpu0_bh). */
-inline busy_poll_once(me, c, work, ret, ok)
+/* napi_busy_loop_rcu(id, NULL, ...) from process context on CPU c, preemption disabled:
+ * __napi_busy_loop() tries once (BH disabled): if the NAPI is owned (SCHED, IN_BUSY_POLL or
+ * DISABLE) or the cmpxchg fails it gives up, after set_bit(PREFER_BUSY_POLL) if the caller
+ * prefers busy polling (prefer); otherwise it takes SCHED|IN_BUSY_POLL and polls once, then
+ * busy_poll_stop(): clear MISSED, clear IN_BUSY_POLL, and with BH disabled
+ * napi_kpoll_poll_begin(), ->poll(), napi_kpoll_poll_done(), and if the poll used its whole
+ * budget __napi_schedule() (__busy_poll_stop(), no defer timer). kpoll's poll_once is this
+ * with prefer == 0. */
+inline busy_poll_once(me, c, prefer, work, ret, ok)
 {
 	atomic {
-		!cpu0_bh;		/* local_bh_disable(): APP_CPU is not in its softirq */
+		!cpu_bh[c] ->		/* local_bh_disable(): CPU c is not in its softirq */
 		if
-		:: (st & (DISABLE | SCHED | BUSY)) -> ok = 0	/* someone else polls: give up */
+		:: (st & (DISABLE | SCHED | BUSY)) ->	/* READ_ONCE(): someone else owns it */
+			ok = 0;
+			cpu_bh[c] = prefer	/* BH stays disabled until the set_bit */
 		:: else ->
 			pctx(me); printf("busy poll: takes SCHED|IN_BUSY_POLL");
-			st = st | SCHED | BUSY; ok = 1; take_sched(); cpu0_bh = 1;
+			st = st | SCHED | BUSY; ok = 1; take_sched(); cpu_bh[c] = 1;
 			pstate()
 		fi
 	}
@@ -403,11 +500,14 @@ inline busy_poll_once(me, c, work, ret, ok)
 	:: ok ->
 		ok = 0;
 		virtnet_poll(me, c, work, ret, ok);
-		atomic { work = 0; cpu0_bh = 0 }		/* local_bh_enable() */
+		atomic { work = 0; cpu_bh[c] = 0 }		/* local_bh_enable() */
 		/* busy_poll_stop() */
 		atomic { st = st & ~MISSED }
 		atomic { st = st & ~BUSY }
-		atomic { !cpu0_bh -> cpu0_bh = 1 }	/* local_bh_disable() */
+		atomic {
+			!cpu_bh[c] -> cpu_bh[c] = 1;		/* local_bh_disable() */
+			napi_kpoll_poll_begin(c)
+		}
 		virtnet_poll(me, c, work, ret, ok);
 		napi_kpoll_poll_done(me, c);
 		atomic {
@@ -415,10 +515,25 @@ inline busy_poll_once(me, c, work, ret, ok)
 			:: work -> __napi_schedule(c)	/* rc == budget: __busy_poll_stop() */
 			:: else
 			fi;
+			if
+			:: owner == _pid ->
+				pctx(me); printf("busy_poll_stop returns, NAPI still owned"); pstate()
+			:: else
+			fi;
+			ghost_assert(owner != _pid);	/* nobody is left to poll an owned NAPI */
 			work = 0;
-			cpu0_bh = 0			/* local_bh_enable() */
+			cpu_bh[c] = 0			/* local_bh_enable() */
 		}
-	:: else
+	:: else ->
+		if
+		:: prefer ->
+			atomic {
+				st = st | PREFER;	/* set_bit(NAPI_STATE_PREFER_BUSY_POLL) */
+				cpu_bh[c] = 0;		/* local_bh_enable() */
+				pctx(me); printf("busy poll: NAPI owned, set_bit(PREFER_BUSY_POLL)"); pstate()
+			}
+		:: else
+		fi
 	fi
 }
 
@@ -430,17 +545,15 @@ proctype softirq(byte c)
 end:
 	do
 	:: atomic {
-		onlist == c + 1 && (c != APP_CPU || !cpu0_bh) ->
+		onlist == c + 1 && !cpu_bh[c] ->
 		onlist = 0;		/* list_del_init(&n->poll_list) */
 		ghost_assert(owner == 0);
 		owner = _pid;
+		cpu_bh[c] = 1;
 		if
-		:: c == APP_CPU -> cpu0_bh = 1
-		:: else
-		fi;
-		if
-		:: (st & SCHED) ->	/* napi_is_scheduled(n): n->poll() */
+		:: (st & SCHED) ->	/* napi_is_scheduled(n): begin, n->poll(), done */
 			ok = 1;
+			napi_kpoll_poll_begin(c);
 			pctx(me); printf("napi_poll -> virtnet_poll\n");
 			virtnet_receive(me, work)
 		:: else -> ghost_assert(false)	/* listed but not scheduled */
@@ -459,14 +572,28 @@ end:
 			:: (st & DISABLE) ->	/* napi_disable_pending(): napi_complete(n) */
 				napi_complete_done(me, c, ret, 0)
 			:: else ->
-				atomic { __napi_schedule(c) }	/* *repoll = true */
+				if
+				:: (st & PREFER) ->	/* napi_prefer_busy_poll(n) */
+					napi_complete_done(me, c, ret, 0);
+					if
+					:: ret -> kpoll_schedule(me, c, ok)	/* napi_schedule(n) */
+					:: else
+					fi
+				:: else ->
+					atomic { __napi_schedule(c) }	/* *repoll = true */
+				fi
 			fi
 		:: else
 		fi;
-		if
-		:: c == APP_CPU -> atomic { work = 0; ret = 0; cpu0_bh = 0 }
-		:: else -> work = 0; ret = 0
-		fi
+		atomic {
+			if
+			:: owner == _pid ->
+				pctx(me); printf("napi_poll returns, NAPI still owned"); pstate()
+			:: else
+			fi;
+			ghost_assert(owner != _pid);	/* nobody is left to poll an owned NAPI */
+			work = 0; ret = 0; cpu_bh[c] = 0
+		}
 	od
 }
 
@@ -547,12 +674,32 @@ proctype app()
 		if
 		:: true -> kpoll_hold(me)			/* events_delivered */
 		:: true -> kpoll_release(me, APP_CPU, held, ok)	/* no_events: would_sleep */
-		:: (st & HOLD) -> busy_poll_once(me, APP_CPU, work, ret, ok)	/* poll_once */
+		:: (st & HOLD) -> busy_poll_once(me, APP_CPU, 0, work, ret, ok)	/* poll_once */
 		fi;
 		i++
 	:: else -> break
 	od;
 	atomic { app_done = 1; done++ }
+}
+
+/* Another application on PBP_CPU busy polling the same NAPI with prefer_busy_poll
+ * (SO_PREFER_BUSY_POLL or epoll's prefer_busy_poll): PBP_STEPS attempts at any time, each of
+ * which may also not happen. */
+proctype pbp()
+{
+	byte i;
+	bit work, ret, ok;
+	byte me = CTX_PBP;
+	do
+	:: i < PBP_STEPS ->
+		if
+		:: busy_poll_once(me, PBP_CPU, 1, work, ret, ok)
+		:: skip
+		fi;
+		i++
+	:: else -> break
+	od;
+	done++
 }
 
 /* kpoll's watchdog hrtimer on WD_CPU (hardirq): may fire at any time, either for a service
@@ -585,7 +732,8 @@ proctype disabler()
 	atomic {
 		!(st & (SCHED | NPSVC)) ->	/* wait for SCHED and NPSVC clear, then the cmpxchg */
 		pctx(me); printf("napi_disable: takes SCHED|NPSVC");
-		st = st | SCHED | NPSVC; take_sched(); napi_off = 1;
+		st = (st | SCHED | NPSVC) & ~PREFER;
+		take_sched(); napi_off = 1;
 		pstate()
 	}
 	st = st & ~HOLD;			/* clear_bit(KPOLL_HOLD) (the patch) */
@@ -597,7 +745,9 @@ proctype disabler()
 		st = st | LISTED
 	}
 #ifndef OLD_DESIGN
-	st = st & ~HOLD;
+	st = st & ~HOLD;			/* clear_bit(KPOLL_HOLD) (the patch) */
+#endif
+#ifdef PARKING_BIT
 	st = st & ~PARKING;
 #endif
 	st = st | SCHED;
@@ -610,8 +760,12 @@ proctype disabler()
 		assert(!(st & HOLD));		/* (b) no hold was set while it was disabled */
 #ifdef OLD_DESIGN
 		st = st & ~(SCHED | NPSVC);
-#else
+#endif
+#ifdef PARKING_BIT
 		st = st & ~(SCHED | NPSVC | HOLD | PARKING);
+#endif
+#ifdef PERCPU_DESIGN
+		st = st & ~(SCHED | NPSVC | HOLD);
 #endif
 		drop_sched();
 		napi_off = 0;
@@ -630,7 +784,10 @@ proctype monitor()
 	atomic {
 		printf("MSC: end:"); pstate();
 		assert(done == NACTORS);			/* nobody is stuck (napi_disable) */
-		ghost_assert(onlist == 0 && owner == 0 && in_drv == 0 && !irq_raised);
+		ghost_assert(onlist == 0 && owner == 0 && in_drv == 0 && !irq_raised && parker == 0);
+#ifdef PERCPU_DESIGN
+		assert(!kpoll_polling[0] && !kpoll_polling[1] && !kpoll_parked[0] && !kpoll_parked[1]);
+#endif
 		assert((st & (LISTED | DISABLE | NPSVC)) == LISTED);	/* enabled */
 		assert(!(st & (HOLD | PARKING)));		/* (a)(b) no hold left */
 		assert(!(st & (SCHED | MISSED | BUSY)));	/* (a) not scheduled, so ... */
@@ -647,6 +804,7 @@ init
 		run irq();
 		run device();
 		run app();
+		run pbp();
 		run watchdog();
 #ifdef WITH_DISABLE
 		run disabler();

@@ -83,6 +83,9 @@ done
 for f in "$KPOLL_ROOT"/rust/kernel/net/*.rs; do
 	[ -e "$f" ] && declare_mod "$tree/rust/kernel/net.rs" "$(basename "$f" .rs)"
 done
+for f in "$KPOLL_ROOT"/rust/kernel/sync/*.rs; do
+	[ -e "$f" ] && declare_mod "$tree/rust/kernel/sync.rs" "$(basename "$f" .rs)"
+done
 for f in "$KPOLL_ROOT"/rust/helpers/*.c; do
 	[ -e "$f" ] || continue
 	grep -q "#include \"$(basename "$f")\"" "$tree/rust/helpers/helpers.c" ||

@@ -26,7 +26,7 @@ use kernel::{
         kpoll::{Hooks, NapiIdSlots, Sock},
         napi::{self, Napi, MIN_NAPI_ID},
     },
-    rcu,
+    sync::rcu,
 };
 
 impl Kpoll {
@@ -35,7 +35,7 @@ impl Kpoll {
         if napi_ids::is_empty(slots) {
             return;
         }
-        let rcu = rcu::ReadGuard::new();
+        let rcu = rcu::read_lock();
         napi_ids::end_streaks(slots, self.config.epoch(), |id, generation| {
             self.drop_holder(&rcu, id, generation)
         });
@@ -43,7 +43,7 @@ impl Kpoll {
 
     /// One ownership of NAPI `id`, counted in holder generation `generation`, ended (by
     /// `end_streaks`, `streak` or `forget`).
-    fn drop_holder(&self, rcu: &rcu::ReadGuard, id: u32, generation: u8) {
+    fn drop_holder(&self, rcu: &rcu::Guard, id: u32, generation: u8) {
         // A current holder count pins the entry to `id`, so it is found; after an expiry the
         // entry may serve another NAPI, whose current generation this one is not (or, after
         // 256 expiries, harmlessly is: one early hand-back).
@@ -56,7 +56,7 @@ impl Kpoll {
     /// ownership expired) and returns the entry to hold, or `None` if that failed this round.
     fn become_holder<'a>(
         &'a self,
-        rcu: &rcu::ReadGuard,
+        rcu: &rcu::Guard,
         slot: &core::sync::atomic::AtomicU64,
         napi: &Napi<'_>,
         expired: Option<u8>,
@@ -96,7 +96,7 @@ impl Hooks for Kpoll {
             return;
         }
         let budget = self.config.budget();
-        let rcu = rcu::ReadGuard::new();
+        let rcu = rcu::read_lock();
         // Every held NAPI this epoll remembers, whatever the epoch of its slot: a queue held on
         // this epoll's behalf is polled here until the hold ends. A queue that is not held is
         // served by its IRQ; polling it too would only cost.
@@ -116,7 +116,7 @@ impl Hooks for Kpoll {
         }
         let epoch = self.config.epoch();
         let watchdog_ns = self.config.watchdog_ns();
-        let rcu = rcu::ReadGuard::new();
+        let rcu = rcu::read_lock();
         napi_ids::for_each(slots, epoch, |slot, id| {
             let Some(napi) = Napi::find(&rcu, id) else {
                 napi_ids::forget(slots, id, |id, generation| {

@@ -26,7 +26,7 @@ use kernel::{
     init::pin_init_array_from_fn,
     net::napi::Napi,
     prelude::*,
-    rcu,
+    sync::rcu,
     time::Ktime,
 };
 
@@ -139,7 +139,7 @@ impl NapiEntry {
 
     /// Drops the hold bit of this entry's NAPI, if the NAPI still exists. Any context.
     fn release_napi(&self) {
-        let rcu = rcu::ReadGuard::new();
+        let rcu = rcu::read_lock();
         if let Some(napi) = Napi::find(&rcu, self.id()) {
             napi.release_irq();
         }
@@ -148,7 +148,7 @@ impl NapiEntry {
     /// Schedules one poll of this entry's NAPI, if it still exists, keeping any hold. Any
     /// context.
     fn poll_napi(&self) {
-        let rcu = rcu::ReadGuard::new();
+        let rcu = rcu::read_lock();
         if let Some(napi) = Napi::find(&rcu, self.id()) {
             napi.schedule();
             self.counters.inc_service_polls();
@@ -157,7 +157,7 @@ impl NapiEntry {
 
     /// Whether this entry may serve another NAPI: its NAPI is gone, nobody holds it and its
     /// timer is quiet. The holder count is checked again, atomically, by the reclaim itself.
-    fn reclaimable(&self, rcu: &rcu::ReadGuard) -> bool {
+    fn reclaimable(&self, rcu: &rcu::Guard) -> bool {
         let id = self.id();
         id != 0
             && self.claim.holders() == 0
@@ -233,7 +233,7 @@ impl NapiTable {
     /// The entry for NAPI `id`, claiming a free one or reclaiming one whose NAPI is gone if
     /// needed. `None` if every entry serves a live NAPI (counted), or another CPU is claiming
     /// right now (the caller then simply does not hold this round). Process context.
-    pub(crate) fn find_or_claim(&self, rcu: &rcu::ReadGuard, id: u32) -> Option<&NapiEntry> {
+    pub(crate) fn find_or_claim(&self, rcu: &rcu::Guard, id: u32) -> Option<&NapiEntry> {
         if let Some(entry) = self.find(id) {
             return Some(entry);
         }
@@ -249,7 +249,7 @@ impl NapiTable {
         entry
     }
 
-    fn claim(&self, rcu: &rcu::ReadGuard, id: u32) -> Option<&NapiEntry> {
+    fn claim(&self, rcu: &rcu::Guard, id: u32) -> Option<&NapiEntry> {
         if let Some(free) = self.entries.iter().find(|e| e.claim.claim_free(id)) {
             return Some(free);
         }

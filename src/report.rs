@@ -17,7 +17,7 @@ use kernel::{
     net::napi::Napi,
     prelude::*,
     proc::{SeqFile, ShowFile},
-    rcu,
+    sync::rcu,
 };
 
 fn write_counters(out: &mut SeqFile<'_>, c: &NapiCountersSnapshot) -> core::fmt::Result {
@@ -64,7 +64,7 @@ impl ShowFile for Kpoll {
             for entry in self.napis.iter() {
                 let counters = entry.counters.snapshot();
                 total.add(&counters);
-                let rcu = rcu::ReadGuard::new();
+                let rcu = rcu::read_lock();
                 let mut name = [0u8; 16];
                 let (dev_len, irq, state) = match Napi::find(&rcu, entry.id()) {
                     Some(napi) => (

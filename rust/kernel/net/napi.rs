@@ -3,12 +3,12 @@
 //! NAPI instances, found by ID inside an RCU read-side critical section.
 //!
 //! Drivers free a `napi_struct` only after an RCU grace period that follows its removal from the
-//! NAPI hash, so a [`Napi`] borrowed from an [`rcu::ReadGuard`] stays valid for the guard's
+//! NAPI hash, so a [`Napi`] borrowed from an [`rcu::Guard`] stays valid for the guard's
 //! lifetime. Nothing here keeps a NAPI alive beyond that: callers remember the ID, not a pointer.
 //!
 //! C header: [`include/linux/netdevice.h`](srctree/include/linux/netdevice.h)
 
-use crate::{bindings, rcu};
+use crate::{bindings, sync::rcu};
 use core::{marker::PhantomData, ptr::NonNull};
 
 /// The smallest value that is a NAPI ID (smaller `sk_napi_id` values are sender CPU numbers).
@@ -22,13 +22,13 @@ pub const MIN_NAPI_ID: u32 = bindings::MIN_NAPI_ID;
 /// section that lives for `'a`, so it is not freed before `'a` ends.
 pub struct Napi<'a> {
     ptr: NonNull<bindings::napi_struct>,
-    _rcu: PhantomData<&'a rcu::ReadGuard>,
+    _rcu: PhantomData<&'a rcu::Guard>,
 }
 
 impl<'a> Napi<'a> {
     /// Looks up the NAPI instance with ID `id` among the devices of the initial network
     /// namespace.
-    pub fn find(_rcu: &'a rcu::ReadGuard, id: u32) -> Option<Self> {
+    pub fn find(_rcu: &'a rcu::Guard, id: u32) -> Option<Self> {
         if id < MIN_NAPI_ID {
             return None;
         }
@@ -143,7 +143,7 @@ impl<'a> Napi<'a> {
 /// Polls NAPI `id` once from the calling context (as `epoll_wait` busy polling does), with at
 /// most `budget` packets per poll, unless it is already being polled elsewhere. Returns the
 /// number of packets this CPU received meanwhile. Process context, under RCU, never sleeps.
-pub fn poll_once(_rcu: &rcu::ReadGuard, id: u32, budget: u16) -> u32 {
+pub fn poll_once(_rcu: &rcu::Guard, id: u32, budget: u16) -> u32 {
     // SAFETY: disabling preemption is always allowed; re-enabled below.
     unsafe { bindings::preempt_disable() };
     // SAFETY: preemption is disabled, so this CPU's counter is read consistently.
