@@ -448,9 +448,11 @@ TWO_QUEUE_TESTS = [
 # The memory-safety stage on the KASAN kernel: the tests where kpoll meets freed objects
 # (NAPIs deleted under a hold, epolls and sockets freed, the module's own state at unload);
 # the long, throughput-bound ones stay on the debug kernel only.
-THROUGHPUT_BOUND = (test_million_verified_requests, test_memccapable_with_kpoll_on_and_off)
+THROUGHPUT_BOUND = (test_million_verified_requests, test_memccapable_with_kpoll_on_and_off,
+                    trust_tests.test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage)
 KASAN_SINGLE_QUEUE_TESTS = [t for t in SINGLE_QUEUE_TESTS if t not in THROUGHPUT_BOUND]
-KASAN_TWO_QUEUE_TESTS = TWO_QUEUE_TESTS
+KASAN_TWO_QUEUE_TESTS = [t for t in TWO_QUEUE_TESTS if t not in trust_tests.TWO_QUEUE_TESTS] + \
+    trust_tests.KASAN_TWO_QUEUE_TESTS
 
 
 def run_guest(results, kernel, initrd, queues, tests, stage, flavour):
