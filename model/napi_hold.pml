@@ -24,7 +24,11 @@
  *                   checks and napi_complete_done()'s WARN_ON (a warning: the kernel goes on):
  *                   a search then reports what a broken invariant leads to.
  *   -DNPKT=n, -DAPP_STEPS=n, -DPBP_STEPS=n  bounds (default 2 packets, 3 application actions,
- *                   1 attempt of the prefer-busy-poll poller).
+ *                   1 attempt of the prefer-busy-poll poller; PBP_STEPS=0: no such poller).
+ *   -DWITNESS=n     (default design) reachability checks, bits of n, each an assertion that
+ *                   must FAIL, showing that the search gets there: 1 the prefer-busy-poll
+ *                   completion of a held NAPI, 2 a parking inside busy_poll_stop(), 4 a parking
+ *                   on CPU1, 8 napi_kpoll_poll_done() polling again (pan -c0 reports all).
  *
  * Actors: two CPUs' NET_RX softirqs, the virtio RX interrupt (either CPU), the device (NPKT
  * packets), the epoll application on CPU0 (hold, release, busy poll), another application's
@@ -66,25 +70,23 @@
 #ifndef PBP_STEPS
 #define PBP_STEPS 1
 #endif
+#ifndef WITNESS
+#define WITNESS 0
+#endif
 
 #define APP_CPU 0       /* the epoll application (process context) */
 #define PBP_CPU 1       /* the prefer-busy-poll application (process context) */
 #define WD_CPU  1       /* kpoll's watchdog hrtimer (hardirq) */
 #define DIS_CPU 1       /* the napi_disable()/napi_enable() caller (process context) */
 
-/* context ids, for the annotations */
-#define CTX_SOFTIRQ0 0
-#define CTX_SOFTIRQ1 1
-#define CTX_APP      2
-#define CTX_WATCHDOG 3
-#define CTX_IRQ      4
-#define CTX_DISABLER 5
-#define CTX_PBP      6
+/* the contexts, named in the annotations */
+mtype = { softirq_CPU0, softirq_CPU1, app_CPU0, watchdog_CPU1, IRQ_handler, close_open_CPU1,
+	  prefer_busy_poller_CPU1 };
 
 #ifdef WITH_DISABLE
-#define NACTORS 5       /* device, app, pbp, watchdog, disabler */
+#define NACTORS 3       /* app, watchdog, disabler: the bounded actors that must finish */
 #else
-#define NACTORS 4
+#define NACTORS 2
 #endif
 
 /* invariants on ghost state, left out with -DEND_ONLY */
@@ -114,15 +116,7 @@ bit  kpoll_parked[2];   /* per CPU: that ->poll()'s napi_complete_done() parked 
 /* annotation helpers */
 inline pctx(me)
 {
-	if
-	:: me == CTX_SOFTIRQ0 -> printf("MSC: softirq CPU0: ")
-	:: me == CTX_SOFTIRQ1 -> printf("MSC: softirq CPU1: ")
-	:: me == CTX_APP      -> printf("MSC: app (CPU0): ")
-	:: me == CTX_WATCHDOG -> printf("MSC: watchdog (CPU1): ")
-	:: me == CTX_IRQ      -> printf("MSC: IRQ handler: ")
-	:: me == CTX_DISABLER -> printf("MSC: close/open (CPU1): ")
-	:: me == CTX_PBP      -> printf("MSC: prefer-busy-poller (CPU1): ")
-	fi
+	printf("MSC: "); printm(me); printf(": ")
 }
 
 inline pstate()
@@ -202,6 +196,9 @@ inline complete_cmpxchg(me, c, ret, drv)
 	atomic {
 		pctx(me);
 		ghost_assert(st & SCHED);	/* WARN_ON_ONCE(!(val & NAPIF_STATE_SCHED)) */
+#if WITNESS & 1
+		assert(drv || (st & (HOLD | DISABLE)) != HOLD);	/* prefer-busy-poll completion, held */
+#endif
 		if
 		:: (st & MISSED) ->
 			printf("napi_complete_done: MISSED, polled again -> 0");
@@ -227,7 +224,7 @@ inline complete_cmpxchg(me, c, ret, drv)
 inline napi_complete_done(me, c, ret, drv)
 {
 	if
-	:: (st & (NPSVC | BUSY)) -> ret = 0	/* netpoll / busy poll: "we will be called later" */
+	:: atomic { (st & (NPSVC | BUSY)) -> ret = 0 }	/* netpoll / busy poll: "called later" */
 	:: else ->
 #ifdef OLD_DESIGN
 		atomic {		/* if (test_bit(KPOLL_HOLD)) ret = false; */
@@ -250,8 +247,7 @@ inline napi_complete_done(me, c, ret, drv)
 				pctx(me); printf("napi_complete_done: held, PARKING set -> 0"); pstate()
 			}
 		:: else ->
-			ret = 1;
-			complete_cmpxchg(me, c, ret, drv)
+			atomic { ret = 1; complete_cmpxchg(me, c, ret, drv) }
 		fi
 #endif
 #ifdef PERCPU_DESIGN
@@ -260,13 +256,18 @@ inline napi_complete_done(me, c, ret, drv)
 			((st & (HOLD | DISABLE)) == HOLD && kpoll_polling[c]) ->
 			kpoll_parked[c] = 1;	/* __this_cpu_write(kpoll_parked, true); return false */
 			ghost_assert(owner == _pid && parker == 0);
+#if WITNESS & 2
+			assert(me != app_CPU0 && me != prefer_busy_poller_CPU1);	/* a parking in busy_poll_stop() */
+#endif
+#if WITNESS & 4
+			assert(c != 1);				/* a parking on CPU1 */
+#endif
 			parker = _pid;
 			ret = 0;
 			pctx(me); printf("napi_complete_done: held, parked on CPU%d -> 0", c); pstate()
 		   }
 		:: else ->
-			ret = 1;
-			complete_cmpxchg(me, c, ret, drv)
+			atomic { ret = 1; complete_cmpxchg(me, c, ret, drv) }
 		fi
 #endif
 	fi
@@ -296,27 +297,23 @@ inline virtnet_receive(me, work)
 inline virtnet_poll_rest(me, c, work, ret, ok)
 {
 	if
-	:: work -> skip			/* received == budget: no completion */
-	:: else ->
-		/* virtqueue_napi_complete() */
-		atomic {		/* opaque = virtqueue_enable_cb_prepare(vq) */
-			cb = 1;
-			pctx(me); printf("virtqueue_enable_cb_prepare"); pstate()
-		}
+	:: work				/* received == budget: no completion */
+	:: atomic {			/* virtqueue_napi_complete(): */
+		!work ->		/* opaque = virtqueue_enable_cb_prepare(vq) */
+		cb = 1;
+		pctx(me); printf("virtqueue_enable_cb_prepare"); pstate()
+	   }
 		napi_complete_done(me, c, ret, 1);
 		if
-		:: ret ->		/* the NAPI is given up (in_drv-- done) */
-			if
-			:: pending > 0 -> virtqueue_napi_schedule(me, c, ok)	/* virtqueue_poll() */
-			:: else
-			fi;
-			ret = 0
-		:: else ->
-			atomic {	/* virtqueue_disable_cb(vq); return */
-				cb = 0;
-				in_drv--;
-				pctx(me); printf("virtqueue_disable_cb"); pstate()
-			}
+		:: atomic { ret && pending > 0 -> ret = 0 }	/* virtqueue_poll(): more packets */
+			virtqueue_napi_schedule(me, c, ok)
+		:: atomic { ret && pending == 0 -> ret = 0 }	/* return (the NAPI is given up) */
+		:: atomic {					/* virtqueue_disable_cb(vq); return */
+			!ret ->
+			cb = 0;
+			in_drv--;
+			pctx(me); printf("virtqueue_disable_cb"); pstate()
+		   }
 		fi
 	fi
 }
@@ -325,6 +322,28 @@ inline virtnet_poll(me, c, work, ret, ok)
 {
 	atomic { virtnet_receive(me, work) }
 	virtnet_poll_rest(me, c, work, ret, ok)
+}
+
+/* The rest of virtnet_poll() in the first poll of __napi_busy_loop(): IN_BUSY_POLL is set
+ * (only this context clears it, in busy_poll_stop()), so napi_complete_done() returns false at
+ * once and the driver disables its callbacks again. */
+inline virtnet_poll_rest_in_busy_poll(me, work)
+{
+	if
+	:: work
+	:: atomic {
+		!work ->
+		cb = 1;
+		pctx(me); printf("virtqueue_enable_cb_prepare"); pstate()
+	   }
+		atomic {
+			ghost_assert(st & BUSY);
+			cb = 0;
+			in_drv--;
+			pctx(me); printf("napi_complete_done: IN_BUSY_POLL -> 0; virtqueue_disable_cb");
+			pstate()
+		}
+	fi
 }
 
 /* napi_kpoll_poll_begin(n): right before ->poll() in __napi_poll() and busy_poll_stop(), BH
@@ -360,6 +379,9 @@ inline napi_kpoll_poll_done(me, c)
 				st = st & ~(MISSED | PREFER | SCHED);
 				drop_sched()
 			:: else ->
+#if WITNESS & 8
+				assert(false);		/* napi_kpoll_poll_done() polls again */
+#endif
 				printf("napi_kpoll_poll_done: released/MISSED/DISABLE, SCHED kept");
 				st = st & ~(MISSED | PREFER);
 				if
@@ -411,10 +433,12 @@ inline napi_kpoll_poll_done(me, c)
 }
 #endif
 
-/* kpoll hold (events_delivered): napi_kpoll_hold(n); the old design: set_bit(KPOLL_HOLD) */
-inline kpoll_hold(me)
+/* kpoll hold (events_delivered): napi_kpoll_hold(n); the old design: set_bit(KPOLL_HOLD).
+ * when, cnt: the caller's guard and step counter, folded into the first step (also below) */
+inline kpoll_hold(me, when, cnt)
 {
 	atomic {
+		when -> cnt++;
 #ifdef OLD_DESIGN
 		pctx(me); printf("hold: set_bit(KPOLL_HOLD)");
 		/* (b) a hold is only set on a listed NAPI that is neither disabled nor being disabled */
@@ -458,9 +482,10 @@ inline kpoll_schedule(me, c, ok)
 
 /* kpoll release (would_sleep / no_events, watchdog expiry, unload): test_and_clear_bit
  * (KPOLL_HOLD), and if it was set napi_schedule() on this CPU */
-inline kpoll_release(me, c, held, ok)
+inline kpoll_release(me, c, held, ok, when, cnt)
 {
 	atomic {
+		when -> cnt++;
 		if
 		:: (st & HOLD) ->
 			st = st & ~HOLD; held = 1;
@@ -469,8 +494,8 @@ inline kpoll_release(me, c, held, ok)
 		fi
 	}
 	if
-	:: held -> held = 0; kpoll_schedule(me, c, ok)
-	:: else
+	:: atomic { held -> held = 0; kpoll_schedule(me, c, ok) }
+	:: !held
 	fi
 }
 
@@ -482,10 +507,11 @@ inline kpoll_release(me, c, held, ok)
  * napi_kpoll_poll_begin(), ->poll(), napi_kpoll_poll_done(), and if the poll used its whole
  * budget __napi_schedule() (__busy_poll_stop(), no defer timer). kpoll's poll_once is this
  * with prefer == 0. */
-inline busy_poll_once(me, c, prefer, work, ret, ok)
+inline busy_poll_once(me, c, prefer, work, ret, ok, when, cnt)
 {
 	atomic {
-		!cpu_bh[c] ->		/* local_bh_disable(): CPU c is not in its softirq */
+		when && !cpu_bh[c] ->	/* local_bh_disable(): CPU c is not in its softirq */
+		cnt++;
 		if
 		:: (st & (DISABLE | SCHED | BUSY)) ->	/* READ_ONCE(): someone else owns it */
 			ok = 0;
@@ -497,9 +523,8 @@ inline busy_poll_once(me, c, prefer, work, ret, ok)
 		fi
 	}
 	if
-	:: ok ->
-		ok = 0;
-		virtnet_poll(me, c, work, ret, ok);
+	:: atomic { ok -> ok = 0; virtnet_receive(me, work) }
+		virtnet_poll_rest_in_busy_poll(me, work);
 		atomic { work = 0; cpu_bh[c] = 0 }		/* local_bh_enable() */
 		/* busy_poll_stop() */
 		atomic { st = st & ~MISSED }
@@ -524,24 +549,35 @@ inline busy_poll_once(me, c, prefer, work, ret, ok)
 			work = 0;
 			cpu_bh[c] = 0			/* local_bh_enable() */
 		}
-	:: else ->
-		if
-		:: prefer ->
-			atomic {
-				st = st | PREFER;	/* set_bit(NAPI_STATE_PREFER_BUSY_POLL) */
-				cpu_bh[c] = 0;		/* local_bh_enable() */
-				pctx(me); printf("busy poll: NAPI owned, set_bit(PREFER_BUSY_POLL)"); pstate()
-			}
-		:: else
-		fi
+	:: atomic {
+		!ok && prefer ->
+		st = st | PREFER;	/* set_bit(NAPI_STATE_PREFER_BUSY_POLL) */
+		cpu_bh[c] = 0;		/* local_bh_enable() */
+		pctx(me); printf("busy poll: NAPI owned, set_bit(PREFER_BUSY_POLL)"); pstate()
+	   }
+	:: !ok && !prefer
 	fi
+}
+
+/* napi_poll() returns, net_rx_action() ends (BH enabled again) */
+inline napi_poll_end(me, c, work, ret)
+{
+	atomic {
+		if
+		:: owner == _pid ->
+			pctx(me); printf("napi_poll returns, NAPI still owned"); pstate()
+		:: else
+		fi;
+		ghost_assert(owner != _pid);	/* nobody is left to poll an owned NAPI */
+		work = 0; ret = 0; cpu_bh[c] = 0
+	}
 }
 
 /* CPU c's NET_RX softirq: net_rx_action() -> napi_poll() -> __napi_poll() */
 proctype softirq(byte c)
 {
 	bit work, ret, ok;
-	byte me = c;	/* CTX_SOFTIRQ0 / CTX_SOFTIRQ1 */
+	mtype me = (c == 0 -> softirq_CPU0 : softirq_CPU1);
 end:
 	do
 	:: atomic {
@@ -582,57 +618,46 @@ end:
 				:: else ->
 					atomic { __napi_schedule(c) }	/* *repoll = true */
 				fi
-			fi
-		:: else
-		fi;
-		atomic {
-			if
-			:: owner == _pid ->
-				pctx(me); printf("napi_poll returns, NAPI still owned"); pstate()
-			:: else
 			fi;
-			ghost_assert(owner != _pid);	/* nobody is left to poll an owned NAPI */
-			work = 0; ret = 0; cpu_bh[c] = 0
-		}
+			napi_poll_end(me, c, work, ret)
+		:: atomic { !work -> napi_poll_end(me, c, work, ret) }
+		fi
 	od
 }
 
 /* virtio RX interrupt on either CPU: vring_interrupt() -> skb_recv_done() ->
- * virtqueue_napi_schedule() */
+ * virtqueue_napi_schedule(): the prep, then (if it succeeded) the rest */
 proctype irq()
 {
 	bit ok;
 	byte c;
-	byte me = CTX_IRQ;
+	mtype me = IRQ_handler;
 end:
 	do
 	:: atomic {
-		irq_raised ->
+		irq_raised && !ok ->
 		irq_raised = 0;
 		if
 		:: c = 0
 		:: c = 1
 		fi;
 		pctx(me); printf("IRQ on CPU%d", c);
-		napi_schedule_prep(ok);	/* virtqueue_napi_schedule(): the prep */
+		napi_schedule_prep(ok);
 		if
-		:: !ok -> printf(" (prep failed)")
+		:: !ok -> printf(" (prep failed)"); c = 0
 		:: else
 		fi;
 		pstate()
 	   }
-		if
-		:: ok ->		/* virtqueue_napi_schedule(): the rest */
-			atomic {
-				pctx(me); printf("virtqueue_napi_schedule: scheduled on CPU%d", c);
-				cb = 0;
-				__napi_schedule(c);
-				ok = 0;
-				pstate()
-			}
-		:: else
-		fi;
+	:: atomic {
+		ok ->
+		pctx(me); printf("virtqueue_napi_schedule: scheduled on CPU%d", c);
+		cb = 0;
+		__napi_schedule(c);
+		ok = 0;
+		pstate();
 		c = 0
+	   }
 	od
 }
 
@@ -642,25 +667,24 @@ end:
 proctype device()
 {
 	byte i;
+end:
 	do
-	:: i < NPKT ->
-		atomic {
-			pending++;
-			i++;
+	:: atomic {
+		i < NPKT ->
+		pending++;
+		i++;
+		if
+		:: cb ->
+			irq_raised = 1;
 			if
-			:: cb ->
-				irq_raised = 1;
-				if
-				:: cb = 0	/* event index: one interrupt per enable */
-				:: skip		/* flags: interrupts until disabled */
-				fi
-			:: else
-			fi;
-			printf("MSC: device: packet arrives"); pstate()
-		}
-	:: else -> break
-	od;
-	done++
+			:: cb = 0	/* event index: one interrupt per enable */
+			:: skip		/* flags: interrupts until disabled */
+			fi
+		:: else
+		fi;
+		printf("MSC: device: packet arrives"); pstate()
+	   }
+	od
 }
 
 /* The epoll application on APP_CPU: APP_STEPS epoll_wait() actions in any order. */
@@ -668,38 +692,28 @@ proctype app()
 {
 	byte i;
 	bit work, ret, ok, held;
-	byte me = CTX_APP;
+	mtype me = app_CPU0;
 	do
-	:: i < APP_STEPS ->
-		if
-		:: true -> kpoll_hold(me)			/* events_delivered */
-		:: true -> kpoll_release(me, APP_CPU, held, ok)	/* no_events: would_sleep */
-		:: (st & HOLD) -> busy_poll_once(me, APP_CPU, 0, work, ret, ok)	/* poll_once */
-		fi;
-		i++
-	:: else -> break
-	od;
-	atomic { app_done = 1; done++ }
+	:: kpoll_hold(me, i < APP_STEPS, i)				/* events_delivered */
+	:: kpoll_release(me, APP_CPU, held, ok, i < APP_STEPS, i)	/* no_events */
+	:: i < APP_STEPS && (st & HOLD) ->				/* poll_once */
+		busy_poll_once(me, APP_CPU, 0, work, ret, ok, true, i)
+	:: atomic { i >= APP_STEPS -> app_done = 1; done++ }; break
+	od
 }
 
 /* Another application on PBP_CPU busy polling the same NAPI with prefer_busy_poll
- * (SO_PREFER_BUSY_POLL or epoll's prefer_busy_poll): PBP_STEPS attempts at any time, each of
- * which may also not happen. */
+ * (SO_PREFER_BUSY_POLL or epoll's prefer_busy_poll): up to PBP_STEPS attempts at any time.
+ * Not counted in done: it can always stop. */
 proctype pbp()
 {
 	byte i;
 	bit work, ret, ok;
-	byte me = CTX_PBP;
+	mtype me = prefer_busy_poller_CPU1;
 	do
-	:: i < PBP_STEPS ->
-		if
-		:: busy_poll_once(me, PBP_CPU, 1, work, ret, ok)
-		:: skip
-		fi;
-		i++
-	:: else -> break
-	od;
-	done++
+	:: busy_poll_once(me, PBP_CPU, 1, work, ret, ok, i < PBP_STEPS, i)
+	:: break
+	od
 }
 
 /* kpoll's watchdog hrtimer on WD_CPU (hardirq): may fire at any time, either for a service
@@ -709,14 +723,14 @@ proctype pbp()
 proctype watchdog()
 {
 	bit held, ok;
-	byte me = CTX_WATCHDOG;
+	byte n;
+	mtype me = watchdog_CPU1;
 	if
-	:: true -> kpoll_schedule(me, WD_CPU, ok)	/* Watchdog::ServicePoll */
-	:: true -> kpoll_release(me, WD_CPU, held, ok)	/* Watchdog::Expired, early */
-	:: true
+	:: kpoll_schedule(me, WD_CPU, ok)			/* Watchdog::ServicePoll */
+	:: kpoll_release(me, WD_CPU, held, ok, true, n)		/* Watchdog::Expired, early */
+	:: skip
 	fi;
-	app_done;
-	kpoll_release(me, WD_CPU, held, ok);
+	kpoll_release(me, WD_CPU, held, ok, app_done, n);	/* the final expiry */
 	done++
 }
 
@@ -726,7 +740,7 @@ proctype watchdog()
 proctype disabler()
 {
 	bit ok;
-	byte me = CTX_DISABLER;
+	mtype me = close_open_CPU1;
 	/* napi_disable() */
 	atomic { st = st | DISABLE; pctx(me); printf("napi_disable: DISABLE set"); pstate() }
 	atomic {
@@ -804,7 +818,9 @@ init
 		run irq();
 		run device();
 		run app();
+#if PBP_STEPS > 0
 		run pbp();
+#endif
 		run watchdog();
 #ifdef WITH_DISABLE
 		run disabler();

@@ -106,16 +106,24 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
         fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
         stream = vm.host_popen(["python3", "-c", STREAM, GUEST, str(HOLDER_PORT)])
         wait_log(vm, log, "HELD", 60)
+        # The consumer is pinged every millisecond from now on, across the holder's way out of
+        # epoll_wait() and after it: a hold it leaves behind shows as a round trip of the order
+        # of the watchdog.
+        pings = vm.host_popen(["python3", "-c", PING_P99, GUEST, str(CONSUMER_PORT), "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if between is not None:
             between(vm)
         vm.check("touch /tmp/go")
         done = {"empty": "EMPTY", "empty-blocking": "EMPTY", "close-spin": "CLOSED",
                 "sleep": "SLEEPING"}[then]
         wait_log(vm, log, done, 30, 0.02)
-        trips = vm.host(["python3", "-c", ROUND_TRIPS, GUEST, str(CONSUMER_PORT), "20"],
+        out, err = pings.communicate(timeout=60)
+        assert pings.returncode == 0, err
+        count, _, _, worst_ms = out.split()
+        trips = vm.host(["python3", "-c", ROUND_TRIPS, GUEST, str(CONSUMER_PORT), "5"],
                         timeout=60)
         assert trips.returncode == 0, trips.stderr
-        count, worst_ms, first_ms = trips.stdout.split()
+        first_ms = trips.stdout.split()[2]
         states = queue_states(vm)
         if then == "sleep":
             wait_for(lambda: "held" not in queue_states(vm), "the watchdog's release",
@@ -130,15 +138,19 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
         rmmod(vm)
     assert "error" not in holder_log, holder_log
     assert float(worst_ms) < FAR_BELOW_WATCHDOG_MS, (
-        f"consumer waited {worst_ms} ms (first round trip {first_ms} ms) after the holder "
-        f"left epoll_wait ({then}): the hold outlived it (watchdog {LONG_WATCHDOG_US // 1000} ms)")
+        f"consumer waited {worst_ms} ms while the holder left epoll_wait ({then}) "
+        f"(watchdog {LONG_WATCHDOG_US // 1000} ms); a new connection's first round trip "
+        f"{first_ms} ms")
     if then == "sleep":
         assert fires >= 1, "the hold of a holder asleep outside epoll_wait() was never released"
-        return (f"{count} consumer round trips during the stranded hold, worst {worst_ms} ms "
-                f"(first {first_ms} ms); released by the watchdog ({fires} fire)")
-    assert "held" not in states, f"queue still held after the holder left: {states}"
-    assert fires == 0, f"{fires} watchdog fire(s): the hold was not given back by its owner"
-    return f"{count} consumer round trips, worst {worst_ms} ms (first {first_ms} ms); queue {states}"
+        return (f"{count} consumer pings during the stranded hold, worst {worst_ms} ms; released "
+                f"by the watchdog ({fires} fire)")
+    measured = f"consumer worst round trip {worst_ms} ms over {count} pings"
+    assert "held" not in states, f"queue still held after the holder left: {states}; {measured}"
+    assert fires == 0, (f"{fires} watchdog fire(s): the hold was not given back by its owner; "
+                        f"{measured}")
+    return (f"{count} consumer pings, worst {worst_ms} ms; a new connection's first round trip "
+            f"{first_ms} ms; queue {states}")
 
 
 def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm):
