@@ -223,7 +223,7 @@ def bystander_pings(vm, seconds: float) -> tuple[int, float, float, float]:
 def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
     """Finding 5: holder A works 8 ms after every batch (watchdog 10 ms), so it comes back to
     epoll_wait() just in time, again and again; app B (not opted in) on the same queue is pinged
-    every millisecond: its p99 stays below 2 ms (the held queue gets service polls)."""
+    every millisecond: A adds less than 2 ms to B's p99 (the held queue gets service polls)."""
     insmod(vm)
     client = None
     try:
@@ -250,7 +250,9 @@ def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
     holds = int(after["suspensions"]) - int(before["suspensions"])
     fires = int(after["watchdog_fires"]) - int(before["watchdog_fires"])
     assert holds > 0, "the holder never held the queue: the test shows nothing"
-    assert during[2] < BYSTANDER_P99_MS, (
+    # What the holder adds to B's p99 must stay under 2 ms; B's own p99 without the holder is
+    # the floor (a quiet host gives well under a millisecond, a busy one several).
+    assert during[2] < baseline[2] + BYSTANDER_P99_MS, (
         f"bystander p99 {during[2]} ms (p50 {during[1]}, worst {during[3]}, {during[0]} pings) "
         f"while the holder works {HOSTAGE_BATCH_MS} ms per batch; without the holder: p99 "
         f"{baseline[2]} ms")
@@ -270,7 +272,11 @@ def test_ipv6_sockets_opt_in_by_port(vm):
     IPv6 kpoll holds and polls the queue."""
     exe = build_loadgen()
     vm.host(["ip", "addr", "replace", f"{HOST6}/64", "dev", "tap0", "nodad"], check=True)
-    vm.check(f"ip -6 addr replace {GUEST6}/64 dev eth0 nodad")
+    # busybox's ip has no `nodad`: switch duplicate address detection off for eth0 instead.
+    vm.check("echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad && "
+             f"ip -6 addr add {GUEST6}/64 dev eth0")
+    wait_for(lambda: "tentative" not in vm.run("ip -6 addr show dev eth0")[1],
+             "the guest's IPv6 address usable", 10)
     vm.check(f"memcached -u nobody -t 1 -l {GUEST6} -p {MEMCACHED_PORT} -c 4096 -d "
              "-P /run/memcached.pid")
     wait_for(lambda: vm.run(f"grep -q ':{MEMCACHED_PORT:04X} ' /proc/net/tcp6")[0] == 0,
