@@ -32,7 +32,7 @@
  *
  * Actors: two CPUs' NET_RX softirqs, the virtio RX interrupt (either CPU), the device (NPKT
  * packets), the epoll application on CPU0 (hold, release, busy poll), another application's
- * busy poll with prefer_busy_poll on CPU1 (PBP_STEPS attempts, each may be skipped), kpoll's
+ * busy poll with prefer_busy_poll on CPU1 (up to PBP_STEPS tries, at any time), kpoll's
  * watchdog on CPU1 (a service poll or an early expiry, then the final expiry), [close/open
  * on CPU1], and a monitor that checks the end state once nothing can move.
  *
