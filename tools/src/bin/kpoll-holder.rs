@@ -92,12 +92,18 @@ fn drain(fd: libc::c_int) -> bool {
     }
 }
 
-/// One zero-timeout `epoll_wait()`; returns how many events it returned.
-fn poll_once(epfd: libc::c_int, conn: libc::c_int, conn_open: &mut bool) -> libc::c_int {
+/// One `epoll_wait()` with `timeout_ms` (0: return at once, -1: sleep until an event), reading
+/// whatever the connection brings; returns how many events it returned.
+fn wait_once(
+    epfd: libc::c_int,
+    conn: libc::c_int,
+    conn_open: &mut bool,
+    timeout_ms: libc::c_int,
+) -> libc::c_int {
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
     // SAFETY: `events` is valid for 4 entries.
     let n = check(
-        unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 4, 0) },
+        unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 4, timeout_ms) },
         "epoll_wait",
     );
     for event in events.iter().take(n as usize) {
@@ -157,7 +163,7 @@ fn main() {
             println!("error no-hold ETIMEDOUT");
             exit(1);
         }
-        poll_once(epfd, conn, &mut conn_open);
+        wait_once(epfd, conn, &mut conn_open, 0);
     }
     println!("HELD");
     // SAFETY: `b"H"` is valid for one byte.
@@ -175,7 +181,7 @@ fn main() {
             println!("CLOSED");
             let mut closed = false;
             loop {
-                poll_once(epfd, conn, &mut closed);
+                wait_once(epfd, conn, &mut closed, 0);
             }
         }
         "sleep" => {
@@ -194,22 +200,10 @@ fn main() {
             if then == "empty-blocking" {
                 println!("EMPTY");
                 loop {
-                    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
-                    // SAFETY: `events` is valid for 4 entries.
-                    let n = check(
-                        unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), 4, -1) },
-                        "epoll_wait",
-                    );
-                    if n > 0 && conn_open && !drain(conn) {
-                        // SAFETY: removing a watched fd; the event is ignored for DEL.
-                        unsafe {
-                            libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, conn, std::ptr::null_mut())
-                        };
-                        conn_open = false;
-                    }
+                    wait_once(epfd, conn, &mut conn_open, -1);
                 }
             }
-            while poll_once(epfd, conn, &mut conn_open) > 0 {}
+            while wait_once(epfd, conn, &mut conn_open, 0) > 0 {}
             println!("EMPTY");
             loop {
                 // SAFETY: plain pause(2) call; the process is killed by the test.
