@@ -1,6 +1,7 @@
 //! Command line.
 
-use crate::keys;
+use crate::dist::{Arrivals, KeySize, ValueSize};
+use crate::keys::{self, Sizes, MAX_KEY_SIZE};
 
 pub const USAGE: &str = "\
 usage: kpoll-loadgen --server HOST:PORT [options]
@@ -10,6 +11,8 @@ memcached text-protocol load generator (get/set over many pipelined connections)
 Load shape:
   --rate R            open loop: R requests/s in total, Poisson arrivals, latency from the
                       scheduled send time (no coordinated omission)
+  --ia DIST           open loop inter-arrival times: exponential (the default, Poisson) or
+                      fb_ia (mutilate's Facebook generalized Pareto, scaled to the rate)
   --closed            closed loop (the default without --rate): each connection keeps
                       --depth requests in flight
   --depth D           closed-loop requests in flight per connection (default 1)
@@ -24,8 +27,10 @@ Load shape:
 Workload:
   --get-ratio F       fraction of gets, the rest sets (default 0.9)
   --keys K            key space size (default 10000)
-  --key-size B        key length in bytes (default 16)
-  --value-size B      value length in bytes (default 64)
+  --key-size B        key length in bytes (default 16), or fb_key: per-key lengths from
+                      mutilate's Facebook GEV, at least 1 + digits(K-1) and at most 250
+  --value-size B      value length in bytes (default 64), or fb_value: per-key lengths from
+                      mutilate's Facebook table + generalized Pareto, at most 1 MiB
   --seed S            RNG seed for the schedule and key choice (default 1)
   --no-preload        do not set every key before measuring
 
@@ -48,8 +53,10 @@ pub struct Config {
     pub depth: usize,
     pub max_pipeline: usize,
     pub get_ratio: f64,
-    pub key_size: usize,
-    pub value_size: usize,
+    pub key_size: KeySize,
+    pub value_size: ValueSize,
+    /// Open-loop inter-arrival distribution.
+    pub arrivals: Arrivals,
     pub keys: u64,
     pub duration: f64,
     pub warmup: f64,
@@ -70,8 +77,9 @@ impl Default for Config {
             depth: 1,
             max_pipeline: 1024,
             get_ratio: 0.9,
-            key_size: 16,
-            value_size: 64,
+            key_size: KeySize::Fixed(16),
+            value_size: ValueSize::Fixed(64),
+            arrivals: Arrivals::Exponential,
             keys: 10_000,
             duration: 10.0,
             warmup: 1.0,
@@ -81,6 +89,13 @@ impl Default for Config {
             drain_timeout: 2.0,
             spin: false,
         }
+    }
+}
+
+impl Config {
+    /// The key and value length of every key of the run.
+    pub fn sizes(&self) -> Sizes {
+        Sizes::new(self.key_size, self.value_size, self.keys)
     }
 }
 
@@ -103,6 +118,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     let mut server = None;
     let mut closed = false;
     let mut depth_given = false;
+    let mut ia_given = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -117,6 +133,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             "--connections" => c.connections = value(&flag, next())?,
             "--threads" => c.threads = value(&flag, next())?,
             "--rate" => c.rate = Some(value(&flag, next())?),
+            "--ia" => {
+                c.arrivals = value(&flag, next())?;
+                ia_given = true;
+            }
             "--closed" => closed = true,
             "--depth" => {
                 c.depth = value(&flag, next())?;
@@ -151,6 +171,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     if depth_given && c.rate.is_some() {
         return Err("--depth is for closed loop; open loop uses --max-pipeline".into());
     }
+    if ia_given && c.rate.is_none() {
+        return Err("--ia is for open loop (--rate)".into());
+    }
     if let Some(r) = c.rate {
         if !(r.is_finite() && r > 0.0) {
             return Err("--rate must be > 0".into());
@@ -171,15 +194,22 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     if c.keys == 0 || c.keys > u32::MAX as u64 {
         return Err("--keys must be within 1..2^32-1".into());
     }
+    // Distributions are clamped per key (keys::Sizes); fixed sizes must fit as given.
     let min_key = keys::min_key_size(c.keys);
-    if c.key_size < min_key || c.key_size > 250 {
-        return Err(format!(
-            "--key-size must be within {min_key}..250 for {} keys",
-            c.keys
-        ));
+    if let KeySize::Fixed(n) = c.key_size {
+        if n < min_key || n > MAX_KEY_SIZE {
+            return Err(format!(
+                "--key-size must be within {min_key}..{MAX_KEY_SIZE} (or fb_key) for {} keys",
+                c.keys
+            ));
+        }
     }
-    if c.value_size > MAX_VALUE_SIZE {
-        return Err(format!("--value-size must be at most {MAX_VALUE_SIZE}"));
+    if let ValueSize::Fixed(n) = c.value_size {
+        if n > MAX_VALUE_SIZE {
+            return Err(format!(
+                "--value-size must be at most {MAX_VALUE_SIZE} (or fb_value)"
+            ));
+        }
     }
     if !(c.duration.is_finite() && c.duration > 0.0 && c.duration <= 86_400.0) {
         return Err("--duration must be within (0, 86400] seconds".into());
@@ -222,7 +252,9 @@ mod tests {
         );
         assert_eq!(c.rate, Some(5000.0));
         assert_eq!((c.connections, c.threads), (8, 2));
-        assert_eq!((c.key_size, c.value_size, c.keys), (10, 100, 1000));
+        assert_eq!(c.key_size, KeySize::Fixed(10));
+        assert_eq!((c.value_size, c.keys), (ValueSize::Fixed(100), 1000));
+        assert_eq!(c.arrivals, Arrivals::Exponential);
         assert_eq!((c.duration, c.warmup, c.seed), (2.5, 0.5, 7));
         assert!(c.json && !c.preload && c.spin);
         assert_eq!(c.max_pipeline, 4);
@@ -255,10 +287,49 @@ mod tests {
             "--server h:1 --duration 0",
             "--server h:1 --duration 1 --warmup 1",
             "--server h:1 --json=1",
+            "--server h:1 --key-size fb_value",
+            "--server h:1 --key-size fb_kye",
+            "--server h:1 --value-size fb_key",
+            "--server h:1 --value-size -1",
+            "--server h:1 --rate 10 --ia",
+            "--server h:1 --rate 10 --ia pareto",
+            "--server h:1 --ia fb_ia",
+            "--server h:1 --closed --ia fb_ia",
+            "--server h:1 --ia exponential",
         ] {
             assert!(p(bad).is_err(), "{bad:?} should be rejected");
         }
         // 100000 keys: k + 5 digits.
-        assert_eq!(cfg("--server h:1 --keys 100000 --key-size 6").key_size, 6);
+        assert_eq!(
+            cfg("--server h:1 --keys 100000 --key-size 6").key_size,
+            KeySize::Fixed(6)
+        );
+    }
+
+    #[test]
+    fn facebook_distributions() {
+        let c = cfg("--server h:1 --rate 1000 --key-size fb_key --value-size=fb_value --ia fb_ia");
+        assert_eq!(c.key_size, KeySize::FbKey);
+        assert_eq!(c.value_size, ValueSize::FbValue);
+        assert_eq!(c.arrivals, Arrivals::FbIa);
+        // Each one alone; the others keep their defaults.
+        let c = cfg("--server h:1 --key-size fb_key");
+        assert_eq!(c.key_size, KeySize::FbKey);
+        assert_eq!(c.value_size, ValueSize::Fixed(64));
+        assert_eq!(c.arrivals, Arrivals::Exponential);
+        let c = cfg("--server h:1 --closed --value-size fb_value");
+        assert_eq!(
+            (c.key_size, c.value_size),
+            (KeySize::Fixed(16), ValueSize::FbValue)
+        );
+        let c = cfg("--server h:1 --rate 5 --ia exponential");
+        assert_eq!(c.arrivals, Arrivals::Exponential);
+        // fb_key needs no key-count check: every key is clamped to hold its number.
+        let c = cfg("--server h:1 --keys 4000000000 --key-size fb_key");
+        let s = c.sizes();
+        assert!((0..1000).all(|i| s.key_size(i) >= 11));
+        // A fixed size is still checked when the other size is a distribution.
+        assert!(p("--server h:1 --key-size 3 --value-size fb_value").is_err());
+        assert!(p("--server h:1 --key-size fb_key --value-size 2000000").is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! omission, or closed loop), verifying every response. See README.md.
 
 mod config;
+mod dist;
 mod keys;
 mod preload;
 mod proto;
@@ -31,7 +32,7 @@ fn run(c: &Config) -> Result<(Stats, u64, f64), String> {
     let (mut preload_keys, mut preload_s) = (0, 0.0);
     if c.preload && c.get_ratio > 0.0 {
         let t = Instant::now();
-        preload::preload(&addr, c.keys, c.key_size, c.value_size, &mut total)
+        preload::preload(&addr, c.keys, &c.sizes(), &mut total)
             .map_err(|e| format!("preload against {addr} failed: {e}"))?;
         preload_keys = c.keys;
         preload_s = t.elapsed().as_secs_f64();
@@ -48,12 +49,12 @@ fn run(c: &Config) -> Result<(Stats, u64, f64), String> {
     let plan = worker::Plan {
         addr,
         rate_per_conn: c.rate.map(|r| r / c.connections as f64),
+        arrivals: c.arrivals,
         depth: c.depth,
         max_pipeline: c.max_pipeline,
         get_ratio: c.get_ratio,
         keys: c.keys,
-        key_size: c.key_size,
-        value_size: c.value_size,
+        sizes: c.sizes(),
         seed: c.seed,
         start_ns,
         warmup_end_ns: start_ns + ns(c.warmup),

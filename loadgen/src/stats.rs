@@ -1,8 +1,10 @@
 //! Counters, latency histograms, and the final report (JSON and human summary).
 
 use crate::config::Config;
+use crate::dist::Arrivals;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
+use std::fmt::Display;
 
 /// Error categories; every one counts toward `errors.total` and a non-zero exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,17 @@ fn us(ns: u64) -> f64 {
     (ns as f64 / 1000.0 * 10.0).round() / 10.0
 }
 
+/// A size in `params` as on the command line: the byte count as a number (as before the
+/// distributions existed), else the distribution's name.
+fn size_json(fixed: Option<usize>, spec: &dyn Display) -> Value {
+    fixed.map_or_else(|| json!(spec.to_string()), |n| json!(n))
+}
+
+/// A size in the human summary: "16 B", or "fb_key sizes".
+fn size_text(fixed: Option<usize>, spec: &dyn Display) -> String {
+    fixed.map_or_else(|| format!("{spec} sizes"), |n| format!("{n} B"))
+}
+
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -197,8 +210,9 @@ impl Report<'_> {
                 "threads": c.threads,
                 "get_ratio": c.get_ratio,
                 "keys": c.keys,
-                "key_size": c.key_size,
-                "value_size": c.value_size,
+                "key_size": size_json(c.key_size.fixed(), &c.key_size),
+                "value_size": size_json(c.value_size.fixed(), &c.value_size),
+                "interarrival": if open { json!(c.arrivals.to_string()) } else { Value::Null },
                 "duration_s": c.duration,
                 "warmup_s": c.warmup,
                 "seed": c.seed,
@@ -232,13 +246,14 @@ impl Report<'_> {
         let c = self.config;
         let s = &self.stats;
         let mut out = String::new();
-        let mode = match c.rate {
-            Some(r) => format!("open loop, {r} req/s offered"),
-            None => format!("closed loop, depth {}", c.depth),
+        let mode = match (c.rate, c.arrivals) {
+            (Some(r), Arrivals::Exponential) => format!("open loop, {r} req/s offered"),
+            (Some(r), a) => format!("open loop, {r} req/s offered with {a} inter-arrivals"),
+            (None, _) => format!("closed loop, depth {}", c.depth),
         };
         out += &format!(
             "kpoll-loadgen: {} -- {mode}, {} conns on {} threads, {} s ({} s warm-up), \
-             get ratio {}, {} keys of {} B, values {} B\n",
+             get ratio {}, {} keys of {}, values {}\n",
             c.server,
             c.connections,
             c.threads,
@@ -246,8 +261,8 @@ impl Report<'_> {
             c.warmup,
             c.get_ratio,
             c.keys,
-            c.key_size,
-            c.value_size
+            size_text(c.key_size.fixed(), &c.key_size),
+            size_text(c.value_size.fixed(), &c.value_size)
         );
         if self.preload_keys > 0 {
             out += &format!(
@@ -305,6 +320,7 @@ impl Report<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dist::{KeySize, ValueSize};
 
     fn sample_stats(lat_us: &[u64]) -> Stats {
         let mut s = Stats::default();
@@ -376,6 +392,9 @@ mod tests {
         assert_eq!(j["params"]["connections"], 16);
         assert_eq!(j["params"]["keys"], 10_000);
         assert_eq!(j["params"]["seed"], 1);
+        assert_eq!(j["params"]["key_size"], 16);
+        assert_eq!(j["params"]["value_size"], 64);
+        assert_eq!(j["params"]["interarrival"], "exponential");
         assert_eq!(j["window_s"], 2.0);
         assert_eq!(j["offered_rps"], 1000.0);
         assert_eq!(j["scheduled_rps"], 1005.0);
@@ -414,6 +433,55 @@ mod tests {
         let h = r.human();
         assert!(h.contains("500.0 req/s achieved of 1000 offered"), "{h}");
         assert!(h.contains("wrong_value: 2"), "{h}");
+        assert!(h.contains("1000 req/s offered, 16 conns"), "{h}");
+        assert!(h.contains("10000 keys of 16 B, values 64 B"), "{h}");
+    }
+
+    #[test]
+    fn json_report_records_the_distributions() {
+        let config = Config {
+            server: "h:1".into(),
+            rate: Some(500.0),
+            key_size: KeySize::FbKey,
+            value_size: ValueSize::FbValue,
+            arrivals: Arrivals::FbIa,
+            ..Config::default()
+        };
+        let r = Report {
+            config: &config,
+            stats: Stats::default(),
+            window_s: 9.0,
+            preload_keys: 0,
+            preload_s: 0.0,
+        };
+        let j = r.to_json();
+        assert_eq!(j["params"]["key_size"], "fb_key");
+        assert_eq!(j["params"]["value_size"], "fb_value");
+        assert_eq!(j["params"]["interarrival"], "fb_ia");
+        let h = r.human();
+        assert!(
+            h.contains("500 req/s offered with fb_ia inter-arrivals"),
+            "{h}"
+        );
+        assert!(
+            h.contains("keys of fb_key sizes, values fb_value sizes"),
+            "{h}"
+        );
+        // One distribution, one fixed size.
+        let config = Config {
+            key_size: KeySize::Fixed(20),
+            ..config.clone()
+        };
+        let j = Report {
+            config: &config,
+            stats: Stats::default(),
+            window_s: 9.0,
+            preload_keys: 0,
+            preload_s: 0.0,
+        }
+        .to_json();
+        assert_eq!(j["params"]["key_size"], 20);
+        assert_eq!(j["params"]["value_size"], "fb_value");
     }
 
     #[test]
@@ -434,6 +502,7 @@ mod tests {
         assert_eq!(j["params"]["mode"], "closed");
         assert_eq!(j["params"]["depth"], 3);
         assert_eq!(j["params"]["rate"], Value::Null);
+        assert_eq!(j["params"]["interarrival"], Value::Null);
         assert_eq!(j["offered_rps"], Value::Null);
         assert_eq!(j["scheduled_rps"], Value::Null);
         assert_eq!(j["send_lag_us"], Value::Null);

@@ -2,9 +2,10 @@
 //! exact send times, pipelined requests with a FIFO of outstanding ones per connection.
 
 use crate::config::MAX_VALUE_SIZE;
-use crate::keys::{self, Rng};
+use crate::dist::Arrivals;
+use crate::keys::{self, Rng, Sizes};
 use crate::proto::{self, Op, Parse, Response};
-use crate::sched::Poisson;
+use crate::sched::Schedule;
 use crate::stats::{ErrorKind, Stats};
 use crate::sys::{self, Epoll, TimerFd, EV_ERR, EV_IN, EV_OUT};
 use std::collections::VecDeque;
@@ -19,12 +20,14 @@ pub struct Plan {
     pub addr: SocketAddr,
     /// Some(requests/s per connection) for open loop.
     pub rate_per_conn: Option<f64>,
+    /// Open-loop inter-arrival distribution.
+    pub arrivals: Arrivals,
     pub depth: usize,
     pub max_pipeline: usize,
     pub get_ratio: f64,
     pub keys: u64,
-    pub key_size: usize,
-    pub value_size: usize,
+    /// Key and value length of each key.
+    pub sizes: Sizes,
     pub seed: u64,
     pub start_ns: u64,
     pub warmup_end_ns: u64,
@@ -40,7 +43,7 @@ const TIMER_TOKEN: u64 = u64::MAX;
 /// A request sent (or queued in the write buffer) and not yet answered.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    /// When it was due: the Poisson schedule in open loop, the send time in closed loop.
+    /// When it was due: the open-loop schedule, the send time in closed loop.
     sched: u64,
     key: u64,
     op: Op,
@@ -57,7 +60,7 @@ pub struct Conn {
     writable: bool,
     fifo: VecDeque<Pending>,
     rng: Rng,
-    sched: Option<Poisson>,
+    sched: Option<Schedule>,
     reconnect_at: u64,
 }
 
@@ -73,8 +76,9 @@ impl Conn {
         stream.set_nonblocking(true)?;
         let sched = plan.rate_per_conn.map(|r| {
             // Schedule and workload streams are independent of each other and per connection.
-            Poisson::new(
+            Schedule::new(
                 Rng::for_stream(plan.seed, 2 * index as u64),
+                plan.arrivals,
                 r,
                 plan.start_ns,
             )
@@ -107,9 +111,13 @@ impl Conn {
             Op::Set
         };
         let key = self.rng.below(plan.keys);
+        let key_size = plan.sizes.key_size(key);
         match op {
-            Op::Get => proto::encode_get(&mut self.wbuf, key, plan.key_size),
-            Op::Set => proto::encode_set(&mut self.wbuf, key, plan.key_size, plan.value_size),
+            Op::Get => proto::encode_get(&mut self.wbuf, key, key_size),
+            Op::Set => {
+                let value_size = plan.sizes.value_size(key);
+                proto::encode_set(&mut self.wbuf, key, key_size, value_size)
+            }
         }
         self.fifo.push_back(Pending { sched, key, op });
     }
@@ -294,7 +302,7 @@ fn check(
         }
     }
     scratch.clear();
-    keys::write_key(scratch, p.key, plan.key_size);
+    keys::write_key(scratch, p.key, plan.sizes.key_size(p.key));
     let key = &scratch[..];
     match (p.op, resp) {
         (
@@ -305,7 +313,8 @@ fn check(
                 data,
             },
         ) => {
-            if k != key || flags != 0 || !keys::value_matches(key, plan.value_size, data) {
+            let len = plan.sizes.value_size(p.key);
+            if k != key || flags != 0 || !keys::value_matches(key, len, data) {
                 stats.error(ErrorKind::WrongValue, 1, || {
                     format!(
                         "get {}: got key {} flags {flags} {} bytes {}",
@@ -438,4 +447,120 @@ pub fn run(plan: &Plan, mut conns: Vec<Conn>) -> io::Result<Stats> {
         });
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::{KeySize, ValueSize};
+    use crate::preload;
+
+    const KEYS: u64 = 3000;
+
+    fn plan(sizes: Sizes) -> Plan {
+        Plan {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            rate_per_conn: None,
+            arrivals: Arrivals::Exponential,
+            depth: 1,
+            max_pipeline: 1,
+            get_ratio: 1.0,
+            keys: KEYS,
+            sizes,
+            seed: 1,
+            start_ns: 0,
+            warmup_end_ns: 0,
+            end_ns: 0,
+            drain_end_ns: 0,
+            spin: false,
+        }
+    }
+
+    /// The (key, value) of each `set <key> 0 0 <len>\r\n<value>\r\n` in `buf`.
+    fn sets(mut buf: &[u8]) -> Vec<(&[u8], &[u8])> {
+        let mut out = Vec::new();
+        while !buf.is_empty() {
+            let eol = buf.windows(2).position(|w| w == b"\r\n").unwrap();
+            let line = std::str::from_utf8(&buf[..eol]).unwrap();
+            let f: Vec<&str> = line.split(' ').collect();
+            assert_eq!((f.len(), f[0], f[2], f[3]), (5, "set", "0", "0"), "{line}");
+            let len: usize = f[4].parse().unwrap();
+            let data = eol + 2;
+            assert_eq!(&buf[data + len..data + len + 2], b"\r\n");
+            out.push((&buf[4..4 + f[1].len()], &buf[data..data + len]));
+            buf = &buf[data + len + 2..];
+        }
+        out
+    }
+
+    /// Verify `value` as the reply to a get of key number `idx`; the number of errors.
+    fn verify(plan: &Plan, idx: u64, key: &[u8], value: &[u8]) -> u64 {
+        let mut stats = Stats::default();
+        let head = Some(Pending {
+            sched: 0,
+            key: idx,
+            op: Op::Get,
+        });
+        let resp = Response::Value {
+            key,
+            flags: 0,
+            data: value,
+        };
+        check(plan, head, resp, 1, &mut Vec::new(), &mut stats, 0);
+        stats.total_errors()
+    }
+
+    #[test]
+    fn preloaded_values_pass_get_verification() {
+        for (k, v) in [
+            (KeySize::FbKey, ValueSize::FbValue),
+            (KeySize::Fixed(16), ValueSize::FbValue),
+            (KeySize::FbKey, ValueSize::Fixed(64)),
+            (KeySize::Fixed(16), ValueSize::Fixed(64)),
+        ] {
+            let sizes = Sizes::new(k, v, KEYS);
+            let plan = plan(sizes);
+            let mut buf = Vec::new();
+            preload::encode_sets(&mut buf, 0..KEYS, &sizes);
+            let sets = sets(&buf);
+            assert_eq!(sets.len() as u64, KEYS);
+            for (i, &(key, value)) in sets.iter().enumerate() {
+                let i = i as u64;
+                assert_eq!(key.len(), sizes.key_size(i));
+                assert_eq!(value.len(), sizes.value_size(i));
+                assert_eq!(verify(&plan, i, key, value), 0, "{k:?} {v:?} key {i}");
+            }
+            // The distributions really vary the lengths from key to key.
+            let distinct = |f: &dyn Fn(u64) -> usize| {
+                (0..KEYS)
+                    .map(f)
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+            };
+            let want = |fixed: bool| if fixed { 1..2 } else { 20..10_000 };
+            assert!(want(k.fixed().is_some()).contains(&distinct(&|i| sizes.key_size(i))));
+            assert!(want(v.fixed().is_some()).contains(&distinct(&|i| sizes.value_size(i))));
+        }
+    }
+
+    #[test]
+    fn verification_catches_a_value_of_another_length() {
+        let sizes = Sizes::new(KeySize::FbKey, ValueSize::FbValue, KEYS);
+        let plan = plan(sizes);
+        let mut buf = Vec::new();
+        preload::encode_sets(&mut buf, 0..KEYS, &sizes);
+        let sets = sets(&buf);
+        // A key whose value has a tail size: one byte short, or one byte long, is wrong.
+        let (i, &(key, value)) = sets
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.1.len() > 20)
+            .unwrap();
+        let mut long = Vec::new();
+        keys::write_value(&mut long, key, value.len() + 1);
+        assert_eq!(verify(&plan, i as u64, key, &value[..value.len() - 1]), 1);
+        assert_eq!(verify(&plan, i as u64, key, &long), 1);
+        // The same bytes verified as a neighbouring key (another key and length) are wrong.
+        assert_eq!(verify(&plan, i as u64 + 1, key, value), 1);
+    }
 }

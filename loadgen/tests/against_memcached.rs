@@ -224,6 +224,56 @@ fn open_loop_against_memcached() {
     assert!(u(&j["send_lag_us"]["count"]) > 0);
 }
 
+#[test]
+fn facebook_workload_against_memcached() {
+    // Per-key fb_key/fb_value lengths: the preload, the run's sets and the verification of
+    // every get must agree on them; fb_ia arrivals must still average the offered rate.
+    let _turn = serial();
+    let Some(mc) = start_memcached() else { return };
+    let server = format!("127.0.0.1:{}", mc.port);
+    let r = loadgen(
+        &[
+            "--server",
+            &server,
+            "--rate",
+            "2000",
+            "--ia",
+            "fb_ia",
+            "--key-size",
+            "fb_key",
+            "--value-size",
+            "fb_value",
+            "--duration",
+            "1.2",
+            "--warmup",
+            "0.2",
+            "--connections",
+            "4",
+            "--get-ratio",
+            "0.7",
+            "--keys",
+            "5000",
+            "--json",
+        ],
+        Duration::from_secs(20),
+    );
+    let j = &r.json;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(j["params"]["key_size"], "fb_key");
+    assert_eq!(j["params"]["value_size"], "fb_value");
+    assert_eq!(j["params"]["interarrival"], "fb_ia");
+    assert_eq!(u(&j["errors"]["total"]), 0);
+    assert_eq!(u(&j["misses"]), 0);
+    assert_eq!(u(&j["preload"]["keys"]), 5000);
+    assert!(u(&j["requests"]["get"]) > 0 && u(&j["requests"]["set"]) > 0);
+    let achieved = f(&j["achieved_rps"]);
+    assert!(
+        (achieved / 2000.0 - 1.0).abs() < 0.15,
+        "achieved {achieved}"
+    );
+    assert_eq!(u(&j["requests"]["unsent"]), 0);
+}
+
 /// How a fake server answers `get`s (`set`s always get `STORED`).
 #[derive(Clone, Copy)]
 enum Fake {
