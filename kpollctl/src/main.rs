@@ -9,6 +9,7 @@ mod json;
 mod knobs;
 mod parse_error;
 mod paths;
+mod persist;
 mod procfs;
 mod render;
 mod source;
@@ -85,18 +86,32 @@ enum Command {
         ifaces: Vec<String>,
     },
     /// Add local ports to net.kpoll.ports, keeping the ports already there.
+    ///
+    /// With --persist the ports are also added to /etc/sysctl.d/90-kpoll.conf, and
+    /// /etc/modules-load.d/kpoll.conf loads the module at boot; if kpoll is not loaded, only the
+    /// files are changed.
     Enable {
         /// Port to add (repeatable, 1..=65535).
         #[arg(long = "port", value_name = "N", required = true,
               value_parser = clap::value_parser!(u16).range(1..))]
         ports: Vec<u16>,
+        /// Also keep the change across reboots (files below /etc).
+        #[arg(long)]
+        persist: bool,
     },
     /// Remove ports from net.kpoll.ports; without --port, clear the list.
+    ///
+    /// With --persist the ports are also removed from /etc/sysctl.d/90-kpoll.conf; without
+    /// --port, or when nothing is left to set, both files kpollctl persists
+    /// (/etc/sysctl.d/90-kpoll.conf, /etc/modules-load.d/kpoll.conf) are removed.
     Disable {
         /// Port to remove (repeatable, 1..=65535).
         #[arg(long = "port", value_name = "N",
               value_parser = clap::value_parser!(u16).range(1..))]
         ports: Vec<u16>,
+        /// Also keep the change across reboots (files below /etc).
+        #[arg(long)]
+        persist: bool,
     },
     /// Set knobs: enabled=0|1 watchdog=USEC (50..=1000000) budget=N (1..=1024) ports=P,Q,...
     ///
@@ -108,6 +123,9 @@ enum Command {
         /// One or more KEY=VALUE; all are validated before anything is written.
         #[arg(value_name = "KEY=VALUE", required = true)]
         assignments: Vec<String>,
+        /// Also write the values to /etc/sysctl.d/90-kpoll.conf (and load the module at boot).
+        #[arg(long)]
+        persist: bool,
     },
 }
 
@@ -183,8 +201,7 @@ fn cmd_watch(
 }
 
 /// Applies `wanted`, printing one line per knob.
-fn apply(paths: &Paths, wanted: &[(Knob, Value)]) -> Result<(), Error> {
-    let sysctls = Sysctls::open(paths)?;
+fn apply(sysctls: &Sysctls, wanted: &[(Knob, Value)]) -> Result<(), Error> {
     let mut lines = String::new();
     let result = sysctls.apply(wanted, |change| lines.push_str(&format!("{change}\n")));
     // Print what was changed even when a later write failed.
@@ -192,21 +209,105 @@ fn apply(paths: &Paths, wanted: &[(Knob, Value)]) -> Result<(), Error> {
     result
 }
 
-fn change_ports(paths: &Paths, add: &[u16], remove: Option<&[u16]>) -> Result<(), Error> {
-    let sysctls = Sysctls::open(paths)?;
-    let current = sysctls.read_ports()?;
-    let remove = remove.unwrap_or(&current).to_vec();
-    for port in &remove {
-        if !current.contains(port) {
-            eprintln!("note: port {port} was not in net.kpoll.ports");
+/// The running module's knobs, or `None` (with a note) when it is not loaded and only the
+/// persisted files are to be changed.
+fn running(paths: &Paths, persist: bool) -> Result<Option<Sysctls>, Error> {
+    match Sysctls::open(paths) {
+        Ok(sysctls) => Ok(Some(sysctls)),
+        Err(Error::NotLoaded { path }) if persist => {
+            eprintln!(
+                "note: kpoll is not loaded ({} is missing): the files apply at boot, or now after \
+                 `modprobe kpoll` with `sysctl -p {}`",
+                path.display(),
+                paths.persisted_sysctls().display()
+            );
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Writes (or removes) the persisted files and says what they hold now.
+fn store(paths: &Paths, settings: &persist::Settings) -> Result<(), Error> {
+    match persist::store(paths, settings)? {
+        persist::Stored::Written(sysctls) => {
+            let text = persist::render(settings);
+            let values: Vec<&str> = text
+                .lines()
+                .filter_map(|line| line.strip_prefix("net.kpoll."))
+                .collect();
+            print(&format!(
+                "persisted: {} ({}); kpoll loaded at boot ({})\n",
+                values.join(", "),
+                sysctls.display(),
+                paths.persisted_module_load().display()
+            ))
+        }
+        persist::Stored::Removed(sysctls, module_load) => print(&format!(
+            "persisted: nothing (removed {} and {})\n",
+            sysctls.display(),
+            module_load.display()
+        )),
+    }
+}
+
+/// `enable` (`remove` empty), `disable --port` (`add` empty) and `disable` (`remove` None:
+/// every port, and with --persist both files).
+fn change_ports(
+    paths: &Paths,
+    add: &[u16],
+    remove: Option<&[u16]>,
+    persist: bool,
+) -> Result<(), Error> {
+    // The persisted change is computed (and a broken file reported) before anything changes.
+    let persisted = if persist {
+        let mut settings = persist::load(paths)?;
+        match remove {
+            None => settings = persist::Settings::default(),
+            Some(remove) => settings.change_ports(add, remove).map_err(Error::Invalid)?,
+        }
+        Some(settings)
+    } else {
+        None
+    };
+    if let Some(sysctls) = running(paths, persist)? {
+        let current = sysctls.read_ports()?;
+        let remove = remove.unwrap_or(&current).to_vec();
+        for port in &remove {
+            if !current.contains(port) {
+                eprintln!("note: port {port} was not in net.kpoll.ports");
+            }
+        }
+        let new = knobs::merge_ports(&current, add, &remove).map_err(Error::Invalid)?;
+        apply(&sysctls, &[(Knob::Ports, Value::Ports(new))])?;
+        if !add.is_empty() && matches!(sysctls.read(Knob::Enabled), Ok(Value::Number(0))) {
+            eprintln!("note: net.kpoll.enabled is 0, so kpoll is off (kpollctl set enabled=1)");
         }
     }
-    let new = knobs::merge_ports(&current, add, &remove).map_err(Error::Invalid)?;
-    apply(paths, &[(Knob::Ports, Value::Ports(new))])?;
-    if !add.is_empty() && matches!(sysctls.read(Knob::Enabled), Ok(Value::Number(0))) {
-        eprintln!("note: net.kpoll.enabled is 0, so kpoll is off (kpollctl set enabled=1)");
+    match persisted {
+        Some(settings) => store(paths, &settings),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn set(paths: &Paths, assignments: &[String], persist: bool) -> Result<(), Error> {
+    let wanted = knobs::parse_assignments(assignments).map_err(Error::Invalid)?;
+    let persisted = if persist {
+        let mut settings = persist::load(paths)?;
+        for (knob, value) in &wanted {
+            settings.set(*knob, value.clone());
+        }
+        Some(settings)
+    } else {
+        None
+    };
+    if let Some(sysctls) = running(paths, persist)? {
+        apply(&sysctls, &wanted)?;
+    }
+    match persisted {
+        Some(settings) => store(paths, &settings),
+        None => Ok(()),
+    }
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -219,14 +320,17 @@ fn run(cli: Cli) -> Result<(), Error> {
             json,
             ifaces,
         } => cmd_watch(&paths, interval, count, json, &ifaces),
-        Command::Enable { ports } => change_ports(&paths, &ports, Some(&[])),
-        Command::Disable { ports } => {
-            change_ports(&paths, &[], (!ports.is_empty()).then_some(&ports[..]))
-        }
-        Command::Set { assignments } => {
-            let wanted = knobs::parse_assignments(&assignments).map_err(Error::Invalid)?;
-            apply(&paths, &wanted)
-        }
+        Command::Enable { ports, persist } => change_ports(&paths, &ports, Some(&[]), persist),
+        Command::Disable { ports, persist } => change_ports(
+            &paths,
+            &[],
+            (!ports.is_empty()).then_some(&ports[..]),
+            persist,
+        ),
+        Command::Set {
+            assignments,
+            persist,
+        } => set(&paths, &assignments, persist),
     }
 }
 
@@ -268,7 +372,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.root, PathBuf::from("/tmp/x"));
-        assert!(matches!(cli.command, Command::Enable { ref ports } if ports == &[1, 2]));
+        assert!(
+            matches!(cli.command, Command::Enable { ref ports, persist: false } if ports == &[1, 2])
+        );
+        let cli = Cli::try_parse_from(["kpollctl", "enable", "--port", "1", "--persist"]).unwrap();
+        assert!(matches!(cli.command, Command::Enable { persist: true, .. }));
+        let cli = Cli::try_parse_from(["kpollctl", "set", "--persist", "budget=8"]).unwrap();
+        assert!(matches!(cli.command, Command::Set { persist: true, .. }));
         let cli = Cli::try_parse_from(["kpollctl", "status", "--json", "--root", "/r"]).unwrap();
         assert_eq!(cli.root, PathBuf::from("/r"));
         assert!(Cli::try_parse_from(["kpollctl", "enable"]).is_err());
@@ -277,6 +387,6 @@ mod tests {
         assert!(Cli::try_parse_from(["kpollctl", "set"]).is_err());
         assert!(Cli::try_parse_from(["kpollctl", "watch", "--count", "0"]).is_err());
         let cli = Cli::try_parse_from(["kpollctl", "disable"]).unwrap();
-        assert!(matches!(cli.command, Command::Disable { ref ports } if ports.is_empty()));
+        assert!(matches!(cli.command, Command::Disable { ref ports, .. } if ports.is_empty()));
     }
 }

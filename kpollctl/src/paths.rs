@@ -32,6 +32,16 @@ impl Paths {
         self.under("proc/interrupts")
     }
 
+    /// `/etc/sysctl.d/90-kpoll.conf`: the knobs set at boot (`--persist`).
+    pub fn persisted_sysctls(&self) -> PathBuf {
+        self.under("etc/sysctl.d/90-kpoll.conf")
+    }
+
+    /// `/etc/modules-load.d/kpoll.conf`: loads the module at boot (`--persist`).
+    pub fn persisted_module_load(&self) -> PathBuf {
+        self.under("etc/modules-load.d/kpoll.conf")
+    }
+
     /// `/sys/class/net/IFACE/device`: a symlink to the interface's parent device.
     pub fn iface_device(&self, iface: &str) -> PathBuf {
         self.under("sys/class/net")
@@ -51,6 +61,14 @@ mod tests {
         assert_eq!(paths.sysctl_dir(), PathBuf::from("/proc/sys/net/kpoll"));
         assert_eq!(paths.interrupts(), PathBuf::from("/proc/interrupts"));
         assert_eq!(
+            paths.persisted_sysctls(),
+            PathBuf::from("/etc/sysctl.d/90-kpoll.conf")
+        );
+        assert_eq!(
+            paths.persisted_module_load(),
+            PathBuf::from("/etc/modules-load.d/kpoll.conf")
+        );
+        assert_eq!(
             paths.iface_device("eth0"),
             PathBuf::from("/sys/class/net/eth0/device")
         );
@@ -60,5 +78,9 @@ mod tests {
     fn other_roots_prefix_every_path() {
         let paths = Paths::new("/tmp/fake");
         assert_eq!(paths.report(), PathBuf::from("/tmp/fake/proc/net/kpoll"));
+        assert_eq!(
+            paths.persisted_sysctls(),
+            PathBuf::from("/tmp/fake/etc/sysctl.d/90-kpoll.conf")
+        );
     }
 }
