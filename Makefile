@@ -1,6 +1,6 @@
 # kpoll: the two entry points are `make demo` and `make test` (see README.md).
 # Both install what is missing, build the patched kernel (cached), the module and the guest.
-.PHONY: demo test soak setup kernel module host-test bench
+.PHONY: demo test soak setup kernel module host-test bench deb deb-test
 
 demo: setup
 	scripts/demo.sh
@@ -28,3 +28,16 @@ host-test:
 
 bench: setup
 	scripts/bench.sh
+
+# Debian packages for a Debian 12 server (README "Install on a Debian 12 server"): the patched
+# kernel from Debian's own config (FLAVOUR=cloud-amd64 or amd64), linux-headers that can build
+# Rust modules, kpoll-dkms and kpollctl. Long the first time (niced kernel build, cached).
+FLAVOUR ?= cloud-amd64
+deb: setup
+	KPOLL_DEB_FLAVOUR=$(FLAVOUR) scripts/deb-build.sh
+	scripts/deb-dkms.sh
+
+# Boots the packaged kernel (from the cached .debs of `make deb`) in the VM harness with kpoll
+# built by DKMS in a chroot that has only the packages, and runs the memcached opt-in test.
+deb-test: setup
+	KPOLL_DEB_FLAVOUR=$(FLAVOUR) scripts/deb-test.sh

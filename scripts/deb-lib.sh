@@ -13,7 +13,7 @@ KPOLL_DEB_DEBUG_INFO=${KPOLL_DEB_DEBUG_INFO:-0}
 check_deb_flavour() {
 	case " $KPOLL_DEB_FLAVOURS " in
 	*" $KPOLL_DEB_FLAVOUR "*) ;;
-	*) die "unsupported flavour '$KPOLL_DEB_FLAVOUR': choose one of: $KPOLL_DEB_FLAVOURS (FLAVOUR=amd64 make deb)" ;;
+	*) die "unsupported flavour '$KPOLL_DEB_FLAVOUR': choose one of: $KPOLL_DEB_FLAVOURS (make deb FLAVOUR=amd64)" ;;
 	esac
 	case "$KPOLL_DEB_DEBUG_INFO" in
 	0 | 1) ;;

@@ -11,6 +11,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from tap import Results  # noqa: E402
+import deb_suite  # noqa: E402
 import host_suite  # noqa: E402
 import model_check  # noqa: E402
 
@@ -39,6 +40,7 @@ def build_guest(results, flavour):
 def main():
     results = Results()
     host_suite.run(results)
+    deb_suite.run(results)
     model_check.run(results)
 
     guest = build_guest(results, os.environ.get("KPOLL_FLAVOUR", "release"))
