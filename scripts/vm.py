@@ -260,7 +260,7 @@ class Vm:
     """A QEMU guest booted from `kernel` + `initrd` (see the module docstring)."""
 
     def __init__(self, kernel, initrd, vcpus=1, mem_mb=1024, queues=1, append_extra="",
-                 log_path=None, accel=None, boot_timeout=None):
+                 log_path=None, accel=None, boot_timeout=None, icount=False):
         self.kernel = os.path.abspath(kernel)
         self.initrd = os.path.abspath(initrd)
         for path in (self.kernel, self.initrd):
@@ -271,6 +271,10 @@ class Vm:
         self.queues = int(queues)
         self.append_extra = append_extra
         self.accel = accel
+        # QEMU `-icount shift=0,sleep=on`: guest time advances by one nanosecond per executed
+        # instruction while a vCPU runs (and with real time while all are idle), so guest busy
+        # time becomes an instruction count. TCG only, one vCPU thread.
+        self.icount = bool(icount)
         self.boot_timeout = boot_timeout
         if log_path is None:
             logs = os.path.join(KPOLL_CACHE, "logs")
@@ -390,6 +394,8 @@ class Vm:
         sock = os.path.join(self._tmpdir, "ctl.sock")
         append = f"console=ttyS0 panic=-1 {self.append_extra}".strip()
         if self.accel == "kvm":
+            if self.icount:
+                raise VmError("-icount needs TCG")
             accel, cpu = "kvm", "host"
         else:
             accel, cpu = ("tcg,thread=multi" if self.vcpus > 1 else "tcg"), "max"
@@ -408,6 +414,7 @@ class Vm:
             "-serial", f"file:{self.log_path}",
             "-serial", f"unix:{sock},server=on,wait=off",
             "-netdev", netdev, "-device", nic,
+            *(["-icount", "shift=0,sleep=on"] if self.icount else []),
         ]
 
     def _start_qemu(self):

@@ -8,7 +8,9 @@
 //! - `epoll_wait()` entry: poll each remembered NAPI that is held once, in the caller's context.
 //! - `epoll_wait()` returns events: for each NAPI of this epoll whose streak goes on (events
 //!   were also returned last time, with no empty return in between, and the NAPI's sockets keep
-//!   waking the epoll), become one of its holders and hold its IRQ until the watchdog deadline;
+//!   waking the epoll), become one of its holders — unless the queue is not held and its recent
+//!   holds polled nothing (`policy::admission`) — and hold its IRQ until the adaptive deadline
+//!   (`policy::rhythm`);
 //!   a NAPI none of whose sockets woke the epoll for a few deliveries is no longer held by it.
 //! - `epoll_wait()` returns without events (about to sleep, zero timeout, `-EINTR`, error), or
 //!   the epoll instance is freed: end this epoll's streaks and holds; a queue whose last holder
@@ -18,7 +20,7 @@
 
 use crate::{
     napi_table::{now_ns, NapiEntry, MAX_NAPIS},
-    policy::napi_ids,
+    policy::{counters::Counter, napi_ids},
     state::Kpoll,
 };
 use kernel::{
@@ -104,8 +106,9 @@ impl Hooks for Kpoll {
             if let Some(entry) = self.napis.find(id).filter(|e| e.hold.is_held()) {
                 let packets = napi::poll_once(&rcu, id, budget);
                 entry.hold.polled(now_ns());
-                entry.counters.inc_app_polls();
-                entry.counters.add_app_packets(u64::from(packets));
+                entry.admission.polled(packets);
+                entry.counters.inc(Counter::AppPolls);
+                entry.counters.add(Counter::AppPackets, u64::from(packets));
             }
         });
     }
@@ -139,7 +142,14 @@ impl Hooks for Kpoll {
                     Some(entry) if entry.is_current(generation) => Some(entry),
                     _ => self.become_holder(&rcu, slot, &napi, Some(generation)),
                 },
-                napi_ids::Streak::Continues => self.become_holder(&rcu, slot, &napi, None),
+                napi_ids::Streak::Continues => {
+                    // A queue whose recent holds polled nothing is not held again for a while:
+                    // at low load holding costs more than the interrupts it saves.
+                    if self.napis.find(id).is_some_and(|entry| !entry.admits()) {
+                        return;
+                    }
+                    self.become_holder(&rcu, slot, &napi, None)
+                }
             };
             if let Some(entry) = entry {
                 entry.hold_for(&napi, watchdog_ns);

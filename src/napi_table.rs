@@ -15,9 +15,11 @@
 //! Dropping the table stops every watchdog and gives every held queue back to its IRQ.
 
 use crate::policy::{
+    admission::Admission,
     claim::Claim,
-    counters::{NapiCounters, NapiCountersSnapshot},
-    hold::{NapiHold, Watchdog},
+    counters::{Counter, NapiCounters, NapiCountersSnapshot},
+    hold::{service_interval, NapiHold, Watchdog},
+    rhythm::Rhythm,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
@@ -47,6 +49,10 @@ pub(crate) struct NapiEntry {
     /// The NAPI ID served (0 while free) and how many epoll instances hold it.
     claim: Claim,
     pub(crate) hold: NapiHold,
+    /// Whether a new hold is worth taking.
+    pub(crate) admission: Admission,
+    /// The application's pace, for the adaptive deadline.
+    rhythm: Rhythm,
     /// When the current hold began (ns), for the time-held counter.
     held_since: AtomicU64,
     pub(crate) counters: NapiCounters,
@@ -63,6 +69,8 @@ impl NapiEntry {
         pin_init!(Self {
             claim: Claim::new(),
             hold: NapiHold::new(),
+            admission: Admission::new(),
+            rhythm: Rhythm::new(),
             held_since: AtomicU64::new(0),
             counters: NapiCounters::new(),
             watchdog <- HrTimer::new(),
@@ -98,21 +106,40 @@ impl NapiEntry {
     /// Nobody holds this NAPI any more: give the queue back to its IRQ now.
     fn hand_back(&self, napi: Option<&Napi<'_>>) {
         if self.hold.would_sleep() {
-            self.counters.inc_idle_resumes();
-            self.account_held_time();
+            self.counters.inc(Counter::IdleResumes);
+            self.hold_ended();
         }
         if let Some(napi) = napi {
             napi.release_irq();
         }
     }
 
-    /// A holder's `epoll_wait()` returned events: hold the IRQ until the watchdog deadline and
-    /// make sure the watchdog runs. Process context.
+    /// Whether a holder may take a new hold on this queue now: it is held already, or its
+    /// recent holds were worth it (counted as `declined` if not). Process context.
+    pub(crate) fn admits(&self) -> bool {
+        if self.hold.is_held() || self.admission.may_hold(now_ns()) {
+            return true;
+        }
+        self.counters.inc(Counter::Declined);
+        false
+    }
+
+    /// A holder's `epoll_wait()` returned events: hold the IRQ until the adaptive deadline (at
+    /// most `watchdog_ns`) and make sure the watchdog runs. Process context.
     pub(crate) fn hold_for(&self, napi: &Napi<'_>, watchdog_ns: u64) {
         let now = now_ns();
-        if self.hold.events_delivered(now, watchdog_ns).newly_held {
+        let hold_ns = self
+            .rhythm
+            .delivered(now, self.hold.is_held(), watchdog_ns);
+        let service_ns = service_interval(watchdog_ns);
+        if self
+            .hold
+            .events_delivered_for(now, hold_ns, service_ns)
+            .newly_held
+        {
             self.held_since.store(now, Ordering::Relaxed);
-            self.counters.inc_suspensions();
+            self.admission.hold_began();
+            self.counters.inc(Counter::Suspensions);
         }
         // The bit is set before the timer is checked, so a pending or running watchdog will
         // always see it (see `policy::hold`). A NAPI being disabled or deleted refuses the bit;
@@ -132,9 +159,13 @@ impl NapiEntry {
         }
     }
 
-    fn account_held_time(&self) {
+    /// A hold ended (the last holder left or the watchdog released it): count the time held and
+    /// score the hold for [`Self::admits`].
+    fn hold_ended(&self) {
+        let now = now_ns();
         let since = self.held_since.load(Ordering::Relaxed);
-        self.counters.add_held_ns(now_ns().saturating_sub(since));
+        self.counters.add(Counter::HeldNs, now.saturating_sub(since));
+        self.admission.hold_ended(now, self.rhythm.current());
     }
 
     /// Drops the hold bit of this entry's NAPI, if the NAPI still exists. Any context.
@@ -151,8 +182,14 @@ impl NapiEntry {
         let rcu = rcu::read_lock();
         if let Some(napi) = Napi::find(&rcu, self.id()) {
             napi.schedule();
-            self.counters.inc_service_polls();
+            self.counters.inc(Counter::ServicePolls);
         }
+    }
+
+    /// The entry now serves another NAPI: its predecessor's score and pace do not apply.
+    fn forget_pace(&self) {
+        self.admission.reset();
+        self.rhythm.reset();
     }
 
     /// Whether this entry may serve another NAPI: its NAPI is gone, nobody holds it and its
@@ -185,8 +222,11 @@ impl HrTimerCallback for NapiEntry {
                     // No holder returned events for a whole watchdog period: they are all
                     // stale; their later empty returns must not count.
                     this.claim.expire();
-                    this.counters.inc_watchdog_fires();
-                    this.account_held_time();
+                    this.counters.inc(Counter::WatchdogFires);
+                    if this.rhythm.decided_early() {
+                        this.counters.inc(Counter::EarlyFires);
+                    }
+                    this.hold_ended();
                 }
                 // Also after a lost race between a hold and a release: the bit may be set with
                 // no deadline, and this is the path that clears it. If the entry was reclaimed
@@ -225,9 +265,26 @@ impl NapiTable {
         })
     }
 
+    /// The entries in the order NAPI `id` tries them: from `id % MAX_NAPIS` on, wrapping.
+    ///
+    /// An ID is always stored at or before the first free entry of its order (claims walk the
+    /// same order and take the first entry that is free or reclaimable), and entries never become
+    /// free again, so a lookup stops at the first free entry: at low load, after one or two.
+    fn probe(&self, id: u32) -> impl Iterator<Item = &NapiEntry> {
+        let start = id as usize % MAX_NAPIS;
+        (0..MAX_NAPIS).map(move |i| &self.entries[(start + i) % MAX_NAPIS])
+    }
+
     /// The entry for NAPI `id`, if there is one.
     pub(crate) fn find(&self, id: u32) -> Option<&NapiEntry> {
-        self.entries.iter().find(|e| e.id() == id)
+        for entry in self.probe(id) {
+            match entry.id() {
+                found if found == id => return Some(entry),
+                0 => return None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The entry for NAPI `id`, claiming a free one or reclaiming one whose NAPI is gone if
@@ -249,14 +306,18 @@ impl NapiTable {
         entry
     }
 
+    /// Takes the first entry in `id`'s probe order that is free or whose NAPI is gone (see
+    /// [`Self::probe`]). Only under `claiming`.
     fn claim(&self, rcu: &rcu::Guard, id: u32) -> Option<&NapiEntry> {
-        if let Some(free) = self.entries.iter().find(|e| e.claim.claim_free(id)) {
-            return Some(free);
-        }
-        for entry in self.entries.iter() {
+        for entry in self.probe(id) {
             let old = entry.id();
-            if entry.reclaimable(rcu) && entry.claim.reclaim(old, id) {
-                self.retired.add(&entry.counters.take());
+            if old == 0 {
+                if entry.claim.claim_free(id) {
+                    return Some(entry);
+                }
+            } else if entry.reclaimable(rcu) && entry.claim.reclaim(old, id) {
+                self.retired.add_all(&entry.counters.take());
+                entry.forget_pace();
                 self.reclaimed.fetch_add(1, Ordering::Relaxed);
                 return Some(entry);
             }

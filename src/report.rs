@@ -2,16 +2,20 @@
 
 //! `/proc/net/kpoll`: the configuration, one line per NAPI instance and a total line.
 //!
-//! Format (stable; columns separated by single spaces, documented in README.md):
+//! Format (stable; columns separated by single spaces, documented in README.md; the counter
+//! columns are `policy::counters::Counter`, in its order):
 //!
 //! ```text
 //! config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
-//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls
-//! 8193 eth0 24 held 10 5000 4990 9 1 1234 3
-//! total - - - 10 5000 4990 9 1 1234 3
+//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls declined early_fires
+//! 8193 eth0 24 held 10 5000 4990 9 1 1234 3 7 1
+//! total - - - 10 5000 4990 9 1 1234 3 7 1
 //! ```
 
-use crate::{policy::counters::NapiCountersSnapshot, state::Kpoll};
+use crate::{
+    policy::counters::{Counter, NapiCountersSnapshot},
+    state::Kpoll,
+};
 use core::fmt::Write;
 use kernel::{
     net::napi::Napi,
@@ -21,17 +25,18 @@ use kernel::{
 };
 
 fn write_counters(out: &mut SeqFile<'_>, c: &NapiCountersSnapshot) -> core::fmt::Result {
-    writeln!(
-        out,
-        " {} {} {} {} {} {} {}",
-        c.suspensions,
-        c.app_polls,
-        c.app_packets,
-        c.idle_resumes,
-        c.watchdog_fires,
-        c.held_ns / 1000,
-        c.service_polls
-    )
+    for value in c.shown() {
+        write!(out, " {value}")?;
+    }
+    writeln!(out)
+}
+
+fn write_header(out: &mut SeqFile<'_>) -> core::fmt::Result {
+    write!(out, "napi_id dev irq state")?;
+    for counter in Counter::ALL {
+        write!(out, " {}", counter.column())?;
+    }
+    writeln!(out)
 }
 
 impl ShowFile for Kpoll {
@@ -56,11 +61,7 @@ impl ShowFile for Kpoll {
                 self.napis.untracked(),
                 if ports.is_empty() { "-" } else { ports }
             )?;
-            writeln!(
-                out,
-                "napi_id dev irq state suspensions app_polls app_packets idle_resumes \
-                 watchdog_fires held_us service_polls"
-            )?;
+            write_header(out)?;
             for entry in self.napis.iter() {
                 let counters = entry.counters.snapshot();
                 total.add(&counters);

@@ -156,14 +156,21 @@ impl NapiHold {
     /// `newly_held` if it was IRQ-driven before. After [`shutdown`](Self::shutdown) this does
     /// nothing.
     pub fn events_delivered(&self, now: u64, watchdog_ns: u64) -> Delivered {
+        self.events_delivered_for(now, watchdog_ns, service_interval(watchdog_ns))
+    }
+
+    /// [`events_delivered`](Self::events_delivered) with a hold of `hold_ns` (the adaptive
+    /// deadline, see `super::rhythm`) and a service interval of `service_ns` (from the
+    /// `watchdog_us` upper bound, so that a short deadline does not make the timer fire more
+    /// often).
+    pub fn events_delivered_for(&self, now: u64, hold_ns: u64, service_ns: u64) -> Delivered {
         if self.closing.load(SeqCst) {
             return Delivered { newly_held: false };
         }
-        self.service_ns
-            .store(service_interval(watchdog_ns), Relaxed);
+        self.service_ns.store(service_ns.max(1), Relaxed);
         self.polled(now);
         // 0 means "not held", so a deadline can never be 0.
-        self.hold_until(now.saturating_add(watchdog_ns).max(1))
+        self.hold_until(now.saturating_add(hold_ns).max(1))
     }
 
     /// The queue was polled at `now` on the holder's behalf (process context, from

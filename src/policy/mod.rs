@@ -21,7 +21,9 @@
 //!   softirq context as usual.
 //! - **Held**: an application's `epoll_wait()` just returned events for a socket fed by this
 //!   queue ([`hold::NapiHold::events_delivered`]), and it had already returned events before
-//!   without sleeping in between ([`streak::WorkStreak`]): the application has work. The glue sets `NAPI_STATE_KPOLL_HOLD`, so
+//!   without sleeping in between (the streak in [`napi_ids`]): the application has work, and
+//!   its recent holds were worth their cost ([`admission`]). The glue sets
+//!   `NAPI_STATE_KPOLL_HOLD`, so
 //!   `napi_complete_done()` leaves the IRQ masked, and the application's next `epoll_wait()`
 //!   polls the NAPI instance itself. While `epoll_wait()` keeps returning events the queue stays
 //!   held and no interrupts are taken.
@@ -51,13 +53,17 @@
 //!   `struct eventpoll`.
 //! - [`ports`] and [`config`]: the `net.kpoll.*` sysctl knobs, parsed from and formatted to text.
 //! - [`counters`]: per-NAPI statistics.
+//! - [`admission`]: whether a queue is worth holding (holds that polled nothing back off).
+//! - [`rhythm`]: the adaptive hold deadline, a multiple of the application's pace.
 
 #![deny(unsafe_code)]
 
+pub mod admission;
 pub mod claim;
 pub mod config;
 pub mod counters;
 pub mod hold;
 pub mod napi_ids;
 pub mod ports;
+pub mod rhythm;
 mod text;

@@ -1,0 +1,278 @@
+"""report.md from the benchmark's results.json: targets first, then what a user feels (rate and
+latency in wall-clock time), then the cost (guest instructions per request under icount), each
+as the median with the range of the repetitions and a verdict that is only given when the ranges
+do not overlap (see harness.stats)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from harness.stats import Spread, compare, fmt_range, not_worse
+
+Metric = Callable[[dict[str, Any]], "float | None"]
+
+LOAD_TITLES = {
+    "sat": "saturation (closed loop, 16 connections)",
+    "low": "low load (closed loop, 1 connection)",
+    "open10": "open loop at 10 % of vanilla's saturation (16 connections, Poisson)",
+    "open30": "open loop at 30 % of vanilla's saturation (16 connections, Poisson)",
+    "depth4": "pinned batching (closed loop, 4 connections × pipeline depth 4)",
+    "sat_etc": "saturation, Facebook ETC key and value sizes",
+    "open30_etc": "open loop at 30 %, Facebook ETC sizes and inter-arrivals",
+    "idle": "idle (no load)",
+}
+LOW_LOADS = ("low", "open10", "open30")
+FIXED_LOADS = ("open10", "open30", "depth4")
+VERDICT_WORDS = {"better": "better", "worse": "**worse**", "tie": "tie", None: "–"}
+
+
+def rate(r: dict[str, Any]) -> float | None:
+    return None if r.get("failed") else r.get("rate")
+
+
+def p50(r: dict[str, Any]) -> float | None:
+    return None if r.get("failed") else r.get("p50_us")
+
+
+def p99(r: dict[str, Any]) -> float | None:
+    return None if r.get("failed") else r.get("p99_us")
+
+
+def cost(r: dict[str, Any]) -> float | None:
+    return r["busy_ns"] / r["requests"] if r.get("requests") else None
+
+
+def irqs(r: dict[str, Any]) -> float | None:
+    return r["rx_irqs"] / r["requests"] if r.get("requests") else None
+
+
+def idle_share(r: dict[str, Any]) -> float | None:
+    return r["busy_ns"] / r["elapsed_ns"] if r.get("elapsed_ns") else None
+
+
+def spread(boot: dict[str, Any] | None, config: str, load: str, metric: Metric) -> Spread:
+    if not boot:
+        return Spread(())
+    return Spread.of(metric(e["runs"][load]) for e in boot["entries"]
+                     if e["config"] == config and load in e.get("runs", {}))
+
+
+class Report:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.cpu = data["boots"].get("cpu")
+        self.wall = data["boots"].get("wall")
+        self.lines: list[str] = []
+        names = [n for b in (self.wall, self.cpu) if b for n in b["configs"]]
+        self.configs = list(dict.fromkeys(names))
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def table(self, head: list[str], rows: list[list[str]]) -> None:
+        self.add("| " + " | ".join(head) + " |",
+                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
+        for row in rows:
+            self.add("| " + " | ".join(row) + " |")
+        self.add("")
+
+    def cell(self, boot: dict[str, Any] | None, config: str, load: str, metric: Metric,
+             fmt: str, higher_is_better: bool) -> str:
+        s = spread(boot, config, load, metric)
+        text = fmt_range(s, fmt)
+        if config != "vanilla" and s.n:
+            base = spread(boot, "vanilla", load, metric)
+            ratio = s.ratio(base)
+            if ratio is not None:
+                text += f" {ratio:.2f}× {VERDICT_WORDS[compare(s, base, higher_is_better)]}"
+        return text
+
+    # ---- sections --------------------------------------------------------------------------
+
+    def header(self) -> None:
+        d, env = self.data, self.data.get("environment", {})
+        prof = d["profile"]
+        self.add("# kpoll benchmark results", "",
+                 f"Mode `{d['mode']}`: {prof['reps']} repetitions of every configuration in each "
+                 f"of two guest boots of the same kernel, {prof['duration']} s per load run "
+                 f"({prof['warmup']} s warm-up); {d.get('elapsed_s', 0):.0f} s in all.", "")
+        self.add(f"- Environment: {env.get('qemu')}, TCG, 1 vCPU, guest kernel "
+                 f"{env.get('guest_kernel')} (`{env.get('flavour')}` flavour), host "
+                 f"`nproc` = {env.get('host_nproc')} ({env.get('host_cpu')}), {env.get('date')}, "
+                 f"commit {env.get('git_commit')}.")
+        la0, la1 = d.get("host_loadavg_start"), d.get("host_loadavg_end")
+        if la0 and la1:
+            self.add(f"- Host load average (1 min): {la0[0]:.2f} before, {la1[0]:.2f} after "
+                     "(QEMU and the load generator account for up to ~2).")
+        self.add("- **Two boots.** The *wall* boot runs QEMU as usual: its request rates and "
+                 "latencies are what a user of this machine would see. The *cpu* boot runs QEMU "
+                 "with `-icount shift=0,sleep=on`: guest time advances one nanosecond per executed "
+                 "instruction while the vCPU runs, so guest busy time (`now − Σ idle_sleeptime` "
+                 "from `/proc/timer_list`, NO_HZ idle accounting, not tick samples) per request "
+                 "is **guest instructions per request**, whatever the host is doing. icount also "
+                 "slows the guest's clock while it is busy, so timers (the watchdog, the "
+                 "service polls, deferral) fire after more instructions than in wall-clock time; "
+                 "its rates and latencies are not reported as user-facing.")
+        cpu_base = self.cpu.get("base_rps") if self.cpu else None
+        wall_base = self.wall.get("base_rps") if self.wall else None
+        self.add(f"- Open-loop rates are fractions of vanilla's saturated rate measured at the "
+                 f"start of each boot (not reported): {wall_base or 0:.0f} requests/s in the wall "
+                 f"boot, {cpu_base or 0:.0f} in the cpu boot.")
+        self.add("- Configuration order rotates by one slot per repetition; memcached "
+                 "(`-t 1`) is restarted for every configuration and its keys preloaded.",
+                 "- Each cell: median [min–max] over the repetitions, the ratio of medians to "
+                 "vanilla, and a verdict: *better* or *worse* only when the ranges do not "
+                 "overlap (all repetitions of one above all of the other: p < 1 % for 5 "
+                 "repetitions each under the hypothesis of no difference), otherwise *tie*.",
+                 "- Load: kpoll-loadgen on the host (network namespace, tap), 90 % gets over "
+                 "10 000 keys, 64-byte values unless marked ETC (mutilate's Facebook `fb_key`, "
+                 "`fb_value`, `fb_ia`).", "")
+        about = d.get("about", {})
+        self.table(["configuration", "what it sets"],
+                   [[n, about.get(n, "")] for n in self.configs])
+        for boot_name, boot in d["boots"].items():
+            if boot.get("aborted"):
+                self.add(f"> **The {boot_name} boot was aborted:** `{boot['aborted']}`", "")
+            for e in boot["entries"]:
+                if e.get("error"):
+                    self.add(f"> **{boot_name}: {e['config']} rep {e['rep'] + 1} failed:** "
+                             f"`{e['error'].splitlines()[0]}`", "")
+            if boot.get("skipped"):
+                self.add(f"> {boot_name} boot: not run on this kernel: "
+                         + ", ".join(boot["skipped"]), "")
+
+    def targets(self) -> None:
+        rows: list[list[str]] = []
+
+        def verdict(ok: bool | None) -> str:
+            return "–" if ok is None else ("met" if ok else "**missed**")
+
+        kp, van = "kpoll", "vanilla"
+        s_k, s_v = (spread(self.wall, c, "sat", rate) for c in (kp, van))
+        r = s_k.ratio(s_v)
+        rows.append(["saturation ≥ 1.45× vanilla (rate)", f"{r or 0:.2f}× ({fmt_range(s_k, '{:.0f}')} "
+                     f"vs {fmt_range(s_v, '{:.0f}')})", verdict(None if r is None else r >= 1.45)])
+        up = "upstream 6.13 semantics"
+        s_u = spread(self.wall, up, "sat", rate)
+        if s_u.n:
+            r = s_k.ratio(s_u)
+            rows.append(["saturation ≥ 1.10× upstream semantics", f"{r or 0:.2f}×",
+                         verdict(None if r is None else r >= 1.10)])
+        s = spread(self.cpu, kp, "sat", irqs)
+        rows.append(["RX IRQs/request at saturation ≤ 0.01", fmt_range(s, "{:.4f}"),
+                     verdict(None if s.median is None else s.median <= 0.01)])
+        for load in LOW_LOADS:
+            for label, boot, metric, hib in (("rate", self.wall, rate, True),
+                                              ("p50", self.wall, p50, False),
+                                              ("p99", self.wall, p99, False),
+                                              ("instructions/request", self.cpu, cost, False)):
+                a, b = spread(boot, kp, load, metric), spread(boot, van, load, metric)
+                ratio = a.ratio(b)
+                rows.append([f"{load}: {label} ≤ 1.00× vanilla within the spread",
+                             f"{ratio or 0:.3f}× ({VERDICT_WORDS[compare(a, b, hib)]})",
+                             verdict(not_worse(a, b, hib))])
+        worst = 0.0
+        where = ""
+        for c in (kp, van):
+            for load in FIXED_LOADS + ("sat",):
+                rel = spread(self.cpu, c, load, cost).relative
+                if rel is not None and rel > worst:
+                    worst, where = rel, f"{c}, {load}"
+        rows.append(["instructions/request repeatable to ≤ 3 % (max/min − 1, worst of kpoll and "
+                     "vanilla at sat, open10, open30, depth4)", f"{worst * 100:.1f} % ({where})",
+                     verdict(worst <= 0.03 if where else None)])
+        a, b = spread(self.cpu, kp, "sat", cost), spread(self.cpu, van, "sat", cost)
+        r = a.ratio(b)
+        rows.append(["instructions/request at saturation ≤ 0.85× vanilla", f"{r or 0:.3f}×",
+                     verdict(None if r is None else r <= 0.85)])
+        a, b = spread(self.cpu, kp, "idle", idle_share), spread(self.cpu, van, "idle", idle_share)
+        rows.append(["idle: no extra guest CPU (busy share within vanilla's spread)",
+                     f"{fmt_range(a, '{:.5f}')} vs {fmt_range(b, '{:.5f}')}",
+                     verdict(not_worse(a, b, False))])
+        self.add("## Targets (kpoll, default watchdog, vs vanilla)", "")
+        self.table(["target", "measured", "verdict"], rows)
+
+    def user_view(self) -> None:
+        if not self.wall:
+            return
+        self.add("## What a user sees (wall boot)", "")
+        for load in [ld for ld in LOAD_TITLES if ld not in ("idle", "depth4")]:
+            if not spread(self.wall, "vanilla", load, rate).n:
+                continue
+            self.add(f"### {LOAD_TITLES[load]}", "")
+            rows = [[c, self.cell(self.wall, c, load, rate, "{:.0f}", True),
+                     self.cell(self.wall, c, load, p50, "{:.0f}", False),
+                     self.cell(self.wall, c, load, p99, "{:.0f}", False)]
+                    for c in self.wall["configs"]]
+            self.table(["config", "requests/s", "p50 µs", "p99 µs"], rows)
+
+    def cost_view(self) -> None:
+        if not self.cpu:
+            return
+        self.add("## Cost (cpu boot, guest instructions per request)", "")
+        for load in [ld for ld in LOAD_TITLES if ld != "idle"]:
+            if not spread(self.cpu, "vanilla", load, cost).n:
+                continue
+            self.add(f"### {LOAD_TITLES[load]}", "")
+            rows = []
+            for c in self.cpu["configs"]:
+                s = spread(self.cpu, c, load, cost)
+                rel = s.relative
+                rows.append([c, self.cell(self.cpu, c, load, cost, "{:.0f}", False),
+                             "–" if rel is None else f"{rel * 100:.1f} %",
+                             self.cell(self.cpu, c, load, irqs, "{:.3f}", False)])
+            self.table(["config", "instructions/request", "spread", "RX IRQs/request"], rows)
+        self.add("### idle (no load): guest busy share", "")
+        self.table(["config", "busy share"],
+                   [[c, self.cell(self.cpu, c, "idle", idle_share, "{:.5f}", False)]
+                    for c in self.cpu["configs"]])
+
+    def counters(self) -> None:
+        boot = self.cpu
+        if not boot:
+            return
+        totals: dict[str, dict[str, int]] = {}
+        for e in boot["entries"]:
+            for run in e.get("runs", {}).values():
+                for k, v in run.get("kpoll", {}).items():
+                    totals.setdefault(e["config"], {}).setdefault(k, 0)
+                    totals[e["config"]][k] += v
+        if not totals:
+            return
+        cols = list(dict.fromkeys(k for t in totals.values() for k in t))
+        self.add("## kpoll counters (cpu boot, all load runs summed)", "")
+        self.table(["config", *cols],
+                   [[c, *(str(t.get(k, "–")) for k in cols)] for c, t in totals.items()])
+
+    def errors(self) -> None:
+        rows = []
+        bad_any = False
+        for boot_name, boot in self.data["boots"].items():
+            for c in boot["configs"]:
+                runs = [r for e in boot["entries"] if e["config"] == c
+                        for name, r in e.get("runs", {}).items() if name != "idle"]
+                errors = sum(r["errors"] for r in runs)
+                misses = sum(r["misses"] for r in runs)
+                failed = sum(1 for r in runs if r["failed"])
+                bad = bool(errors or misses or failed)
+                bad_any |= bad
+                rows.append([f"{boot_name}: {c}", str(len(runs)), str(errors), str(misses),
+                             str(failed), "**NONZERO**" if bad else "ok"])
+        self.add("## Load generator errors and misses (must be 0)", "")
+        self.table(["boot: config", "runs", "errors", "misses", "failed", ""], rows)
+        probs = self.data.get("console_problems") or []
+        self.add(f"Kernel console problems: {len(probs)}" + (":" if probs else "."))
+        self.add(*(f"    {p}" for p in probs[:20]))
+        self.add("")
+
+    def render(self) -> str:
+        self.header()
+        self.targets()
+        self.user_view()
+        self.cost_view()
+        self.counters()
+        self.errors()
+        return "\n".join(self.lines) + "\n"
+
+
+def make_report(data: dict[str, Any]) -> str:
+    return Report(data).render()

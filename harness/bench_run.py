@@ -1,0 +1,149 @@
+"""Runs the benchmark's measurements in one guest boot: every configuration, every load, the
+configuration order rotated from one repetition to the next so that no configuration always
+runs in the same slot.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from harness import bench_configs as bc
+from harness.bench_measure import (GUEST_ADDR, MEMCACHED_PORT, Load, Run, idle_run,
+                                   measured_run, preload)
+from harness.guest_api import Guest
+
+SATURATION = Load("sat", 16)
+LOADS: tuple[Load, ...] = (
+    SATURATION,
+    Load("low", 1),
+    Load("open10", 16, closed=False, rate_fraction=0.10),
+    Load("open30", 16, closed=False, rate_fraction=0.30),
+    Load("depth4", 4, depth=4),
+    Load("sat_etc", 16, etc=True),
+    Load("open30_etc", 16, closed=False, rate_fraction=0.30, etc=True),
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    reps: int
+    duration: float
+    warmup: float
+    idle: float
+    loads: tuple[str, ...]
+    configs: tuple[str, ...] | None = None
+
+
+PROFILES = {
+    "full": Profile(5, 4.0, 1.0, 2.0, tuple(ld.name for ld in LOADS)),
+    "quick": Profile(2, 2.5, 0.5, 1.0, tuple(ld.name for ld in LOADS)),
+    "smoke": Profile(1, 1.5, 0.5, 1.0, ("sat", "low", "open30", "sat_etc"),
+                     ("vanilla", "kpoll")),
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def start_memcached(vm: Guest, env: str) -> None:
+    vm.check(f"{env} memcached -u nobody -t 1 -l {GUEST_ADDR} -p {MEMCACHED_PORT} -c 4096 -d "
+             "-P /run/memcached.pid".strip())
+    port = f":{MEMCACHED_PORT:04X} "
+    deadline = time.monotonic() + 30
+    while vm.run(f"grep -q '{port}' /proc/net/tcp")[0] != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("memcached did not start listening")
+        time.sleep(0.1)
+
+
+def stop_memcached(vm: Guest) -> None:
+    vm.run("kill $(cat /run/memcached.pid) 2>/dev/null; "
+           "while [ -e /proc/$(cat /run/memcached.pid 2>/dev/null)/status ]; do :; done; "
+           "rm -f /run/memcached.pid")
+
+
+def short(run: Run) -> str:
+    if run.failed:
+        return "LOADGEN FAILED"
+    cost = run.busy_per_req
+    irq = run.irqs_per_req
+    return (f"{run.rate or 0:8.0f} rps p50 {run.p50_us or 0:7.0f} p99 {run.p99_us or 0:8.0f} µs "
+            f"{irq if irq is not None else float('nan'):.4f} irq/req "
+            f"{cost if cost is not None else float('nan'):9.0f} busy ns/req "
+            f"err {run.errors} miss {run.misses}")
+
+
+def measure_config(vm: Guest, exe: str, cfg: bc.Config, prof: Profile, base_rps: float,
+                   loads: list[Load]) -> dict[str, Any]:
+    """All loads of one configuration, memcached started afresh with its environment."""
+    runs: dict[str, Any] = {}
+    start_memcached(vm, cfg.memcached_env)
+    try:
+        for etc in (False, True):
+            group = [ld for ld in loads if ld.etc == etc]
+            if not group:
+                continue
+            preload(vm, exe, etc)
+            for load in group:
+                run = measured_run(vm, exe, load, base_rps, prof.duration, prof.warmup)
+                runs[load.name] = dataclasses.asdict(run)
+                log(f"    {load.name:11s} {short(run)}")
+            if not etc:
+                idle = idle_run(vm, prof.idle)
+                runs["idle"] = dataclasses.asdict(idle)
+                log(f"    idle        {idle.busy_ns / idle.elapsed_ns:.4f} busy share")
+    finally:
+        stop_memcached(vm)
+    return runs
+
+
+def calibrate(vm: Guest, exe: str, prof: Profile) -> float:
+    """Vanilla's saturated rate in this boot (also warms the guest up; not reported)."""
+    start_memcached(vm, "")
+    try:
+        preload(vm, exe, False)
+        run = measured_run(vm, exe, SATURATION, 0, prof.duration, prof.warmup)
+    finally:
+        stop_memcached(vm)
+    if run.failed or not run.rate:
+        raise RuntimeError("calibration run failed")
+    log(f"calibration (vanilla, not reported): {short(run)}")
+    return run.rate
+
+
+def run_boot(vm: Guest, exe: str, prof: Profile, configs: list[bc.Config],
+             save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Every repetition of every configuration in this boot; `save` gets partial results."""
+    loads = [ld for ld in LOADS if ld.name in prof.loads]
+    usable = [c for c in configs if bc.available(vm, c)]
+    boot: dict[str, Any] = {"configs": [c.name for c in usable],
+                            "skipped": [c.name for c in configs if c not in usable],
+                            "entries": [], "aborted": None}
+    for c in configs:
+        if c not in usable:
+            log(f"skipping {c.name}: {c.requires} missing (not this kernel flavour)")
+    boot["base_rps"] = calibrate(vm, exe, prof)
+    for rep in range(prof.reps):
+        order = usable[rep % len(usable):] + usable[:rep % len(usable)]
+        for slot, cfg in enumerate(order):
+            log(f"rep {rep + 1}/{prof.reps} slot {slot + 1} {cfg.name}")
+            entry: dict[str, Any] = {"config": cfg.name, "rep": rep, "slot": slot}
+            try:
+                bc.set_up(vm, cfg)
+                entry["runs"] = measure_config(vm, exe, cfg, prof, boot["base_rps"], loads)
+            except Exception as e:  # noqa: BLE001 - keep the other measurements
+                entry["error"] = f"{type(e).__name__}: {e}"[:3000]
+                log(f"  FAILED: {entry['error'].splitlines()[0]}")
+                if not vm.alive():
+                    boot["entries"].append(entry)
+                    raise
+            finally:
+                if vm.alive():
+                    bc.tear_down(vm, cfg)
+            boot["entries"].append(entry)
+            save(boot)
+    return boot

@@ -1,0 +1,22 @@
+"""The part of scripts/vm.py's `Vm` the harness modules use, as a typing Protocol, so that they
+do not import vm.py (nor its sys.path arrangement)."""
+from __future__ import annotations
+
+import subprocess
+from typing import Protocol, Sequence
+
+
+class Guest(Protocol):
+    accel: str
+    vcpus: int
+    queues: int
+    icount: bool
+
+    def check(self, script: str, timeout: float | None = None) -> str: ...
+
+    def run(self, script: str, timeout: float | None = None) -> tuple[int, str]: ...
+
+    def host(self, cmd: Sequence[str], timeout: float = 60, check: bool = False,
+             input: str | None = None) -> subprocess.CompletedProcess[str]: ...
+
+    def alive(self) -> bool: ...
