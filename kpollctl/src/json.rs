@@ -342,17 +342,17 @@ mod tests {
                     {"napi_id": 8193, "dev": "eth0", "irq": 25, "state": "irq",
                      "counters": {"suspensions": 17, "app_polls": 2631, "app_packets": 41686,
                                   "idle_resumes": 17, "watchdog_fires": 0, "held_us": 4989517,
-                                  "service_polls": 0},
+                                  "service_polls": 0, "declined": null, "early_fires": null},
                      "irq_count": 8123},
                     {"napi_id": 8195, "dev": null, "irq": null, "state": "gone",
                      "counters": {"suspensions": 3, "app_polls": 40, "app_packets": 512,
                                   "idle_resumes": 2, "watchdog_fires": 1, "held_us": 120044,
-                                  "service_polls": 2},
+                                  "service_polls": 2, "declined": null, "early_fires": null},
                      "irq_count": null}
                 ],
                 "total": {"suspensions": 25, "app_polls": 2731, "app_packets": 43098,
                           "idle_resumes": 23, "watchdog_fires": 2, "held_us": 5309561,
-                          "service_polls": 3},
+                          "service_polls": 3, "declined": null, "early_fires": null},
                 "interfaces": [
                     {"name": "eth0", "device": "virtio0", "rx_irqs": 8123,
                      "irqs": [{"irq": 25, "name": "virtio0-input.0", "count": 8123, "per_cpu": [8123]}]}

@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
-//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls
-//! 8193 eth0 -1 held 1742 263115 4168620 1739 2 49895170 3
-//! total - - - 1742 263115 4168620 1739 2 49895170 3
+//! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls declined early_fires
+//! 8193 eth0 -1 held 1742 263115 4168620 1739 2 49895170 3 12 1
+//! total - - - 1742 263115 4168620 1739 2 49895170 3 12 1
 //! ```
 //!
 //! Line 1 is `config` followed by `key=value` pairs; `ports=` takes everything up to the end of
@@ -16,11 +16,12 @@
 //!
 //! Older modules are still read: without the `napis=`, `reclaimed=` and `untracked=` config keys
 //! (the fields are `None`), and with the ten-column header that ends at `held_us`
-//! ([`Counters::service_polls`] is `None`). Unknown config keys are ignored, so that a newer
+//! ([`Counters::service_polls`] is `None`) or the eleven-column one that ends at
+//! `service_polls` ([`Counters::declined`] and [`Counters::early_fires`] are `None`). Unknown config keys are ignored, so that a newer
 //! module still parses.
 
 /// The column names of the header line, in order: the only list of them in kpollctl.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 13] = [
     "napi_id",
     "dev",
     "irq",
@@ -32,19 +33,22 @@ pub const COLUMNS: [&str; 11] = [
     "watchdog_fires",
     "held_us",
     "service_polls",
+    "declined",
+    "early_fires",
 ];
 
 /// The columns that name a line (`napi_id dev irq state`); the rest are counters.
 const NAME_COLUMNS: usize = 4;
 
-/// The counter columns, `suspensions` to `service_polls`, in order (JSON uses these names).
+/// The counter columns, `suspensions` to `early_fires`, in order (JSON uses these names).
 pub const COUNTER_COLUMNS: &[&str] = COLUMNS.split_at(NAME_COLUMNS).1;
 
 /// Number of counter columns.
 pub const COUNTERS: usize = COLUMNS.len() - NAME_COLUMNS;
 
-/// The header of modules that predate `service_polls`: the first ten columns.
-const OLDER_COLUMNS: &[&str] = COLUMNS.split_at(10).0;
+/// The headers of older modules: without `service_polls` (ten columns) and without `declined`
+/// and `early_fires` (eleven).
+const OLDER_COLUMNS: [&[&str]; 2] = [COLUMNS.split_at(10).0, COLUMNS.split_at(11).0];
 
 /// The `config` line: the values of the `net.kpoll.*` sysctls when the file was read, and the
 /// NAPI table's counts (`None` from a module that does not print them).
@@ -112,6 +116,12 @@ pub struct Counters {
     /// `epoll_wait()` for longer than a service interval; `None` from a module without the
     /// column.
     pub service_polls: Option<u64>,
+    /// Holds not taken because the queue's recent holds polled too little to pay; `None` from
+    /// a module without the column.
+    pub declined: Option<u64>,
+    /// Watchdog fires decided by the adaptive deadline (before `watchdog_us`); `None` from a
+    /// module without the column.
+    pub early_fires: Option<u64>,
 }
 
 impl Counters {
@@ -125,6 +135,8 @@ impl Counters {
             Some(self.watchdog_fires),
             Some(self.held_us),
             self.service_polls,
+            self.declined,
+            self.early_fires,
         ]
     }
 
@@ -138,11 +150,17 @@ impl Counters {
             idle_resumes: self.idle_resumes.saturating_sub(earlier.idle_resumes),
             watchdog_fires: self.watchdog_fires.saturating_sub(earlier.watchdog_fires),
             held_us: self.held_us.saturating_sub(earlier.held_us),
-            service_polls: self
-                .service_polls
-                .map(|now| now.saturating_sub(earlier.service_polls.unwrap_or(0))),
+            service_polls: optional_delta(self.service_polls, earlier.service_polls),
+            declined: optional_delta(self.declined, earlier.declined),
+            early_fires: optional_delta(self.early_fires, earlier.early_fires),
         }
     }
+}
+
+/// `now - earlier` of an optional counter: `None` if `now` lacks it, counted from zero if only
+/// `earlier` does.
+fn optional_delta(now: Option<u64>, earlier: Option<u64>) -> Option<u64> {
+    now.map(|now| now.saturating_sub(earlier.unwrap_or(0)))
 }
 
 /// One NAPI line.
@@ -318,7 +336,7 @@ fn parse_ports(number: usize, text: &str) -> Result<Vec<u16>, ParseError> {
 /// Checks the column header; returns the number of columns the following lines have.
 fn parse_header(number: usize, line: &str) -> Result<usize, ParseError> {
     let found: Vec<&str> = line.split_whitespace().collect();
-    if found == COLUMNS || found == OLDER_COLUMNS {
+    if found == COLUMNS || OLDER_COLUMNS.contains(&found.as_slice()) {
         return Ok(found.len());
     }
     Err(error(
@@ -363,6 +381,8 @@ fn parse_counters(number: usize, fields: &[&str]) -> Result<Counters, ParseError
         watchdog_fires,
         held_us,
         service_polls: rest.first().copied(),
+        declined: rest.get(1).copied(),
+        early_fires: rest.get(2).copied(),
     })
 }
 
@@ -468,6 +488,8 @@ mod tests {
                 watchdog_fires: 2,
                 held_us: 49895170,
                 service_polls: Some(3),
+                declined: None,
+                early_fires: None,
             }
         );
         assert_eq!(report.napis[1].state, NapiState::Irq);
@@ -530,19 +552,24 @@ mod tests {
     #[test]
     fn values_follow_the_counter_columns() {
         let text = format!(
-            "config enabled=1 watchdog_us=1 budget=1 ports=-\n{}\ntotal - - - 1 2 3 4 5 6 7\n",
+            "config enabled=1 watchdog_us=1 budget=1 ports=-\n{}\ntotal - - - 1 2 3 4 5 6 7 8 9\n",
             COLUMNS.join(" ")
         );
         let total = parse(&text).unwrap().total;
-        assert_eq!(total.values(), [1, 2, 3, 4, 5, 6, 7].map(Some));
+        assert_eq!(total.values(), [1, 2, 3, 4, 5, 6, 7, 8, 9].map(Some));
         assert_eq!(
-            (total.held_us, total.service_polls),
-            (6, Some(7)),
+            (
+                total.held_us,
+                total.service_polls,
+                total.declined,
+                total.early_fires
+            ),
+            (6, Some(7), Some(8), Some(9)),
             "fields by name"
         );
         assert_eq!(COUNTER_COLUMNS.len(), total.values().len());
         assert_eq!(COUNTER_COLUMNS[0], "suspensions");
-        assert_eq!(COUNTER_COLUMNS[COUNTERS - 1], "service_polls");
+        assert_eq!(COUNTER_COLUMNS[COUNTERS - 1], "early_fires");
     }
 
     #[test]
@@ -584,7 +611,7 @@ mod tests {
 
     #[test]
     fn structural_errors_name_the_line() {
-        let header = COLUMNS.join(" ");
+        let header = COLUMNS[..11].join(" ");
         let older = COLUMNS[..10].join(" ");
         let cases: Vec<(String, usize, &str)> = vec![
             (String::new(), 1, "empty"),
@@ -679,7 +706,7 @@ mod tests {
     fn tolerates_unknown_config_keys_and_trailing_blank_lines() {
         let text = format!(
             "config enabled=0 future=7 watchdog_us=50 budget=1 ports=65535\n{}\ntotal - - - 1 2 3 4 5 6 7\n\n",
-            COLUMNS.join(" ")
+            COLUMNS[..11].join(" ")
         );
         let report = parse(&text).unwrap();
         assert!(!report.config.enabled);

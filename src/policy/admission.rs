@@ -26,10 +26,7 @@
 //! the watchdog (hardirq): a race only moves one decision by one hold, it never affects
 //! whether a held queue is released.
 
-use core::sync::atomic::{
-    AtomicU32, AtomicU64,
-    Ordering::Relaxed,
-};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// At most this many doublings of the back-off after wasted holds in a row.
 pub const MAX_BACKOFF_SHIFT: u32 = 6;
@@ -164,7 +161,10 @@ mod tests {
         // Under load some holds find the burst already handled, others find many packets.
         let a = Admission::new();
         for i in 0..1000 {
-            assert!(!hold(&a, i * MS, if i % 3 == 0 { 4 } else { 0 }), "hold {i}");
+            assert!(
+                !hold(&a, i * MS, if i % 3 == 0 { 4 } else { 0 }),
+                "hold {i}"
+            );
         }
     }
 

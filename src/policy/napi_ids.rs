@@ -356,7 +356,7 @@ mod tests {
         found
     }
 
-    fn slot_of<'a>(slots: &'a Slots, id: u32) -> &'a AtomicU64 {
+    fn slot_of(slots: &Slots, id: u32) -> &AtomicU64 {
         slots
             .iter()
             .find(|slot| id_of(slot.load(Relaxed)) == id)
