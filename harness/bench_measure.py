@@ -94,14 +94,28 @@ class Run:
 
 
 def read_busy(vm: Guest) -> tuple[int, int]:
-    """(guest clock ns, busy ns summed over CPUs) from /proc/timer_list."""
-    out = vm.check("grep -E '^now at|idle_sleeptime' /proc/timer_list")
+    """(guest clock ns, busy ns summed over CPUs).
+
+    With one CPU, idle time is `idle_sleeptime + iowait_sleeptime` from /proc/timer_list in
+    nanoseconds: exact, because that CPU is running this very command, so no idle period is in
+    progress. With several CPUs another one may be idle right now, which timer_list does not
+    show; then idle comes from /proc/stat's `cpu` line (the same NO_HZ accounting, including
+    the period in progress, printed in 10 ms units)."""
+    out = vm.check("grep -E '^now at|idle_sleeptime|iowait_sleeptime' /proc/timer_list; "
+                   "head -n1 /proc/stat")
     m = re.search(r"now at (\d+) nsecs", out)
-    idle = [int(x) for x in re.findall(r"idle_sleeptime\s*:\s*(\d+)", out)]
-    if not m or not idle:
-        raise RuntimeError(f"unexpected /proc/timer_list: {out[:300]}")
+    slept = [int(x) for x in re.findall(r"(?:idle|iowait)_sleeptime\s*:\s*(\d+)", out)]
+    stat = re.search(r"^cpu\s+(.*)$", out, re.M)
+    if not m or not slept or not stat:
+        raise RuntimeError(f"unexpected /proc/timer_list or /proc/stat: {out[:300]}")
     now = int(m.group(1))
-    return now, now * len(idle) - sum(idle)
+    cpus = len(slept) // 2
+    if cpus == 1:
+        idle = sum(slept)
+    else:
+        fields = [int(x) for x in stat.group(1).split()]
+        idle = (fields[3] + fields[4]) * 10_000_000  # idle + iowait, USER_HZ = 100
+    return now, now * cpus - idle
 
 
 def read_counters(vm: Guest) -> Counters:

@@ -15,15 +15,43 @@ from harness.bench_measure import (GUEST_ADDR, MEMCACHED_PORT, Load, Run, idle_r
                                    measured_run, preload)
 from harness.guest_api import Guest
 
-SATURATION = Load("sat", 16)
 LOADS: tuple[Load, ...] = (
-    SATURATION,
+    Load("sat", 16),
     Load("low", 1),
     Load("open10", 16, closed=False, rate_fraction=0.10),
     Load("open30", 16, closed=False, rate_fraction=0.30),
     Load("depth4", 4, depth=4),
     Load("sat_etc", 16, etc=True),
     Load("open30_etc", 16, closed=False, rate_fraction=0.30, etc=True),
+    Load("sat32", 32),
+    Load("open30_32", 32, closed=False, rate_fraction=0.30),
+)
+SINGLE_QUEUE_LOADS = ("sat", "low", "open10", "open30", "depth4", "sat_etc", "open30_etc")
+MULTI_QUEUE_LOADS = ("sat32", "open30_32")
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    """One guest boot of the benchmark: how QEMU runs, how memcached runs, which loads."""
+
+    name: str
+    icount: bool
+    vcpus: int
+    queues: int
+    memcached_args: str
+    loads: tuple[str, ...]
+    about: str
+
+
+BOOTS: tuple[BootSpec, ...] = (
+    BootSpec("cpu", True, 1, 1, "-t 1", SINGLE_QUEUE_LOADS,
+             "icount, 1 vCPU, 1 queue: guest instructions per request"),
+    BootSpec("wall", False, 1, 1, "-t 1", SINGLE_QUEUE_LOADS,
+             "wall clock, 1 vCPU, 1 queue: rates and latencies"),
+    BootSpec("mq", False, 2, 2, "-t 2", MULTI_QUEUE_LOADS,
+             "wall clock, 2 vCPUs (MTTCG), 2-queue virtio-net, memcached -t 2"),
+    BootSpec("mq_napi", False, 2, 2, "-t 2 -N 2", MULTI_QUEUE_LOADS,
+             "as mq, memcached -t 2 -N 2 (NAPI-aware thread selection)"),
 )
 
 
@@ -40,7 +68,7 @@ class Profile:
 PROFILES = {
     "full": Profile(5, 4.0, 1.0, 2.0, tuple(ld.name for ld in LOADS)),
     "quick": Profile(2, 2.5, 0.5, 1.0, tuple(ld.name for ld in LOADS)),
-    "smoke": Profile(1, 1.5, 0.5, 1.0, ("sat", "low", "open30", "sat_etc"),
+    "smoke": Profile(1, 1.5, 0.5, 1.0, ("sat", "low", "open30", "sat_etc", "sat32"),
                      ("vanilla", "kpoll")),
 }
 
@@ -49,9 +77,13 @@ def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def start_memcached(vm: Guest, env: str) -> None:
-    vm.check(f"{env} memcached -u nobody -t 1 -l {GUEST_ADDR} -p {MEMCACHED_PORT} -c 4096 -d "
-             "-P /run/memcached.pid".strip())
+def memcached_command(env: str, args: str) -> str:
+    return (f"{env} memcached -u nobody {args} -l {GUEST_ADDR} -p {MEMCACHED_PORT} -c 4096 -d "
+            "-P /run/memcached.pid").strip()
+
+
+def start_memcached(vm: Guest, env: str, args: str) -> None:
+    vm.check(memcached_command(env, args))
     port = f":{MEMCACHED_PORT:04X} "
     deadline = time.monotonic() + 30
     while vm.run(f"grep -q '{port}' /proc/net/tcp")[0] != 0:
@@ -78,10 +110,10 @@ def short(run: Run) -> str:
 
 
 def measure_config(vm: Guest, exe: str, cfg: bc.Config, prof: Profile, base_rps: float,
-                   loads: list[Load]) -> dict[str, Any]:
+                   loads: list[Load], memcached_args: str) -> dict[str, Any]:
     """All loads of one configuration, memcached started afresh with its environment."""
     runs: dict[str, Any] = {}
-    start_memcached(vm, cfg.memcached_env)
+    start_memcached(vm, cfg.memcached_env, memcached_args)
     try:
         for etc in (False, True):
             group = [ld for ld in loads if ld.etc == etc]
@@ -101,12 +133,12 @@ def measure_config(vm: Guest, exe: str, cfg: bc.Config, prof: Profile, base_rps:
     return runs
 
 
-def calibrate(vm: Guest, exe: str, prof: Profile) -> float:
+def calibrate(vm: Guest, exe: str, prof: Profile, load: Load, memcached_args: str) -> float:
     """Vanilla's saturated rate in this boot (also warms the guest up; not reported)."""
-    start_memcached(vm, "")
+    start_memcached(vm, "", memcached_args)
     try:
         preload(vm, exe, False)
-        run = measured_run(vm, exe, SATURATION, 0, prof.duration, prof.warmup)
+        run = measured_run(vm, exe, load, 0, prof.duration, prof.warmup)
     finally:
         stop_memcached(vm)
     if run.failed or not run.rate:
@@ -115,18 +147,21 @@ def calibrate(vm: Guest, exe: str, prof: Profile) -> float:
     return run.rate
 
 
-def run_boot(vm: Guest, exe: str, prof: Profile, configs: list[bc.Config],
+def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[bc.Config],
              save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Every repetition of every configuration in this boot; `save` gets partial results."""
-    loads = [ld for ld in LOADS if ld.name in prof.loads]
+    loads = [ld for ld in LOADS if ld.name in prof.loads and ld.name in spec.loads]
     usable = [c for c in configs if bc.available(vm, c)]
-    boot: dict[str, Any] = {"configs": [c.name for c in usable],
+    boot: dict[str, Any] = {"about": spec.about, "vcpus": spec.vcpus, "queues": spec.queues,
+                            "memcached": memcached_command("", spec.memcached_args),
+                            "configs": [c.name for c in usable],
                             "skipped": [c.name for c in configs if c not in usable],
                             "entries": [], "aborted": None}
     for c in configs:
         if c not in usable:
             log(f"skipping {c.name}: {c.requires} missing (not this kernel flavour)")
-    boot["base_rps"] = calibrate(vm, exe, prof)
+    closed = next(ld for ld in loads if ld.closed)
+    boot["base_rps"] = calibrate(vm, exe, prof, closed, spec.memcached_args)
     for rep in range(prof.reps):
         order = usable[rep % len(usable):] + usable[:rep % len(usable)]
         for slot, cfg in enumerate(order):
@@ -134,7 +169,8 @@ def run_boot(vm: Guest, exe: str, prof: Profile, configs: list[bc.Config],
             entry: dict[str, Any] = {"config": cfg.name, "rep": rep, "slot": slot}
             try:
                 bc.set_up(vm, cfg)
-                entry["runs"] = measure_config(vm, exe, cfg, prof, boot["base_rps"], loads)
+                entry["runs"] = measure_config(vm, exe, cfg, prof, boot["base_rps"], loads,
+                                               spec.memcached_args)
             except Exception as e:  # noqa: BLE001 - keep the other measurements
                 entry["error"] = f"{type(e).__name__}: {e}"[:3000]
                 log(f"  FAILED: {entry['error'].splitlines()[0]}")

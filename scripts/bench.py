@@ -28,7 +28,6 @@ from harness import bench_configs, bench_run  # noqa: E402
 from harness.bench_report import make_report  # noqa: E402
 from vm import KPOLL_CACHE, Vm  # noqa: E402
 
-BOOTS = (("cpu", True), ("wall", False))
 
 
 def _cmd(argv: list[str]) -> str | None:
@@ -84,7 +83,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--reps", type=int, help="repetitions (default: the mode's)")
     ap.add_argument("--configs", help="comma-separated subset of: "
                     + ", ".join(c.name for c in bench_configs.CONFIGS))
-    ap.add_argument("--boots", default="cpu,wall", help="which boots: cpu, wall or both")
+    ap.add_argument("--boots", default=",".join(b.name for b in bench_run.BOOTS),
+                    help="which boots (default all): "
+                    + "; ".join(f"{b.name}: {b.about}" for b in bench_run.BOOTS))
     return ap.parse_args()
 
 
@@ -111,9 +112,10 @@ def main() -> int:
         sys.exit(f"unknown configuration {e}")
     if configs[0].name != "vanilla":
         configs = [bench_configs.by_name("vanilla")] + [c for c in configs if c.name != "vanilla"]
-    boots = [(b, ic) for b, ic in BOOTS if b in args.boots.split(",")]
-    if not boots:
-        sys.exit("--boots must name cpu and/or wall")
+    wanted = args.boots.split(",")
+    boots = [b for b in bench_run.BOOTS if b.name in wanted]
+    if len(boots) != len(wanted):
+        sys.exit(f"--boots: unknown boot in {wanted}")
     out = args.out or (os.path.join(ROOT, "docs", "results") if args.commit_results else
                        os.path.join(KPOLL_CACHE, "bench-results",
                                     datetime.datetime.now().strftime("%Y%m%d-%H%M%S")))
@@ -128,12 +130,16 @@ def main() -> int:
         "host_loadavg_start": os.getloadavg(), "console_problems": []}
     started = time.monotonic()
     failed = False
-    for boot_name, icount in boots:
-        bench_run.log(f"{boot_name} boot ({'icount' if icount else 'wall clock'}): "
+    for spec in boots:
+        boot_name = spec.name
+        if not any(ld in prof.loads for ld in spec.loads):
+            continue
+        bench_run.log(f"{boot_name} boot ({spec.about}): "
                       f"{len(configs)} configurations x {prof.reps} repetitions -> {out}")
         console = os.path.join(KPOLL_CACHE, "logs", f"bench-console-{boot_name}.log")
         os.makedirs(os.path.dirname(console), exist_ok=True)
-        with Vm(args.kernel, args.initrd, vcpus=1, log_path=console, icount=icount) as vm:
+        with Vm(args.kernel, args.initrd, vcpus=spec.vcpus, queues=spec.queues,
+                log_path=console, icount=spec.icount) as vm:
             data.setdefault("environment", environment(vm, args))
 
             def save(boot: dict[str, Any], name: str = boot_name) -> None:
@@ -141,7 +147,7 @@ def main() -> int:
                 write_json(json_path, data)
 
             try:
-                bench_run.run_boot(vm, exe, prof, configs, save)
+                bench_run.run_boot(vm, exe, prof, spec, configs, save)
             except Exception as e:  # noqa: BLE001 - keep what was measured
                 failed = True
                 msg = "".join(traceback.format_exception_only(type(e), e))[:3000]

@@ -398,7 +398,9 @@ class Vm:
                 raise VmError("-icount needs TCG")
             accel, cpu = "kvm", "host"
         else:
-            accel, cpu = ("tcg,thread=multi" if self.vcpus > 1 else "tcg"), "max"
+            # icount runs every vCPU in one thread (round robin); MTTCG otherwise.
+            multi = self.vcpus > 1 and not self.icount
+            accel, cpu = ("tcg,thread=multi" if multi else "tcg"), "max"
         netdev = "tap,id=n0,ifname=tap0,script=no,downscript=no"
         nic = f"virtio-net-pci,netdev=n0,mac={GUEST_MAC}"
         if self.queues > 1:
