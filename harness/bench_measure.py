@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from harness.guest_api import Guest
 
@@ -105,7 +106,7 @@ def read_busy(vm: Guest) -> tuple[int, int]:
                    "head -n1 /proc/stat")
     m = re.search(r"now at (\d+) nsecs", out)
     slept = [int(x) for x in re.findall(r"(?:idle|iowait)_sleeptime\s*:\s*(\d+)", out)]
-    stat = re.search(r"^cpu\s+(.*)$", out, re.M)
+    stat = re.search(r"^cpu\s+(.*)$", out, re.MULTILINE)
     if not m or not slept or not stat:
         raise RuntimeError(f"unexpected /proc/timer_list or /proc/stat: {out[:300]}")
     now = int(m.group(1))
@@ -141,7 +142,7 @@ def parse_kpoll_total(text: str) -> dict[str, int]:
     total = next((ln.split() for ln in lines[2:] if ln.startswith("total ")), None)
     if total is None:
         return {}
-    return {k: int(v) for k, v in zip(header, total) if k not in KPOLL_NAME_COLUMNS}
+    return {k: int(v) for k, v in zip(header, total, strict=False) if k not in KPOLL_NAME_COLUMNS}
 
 
 def memcached_ops(vm: Guest) -> int:
@@ -159,7 +160,7 @@ def memcached_ops(vm: Guest) -> int:
     proc = vm.host(["python3", "-c", script], timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(f"memcached stats failed: {proc.stderr[-500:]}")
-    stats = dict(re.findall(r"^STAT (\S+) (\S+)", proc.stdout, re.M))
+    stats = dict(re.findall(r"^STAT (\S+) (\S+)", proc.stdout, re.MULTILINE))
     return int(stats["cmd_get"]) + int(stats["cmd_set"])
 
 

@@ -7,12 +7,20 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from harness import bench_configs as bc
-from harness.bench_measure import (GUEST_ADDR, MEMCACHED_PORT, Load, Run, idle_run,
-                                   measured_run, preload)
+from harness.bench_measure import (
+    GUEST_ADDR,
+    MEMCACHED_PORT,
+    Load,
+    Run,
+    idle_run,
+    measured_run,
+    preload,
+)
 from harness.guest_api import Guest
 
 LOADS: tuple[Load, ...] = (
@@ -171,7 +179,7 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
                 bc.set_up(vm, cfg)
                 entry["runs"] = measure_config(vm, exe, cfg, prof, boot["base_rps"], loads,
                                                spec.memcached_args)
-            except Exception as e:  # noqa: BLE001 - keep the other measurements
+            except Exception as e:
                 entry["error"] = f"{type(e).__name__}: {e}"[:3000]
                 log(f"  FAILED: {entry['error'].splitlines()[0]}")
                 if not vm.alive():

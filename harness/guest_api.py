@@ -3,7 +3,8 @@ do not import vm.py (nor its sys.path arrangement)."""
 from __future__ import annotations
 
 import subprocess
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 
 class Guest(Protocol):

@@ -9,8 +9,9 @@ distribution. With ranges that overlap the comparison is a tie: the data cannot 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 Verdict = Literal["better", "worse", "tie"]
 

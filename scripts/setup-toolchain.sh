@@ -35,5 +35,14 @@ if ! bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
 		|| die "cargo install bindgen-cli failed"
 fi
 
+# The harness's type and lint checks (make test).
+PY_TOOLS=(mypy==2.4.1 ruff==0.17.6)
+if ! python3 -m mypy --version 2>/dev/null | grep -q "${PY_TOOLS[0]#mypy==}" ||
+	! python3 -m ruff --version 2>/dev/null | grep -q "${PY_TOOLS[1]#ruff==}"; then
+	log "installing ${PY_TOOLS[*]} (pip)"
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+		"${PY_TOOLS[@]}" >&2 || die "pip install ${PY_TOOLS[*]} failed"
+fi
+
 [ -f "$KPOLL_KERNEL_SOURCE" ] || die "kernel source $KPOLL_KERNEL_SOURCE missing"
 "$KPOLL_ROOT/scripts/check-rust.sh"

@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from tap import Results  # noqa: E402
 import deb_suite  # noqa: E402
+import python_checks  # noqa: E402
 import host_suite  # noqa: E402
 import model_check  # noqa: E402
 
@@ -41,6 +42,7 @@ def main():
     results = Results()
     host_suite.run(results)
     deb_suite.run(results)
+    python_checks.run(results)
     model_check.run(results)
 
     guest = build_guest(results, os.environ.get("KPOLL_FLAVOUR", "release"))
