@@ -52,8 +52,9 @@ done
 cat >"$root/usr/share/doc/kpoll-dkms/copyright" <<'COPYRIGHT'
 kpoll: kernel polling for Linux 6.12. License: GPL-2.0 (see /usr/share/common-licenses/GPL-2).
 COPYRIGHT
-# Depends: rustc-web is the compiler (kpoll-dkms-build checks it is the kernel's exact build);
-# libelf1 is for the headers package's objtool, which bindeb-pkg's linux-headers does not declare.
+# Pre-Depends: rustc-web, the compiler: the preinst (kpoll-dkms-build) compares it with the
+# kernel's exact build, so it must be configured before kpoll-dkms is unpacked. libelf1 is for
+# the headers package's objtool, which bindeb-pkg's linux-headers does not declare.
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: kpoll-dkms
 Version: $version
@@ -62,6 +63,7 @@ Section: kernel
 Priority: optional
 Maintainer: kpoll make deb <kpoll@localhost>
 Installed-Size: 0
+Pre-Depends: rustc-web
 Depends: dkms (>= 3.0), make, gcc, rustc-web, libelf1
 Recommends: kpollctl
 Description: kpoll kernel module, DKMS source

@@ -118,7 +118,7 @@ def dkms_package_builds(results):
                                                 capture_output=True, text=True).stdout.strip()
             assert field("Package") == "kpoll-dkms" and field("Version") == version
             assert field("Architecture") == "all"
-            assert "dkms" in field("Depends") and "rustc-web" in field("Depends")
+            assert "dkms" in field("Depends") and "rustc-web" in field("Pre-Depends")
             unpacked = os.path.join(tmp, "x")
             subprocess.run(["dpkg-deb", "-R", debs[0], unpacked], check=True)
             src = os.path.join(unpacked, "usr/src", f"kpoll-{version}")
