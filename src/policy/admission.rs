@@ -12,10 +12,11 @@
 //!
 //! So each NAPI instance keeps score: a running mean of the packets its holds polled from
 //! `epoll_wait()` (weight 1/[`YIELD_WEIGHT`], starting optimistic at [`INITIAL_YIELD`]). While
-//! the mean stays at one packet per hold or more, holds are taken freely: under load some holds
-//! find nothing (the burst was already handled) and others find many, and the mix pays. When it
-//! falls below one, each further hold that polls too little makes the next wait: after `n` of
-//! them in a row no new hold is taken for `base << min(n, MAX_BACKOFF_SHIFT)` nanoseconds
+//! the mean stays at [`WORTH_PACKETS`] per hold or more, holds are taken freely: under load some
+//! holds find nothing (the burst was already handled) and others find many, and the mix pays (a
+//! wasted hold costs about as much as two interrupts: a poll that parks the queue, and one
+//! that re-enables its IRQ). When it falls below, each further hold that polls too little
+//! makes the next wait: after `n` of them in a row no new hold is taken for `base << min(n, MAX_BACKOFF_SHIFT)` nanoseconds
 //! ([`Admission::may_hold`] says no, the glue counts it as `declined`), where `base` is the
 //! hold's deadline (see [`super::rhythm`]), so the back-off scales with the application's own
 //! pace. At low load holds thus become rare tries, spaced exponentially; as soon as the tries
@@ -29,13 +30,13 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// At most this many doublings of the back-off after wasted holds in a row.
-pub const MAX_BACKOFF_SHIFT: u32 = 6;
+pub const MAX_BACKOFF_SHIFT: u32 = 4;
 /// Fixed-point scale of the mean yield (packets per hold × `YIELD_SCALE`).
 const YIELD_SCALE: u64 = 16;
 /// Holds pay while they poll at least this many packets on average.
-pub const WORTH_PACKETS: u64 = 1;
+pub const WORTH_PACKETS: u64 = 2;
 /// The mean yield a NAPI instance starts with (packets per hold).
-pub const INITIAL_YIELD: u64 = 4;
+pub const INITIAL_YIELD: u64 = 16;
 /// Each hold moves the mean yield by 1/YIELD_WEIGHT of its difference.
 pub const YIELD_WEIGHT: u64 = 8;
 /// A single hold counts as at most this many packets in the mean.
@@ -162,7 +163,7 @@ mod tests {
         let a = Admission::new();
         for i in 0..1000 {
             assert!(
-                !hold(&a, i * MS, if i % 3 == 0 { 4 } else { 0 }),
+                !hold(&a, i * MS, if i % 3 == 0 { 12 } else { 0 }),
                 "hold {i}"
             );
         }
@@ -185,7 +186,7 @@ mod tests {
             now += wait;
         }
         // From the optimistic start it takes a few empty holds to decide.
-        assert!(matches!(first_wait, Some(5..=12)), "{first_wait:?}");
+        assert!(matches!(first_wait, Some(12..=20)), "{first_wait:?}");
         assert!(a.wasted() > MAX_BACKOFF_SHIFT);
     }
 
@@ -195,7 +196,7 @@ mod tests {
         for i in 0..20 {
             hold(&a, i * MS, 0);
         }
-        // One packet now and then is not worth a hold.
+        // A packet now and then is not worth a hold.
         for i in 20..60 {
             assert!(hold(&a, i * MS, u32::from(i % 4 == 0)));
         }
@@ -213,7 +214,7 @@ mod tests {
     fn packets_of_an_earlier_hold_do_not_count() {
         let a = Admission::new();
         a.polled(50);
-        for i in 0..10 {
+        for i in 0..30 {
             a.hold_began();
             a.hold_ended(i, MS);
         }
