@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 kernel=$("$KPOLL_ROOT/scripts/build-kernel.sh")
 module=$("$KPOLL_ROOT/scripts/build-module.sh")
 tools=$("$KPOLL_ROOT/scripts/build-tools.sh")
-extra=("$module:/lib/kpoll/kpoll.ko")
+preload=$("$KPOLL_ROOT/scripts/build-preload.sh")
+extra=("$module:/lib/kpoll/kpoll.ko" "$preload:/usr/local/lib/epoll_params_preload.so")
 for t in $tools; do extra+=("$t:/usr/local/bin/$(basename "$t")"); done
 initrd=$("$KPOLL_ROOT/scripts/build-initramfs.sh" "${extra[@]}")
 echo "$kernel $initrd"

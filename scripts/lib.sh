@@ -11,28 +11,65 @@ die() { printf 'kpoll: error: %s\n' "$*" >&2; exit 1; }
 
 
 # Kernel flavour: `release` (demo, benchmark), `debug` (tests: lockdep, RCU, atomic sleep,
-# timer objects) or `kasan` (tests of the memory-safety stage: KASAN alone, it is slow).
+# timer objects), `kasan` (tests of the memory-safety stage: KASAN alone, it is slow) or
+# `compare` (benchmark only: the release config, patches/ and then patches/compare/, our
+# re-implementation of upstream 6.13's IRQ suspension; never the release kernel).
 KPOLL_FLAVOUR=${KPOLL_FLAVOUR:-release}
 case "$KPOLL_FLAVOUR" in
-release | debug | kasan) ;;
-*) die "KPOLL_FLAVOUR must be release, debug or kasan" ;;
+release | debug | kasan | compare) ;;
+*) die "KPOLL_FLAVOUR must be release, debug, kasan or compare" ;;
 esac
 export KPOLL_FLAVOUR
 
 # The config fragments of this flavour, merged in order onto tinyconfig.
 config_fragments() {
 	echo "$KPOLL_ROOT/config/guest.config"
-	if [ "$KPOLL_FLAVOUR" != release ]; then echo "$KPOLL_ROOT/config/$KPOLL_FLAVOUR.config"; fi
+	case "$KPOLL_FLAVOUR" in
+	release | compare) ;;
+	*) echo "$KPOLL_ROOT/config/$KPOLL_FLAVOUR.config" ;;
+	esac
+}
+
+# The compare flavour's patches, in the order they apply (after patches/*.patch).
+compare_patches() {
+	local p
+	for p in "$KPOLL_ROOT"/patches/compare/*.patch; do
+		[ -e "$p" ] && echo "$p"
+	done
+}
+
+# prepare-kernel.sh without its compare-only blocks (lines from a '# >>> compare flavour only'
+# marker to the next '# <<< compare flavour only'): what shapes the other flavours' kernels.
+prepare_script_without_compare() {
+	sed '/^[[:space:]]*# >>> compare flavour only/,/^[[:space:]]*# <<< compare flavour only/d' \
+		"$KPOLL_ROOT"/scripts/prepare-kernel.sh
 }
 
 # Hash of everything that shapes the kernel image: source package, patches, config fragments.
+# Only the compare flavour hashes patches/compare/ and prepare-kernel.sh's compare-only blocks,
+# so that neither changes the release, debug or kasan keys (nor forces their rebuilds).
 kernel_key() {
 	{
 		stat -c '%s %Y' "$KPOLL_KERNEL_SOURCE"
 		echo "$KPOLL_FLAVOUR"
 		cat "$KPOLL_ROOT"/patches/*.patch $(config_fragments)
-		cat "$KPOLL_ROOT"/scripts/prepare-kernel.sh
+		if [ "$KPOLL_FLAVOUR" = compare ]; then
+			cat "$KPOLL_ROOT"/scripts/prepare-kernel.sh
+			echo "== patches/compare"
+			compare_patches | while read -r p; do echo "== $(basename "$p")"; cat "$p"; done
+		else
+			prepare_script_without_compare
+		fi
 	} | sha256sum | cut -c1-16
+}
+
+# The newest prepared and built kernel tree of flavour $1 other than the one at $2, if any.
+newest_built_tree() {
+	ls -td "$KPOLL_CACHE"/kernel-*/ 2>/dev/null | while read -r d; do
+		[ -f "$d/prepared" ] && [ -f "$d/applied.patch" ] && ls "$d"/built-* >/dev/null 2>&1 &&
+			[ "$(cat "$d/flavour" 2>/dev/null || echo release)" = "$1" ] &&
+			[ "${d%/}" != "$2" ] && echo "${d%/}" && break
+	done
 }
 
 # Hash of the Rust overlay (kernel-crate extensions); a change rebuilds incrementally.

@@ -17,6 +17,13 @@ seed_from_previous() {
 			[ "$(cat "$d/flavour" 2>/dev/null || echo release)" = "$KPOLL_FLAVOUR" ] &&
 			[ "${d%/}" != "$top" ] && echo "${d%/}" && break
 	done) || true
+	# >>> compare flavour only (left out of the other flavours' kernel keys: lib.sh, kernel_key)
+	# No compare tree built yet: start from the release tree (same config; its applied.patch
+	# holds patches/ alone, which the compare tree applies too, with patches/compare/ on top).
+	if [ -z "$prev" ] && [ "$KPOLL_FLAVOUR" = compare ]; then
+		prev=$(newest_built_tree release "$top") || true
+	fi
+	# <<< compare flavour only
 	[ -n "$prev" ] || return 1
 	log "seeding the kernel tree from $prev"
 	cp -a "$prev/linux" "$tree" || return 1
@@ -53,9 +60,28 @@ if [ ! -f "$top/prepared" ]; then
 			die "$(basename "$p") does not apply to $version (made for 6.12.117); see $top/patch.log"
 		fi
 	done
+	# >>> compare flavour only
+	if [ "$KPOLL_FLAVOUR" = compare ]; then
+		for p in $(compare_patches); do
+			if ! patch -d "$tree" -p1 --forward --batch --quiet <"$p" >"$top/patch.log" 2>&1; then
+				die "compare/$(basename "$p") does not apply on top of patches/; see $top/patch.log"
+			fi
+		done
+	fi
+	# <<< compare flavour only
 	restore_unchanged_timestamps
 	echo "$KPOLL_FLAVOUR" >"$top/flavour"
 	cat "$KPOLL_ROOT"/patches/*.patch >"$top/applied.patch"
+	# >>> compare flavour only
+	# seed_from_previous() undoes applied.patch with one `patch -R` pass, which must meet the
+	# patches in reverse order: the compare patches (last first) come before patches/.
+	if [ "$KPOLL_FLAVOUR" = compare ]; then
+		{
+			compare_patches | tac | while read -r p; do cat "$p"; done
+			cat "$KPOLL_ROOT"/patches/*.patch
+		} >"$top/applied.patch"
+	fi
+	# <<< compare flavour only
 	make -s -C "$tree" LLVM=1 ARCH=x86_64 tinyconfig >/dev/null
 	mapfile -t fragments < <(config_fragments)
 	(cd "$tree" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config \
