@@ -14,7 +14,7 @@ DEFER = "/sys/class/net/eth0/napi_defer_hard_irqs"
 GRO_FLUSH = "/sys/class/net/eth0/gro_flush_timeout"
 IRQ_SUSPEND = "/sys/class/net/eth0/irq_suspend_timeout"
 KPOLL = "/proc/sys/net/kpoll"
-EPOLL_PARAMS_PRELOAD = "/lib/kpoll/epoll_params_preload.so"
+EPOLL_PARAMS_PRELOAD = "/usr/local/lib/epoll_params_preload.so"
 DEFAULTS = {BUSY_POLL[0]: "0", BUSY_POLL[1]: "0", DEFER: "0", GRO_FLUSH: "0"}
 
 

@@ -92,6 +92,11 @@ def memcached_command(env: str, args: str) -> str:
 
 def start_memcached(vm: Guest, env: str, args: str) -> None:
     vm.check(memcached_command(env, args))
+    if "LD_PRELOAD=" in env:
+        library = env.split("LD_PRELOAD=", 1)[1].split()[0]
+        # memcached -d sends stderr to /dev/null: check the library is really mapped.
+        if vm.run(f"grep -q {library} /proc/$(cat /run/memcached.pid)/maps")[0] != 0:
+            raise RuntimeError(f"{library} is not loaded into memcached")
     port = f":{MEMCACHED_PORT:04X} "
     deadline = time.monotonic() + 30
     while vm.run(f"grep -q '{port}' /proc/net/tcp")[0] != 0:
