@@ -36,7 +36,7 @@ def _check_results(out):
         data = json.load(f)
     for key in ("qemu", "host_nproc", "guest_kernel", "date"):
         assert data["environment"].get(key) is not None, f"environment.{key} missing"
-    assert set(data["boots"]) == {"cpu", "wall"}, f"boots: {sorted(data['boots'])}"
+    assert set(data["boots"]) == {"cpu", "wall", "mq", "mq_napi"}, f"boots: {sorted(data['boots'])}"
     details = []
     for boot_name, boot in data["boots"].items():
         assert not boot.get("aborted"), f"{boot_name} boot aborted: {boot['aborted']}"
@@ -46,7 +46,8 @@ def _check_results(out):
             assert entries, f"{boot_name}: no runs of {name}"
             for e in entries:
                 assert not e.get("error"), f"{boot_name} {name}: {e['error']}"
-                assert "idle" in e["runs"] and "sat" in e["runs"], f"{name}: {sorted(e['runs'])}"
+                sat_load = "sat32" if boot_name.startswith("mq") else "sat"
+                assert "idle" in e["runs"] and sat_load in e["runs"], f"{name}: {sorted(e['runs'])}"
                 for load, r in e["runs"].items():
                     where = f"{boot_name} {name} {load}"
                     assert r["busy_ns"] > 0 and r["elapsed_ns"] > 0, f"{where}: {r}"
@@ -59,7 +60,7 @@ def _check_results(out):
                     assert r["busy_ns"] / r["requests"] > 1000, f"{where}: {r}"
                     if name == "kpoll":
                         assert "app_polls" in r["kpoll"], f"{where}: no kpoll counters"
-                sat = e["runs"]["sat"]
+                sat = e["runs"][sat_load]
                 details.append(f"{boot_name} {name}: {sat['rate']:.0f} req/s, "
                                f"{sat['rx_irqs'] / sat['requests']:.3f} RX IRQs/req, "
                                f"{sat['busy_ns'] / sat['requests']:.0f} busy ns/req")
