@@ -19,6 +19,8 @@ LOAD_TITLES = {
     "depth4": "pinned batching (closed loop, 4 connections × pipeline depth 4)",
     "sat_etc": "saturation, Facebook ETC key and value sizes",
     "open30_etc": "open loop at 30 %, Facebook ETC sizes and inter-arrivals",
+    "sat32": "saturation (closed loop, 32 connections)",
+    "open30_32": "open loop at 30 % (32 connections, Poisson)",
     "idle": "idle (no load)",
 }
 LOW_LOADS = ("low", "open10", "open30")
@@ -44,6 +46,10 @@ def cost(r: dict[str, Any]) -> float | None:
 
 def irqs(r: dict[str, Any]) -> float | None:
     return r["rx_irqs"] / r["requests"] if r.get("requests") else None
+
+
+def busy_us(r: dict[str, Any]) -> float | None:
+    return r["busy_ns"] / r["requests"] / 1000 if r.get("requests") else None
 
 
 def idle_share(r: dict[str, Any]) -> float | None:
@@ -186,6 +192,20 @@ class Report:
         r = a.ratio(b)
         rows.append(["instructions/request at saturation ≤ 0.85× vanilla", f"{r or 0:.3f}×",
                      verdict(None if r is None else r <= 0.85)])
+        for boot_name in ("mq", "mq_napi"):
+            boot = self.data["boots"].get(boot_name)
+            if not boot:
+                continue
+            s_k, s_v, s_u = (spread(boot, c, "sat32", rate) for c in (kp, van, up))
+            r = s_k.ratio(s_v)
+            rows.append([f"{boot_name}: 2 vCPUs × 2 queues, rate ≥ 1.3× vanilla",
+                         f"{r or 0:.2f}× ({VERDICT_WORDS[compare(s_k, s_v, True)]})",
+                         verdict(None if r is None else r >= 1.3)])
+            if s_u.n:
+                r = s_k.ratio(s_u)
+                rows.append([f"{boot_name}: rate ≥ upstream semantics",
+                             f"{r or 0:.2f}× ({VERDICT_WORDS[compare(s_k, s_u, True)]})",
+                             verdict(not_worse(s_k, s_u, True))])
         a, b = spread(self.cpu, kp, "idle", idle_share), spread(self.cpu, van, "idle", idle_share)
         rows.append(["idle: no extra guest CPU (busy share within vanilla's spread)",
                      f"{fmt_range(a, '{:.5f}')} vs {fmt_range(b, '{:.5f}')}",
@@ -227,6 +247,25 @@ class Report:
         self.table(["config", "busy share"],
                    [[c, self.cell(self.cpu, c, "idle", idle_share, "{:.5f}", False)]
                     for c in self.cpu["configs"]])
+
+    def multi_queue(self) -> None:
+        for boot_name in ("mq", "mq_napi"):
+            boot = self.data["boots"].get(boot_name)
+            if not boot:
+                continue
+            self.add(f"## Several queues ({boot_name} boot: {boot.get('about', '')})", "")
+            for load in ("sat32", "open30_32"):
+                if not spread(boot, "vanilla", load, rate).n:
+                    continue
+                self.add(f"### {LOAD_TITLES[load]}", "")
+                rows = [[c, self.cell(boot, c, load, rate, "{:.0f}", True),
+                         self.cell(boot, c, load, p50, "{:.0f}", False),
+                         self.cell(boot, c, load, p99, "{:.0f}", False),
+                         self.cell(boot, c, load, irqs, "{:.3f}", False),
+                         self.cell(boot, c, load, busy_us, "{:.1f}", False)]
+                        for c in boot["configs"]]
+                self.table(["config", "requests/s", "p50 µs", "p99 µs", "RX IRQs/request",
+                            "busy µs/request (wall clock)"], rows)
 
     def counters(self) -> None:
         boot = self.cpu
@@ -271,6 +310,7 @@ class Report:
         self.targets()
         self.user_view()
         self.cost_view()
+        self.multi_queue()
         self.counters()
         self.errors()
         return "\n".join(self.lines) + "\n"

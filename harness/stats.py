@@ -54,9 +54,13 @@ class Spread:
         return None if m is None or not b else m / b
 
 
+MIN_REPS_FOR_VERDICT = 3
+
+
 def compare(candidate: Spread, base: Spread, higher_is_better: bool) -> Verdict | None:
-    """`better`/`worse` when the ranges do not overlap, else `tie`; None without data."""
-    if not candidate.n or not base.n:
+    """`better`/`worse` when the ranges do not overlap, else `tie`; None with fewer than
+    MIN_REPS_FOR_VERDICT repetitions on either side (two single values always differ)."""
+    if candidate.n < MIN_REPS_FOR_VERDICT or base.n < MIN_REPS_FOR_VERDICT:
         return None
     c_lo, c_hi, b_lo, b_hi = candidate.low, candidate.high, base.low, base.high
     assert c_lo is not None and c_hi is not None and b_lo is not None and b_hi is not None
