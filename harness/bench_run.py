@@ -91,28 +91,29 @@ def log(msg: str) -> None:
 
 def memcached_command(env: str, args: str) -> str:
     return (f"{env} memcached -u nobody {args} -l {GUEST_ADDR} -p {MEMCACHED_PORT} -c 4096 -d "
-            "-P /run/memcached.pid").strip()
+            "-P /tmp/memcached.pid").strip()
 
 
 def start_memcached(vm: Guest, env: str, args: str) -> None:
     vm.check(memcached_command(env, args))
-    if "LD_PRELOAD=" in env:
-        library = env.split("LD_PRELOAD=", 1)[1].split()[0]
-        # memcached -d sends stderr to /dev/null: check the library is really mapped.
-        if vm.run(f"grep -q {library} /proc/$(cat /run/memcached.pid)/maps")[0] != 0:
-            raise RuntimeError(f"{library} is not loaded into memcached")
     port = f":{MEMCACHED_PORT:04X} "
     deadline = time.monotonic() + 30
     while vm.run(f"grep -q '{port}' /proc/net/tcp")[0] != 0:
         if time.monotonic() > deadline:
             raise RuntimeError("memcached did not start listening")
         time.sleep(0.1)
+    if "LD_PRELOAD=" in env:
+        library = env.split("LD_PRELOAD=", 1)[1].split()[0]
+        # memcached -d sends stderr to /dev/null: check the library is really mapped. (The pid
+        # file is in /tmp: memcached writes it after dropping to `nobody`.)
+        if vm.run(f"grep -q {library} /proc/$(cat /tmp/memcached.pid)/maps")[0] != 0:
+            raise RuntimeError(f"{library} is not loaded into memcached")
 
 
 def stop_memcached(vm: Guest) -> None:
-    vm.run("kill $(cat /run/memcached.pid) 2>/dev/null; "
-           "while [ -e /proc/$(cat /run/memcached.pid 2>/dev/null)/status ]; do :; done; "
-           "rm -f /run/memcached.pid")
+    """Stops memcached and waits until it is gone and its port is free."""
+    vm.check("pid=$(cat /tmp/memcached.pid) && kill $pid && "
+             "while [ -e /proc/$pid/status ]; do :; done; rm -f /tmp/memcached.pid")
 
 
 def short(run: Run) -> str:
