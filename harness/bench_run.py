@@ -96,9 +96,10 @@ def memcached_command(env: str, args: str) -> str:
 
 def start_memcached(vm: Guest, env: str, args: str) -> None:
     vm.check(memcached_command(env, args))
-    port = f":{MEMCACHED_PORT:04X} "
+    # The listening socket (state 0A): connections of the previous instance may linger.
+    listening = f":{MEMCACHED_PORT:04X} 00000000:0000 0A"
     deadline = time.monotonic() + 30
-    while vm.run(f"grep -q '{port}' /proc/net/tcp")[0] != 0:
+    while vm.run(f"grep -q '{listening}' /proc/net/tcp")[0] != 0:
         if time.monotonic() > deadline:
             raise RuntimeError("memcached did not start listening")
         time.sleep(0.1)

@@ -8,19 +8,26 @@ import time
 GUEST = "10.213.0.2"
 MEMCACHED_PORT = 11211
 RX_IRQ = "virtio0-input"
+# memcached's listening socket in /proc/net/tcp: local port, any remote, state 0A (LISTEN).
+LISTENING = f":{MEMCACHED_PORT:04X} 00000000:0000 0A"
 
 
+# memcached writes its pid file after dropping to `nobody`, so it must go where nobody may
+# write: in /run it was never written, stop_memcached() stopped nothing and every later
+# start_memcached() silently kept the first instance (and its thread count).
 def start_memcached(vm, threads=1):
     vm.check(f"memcached -u nobody -t {threads} -l {GUEST} -p {MEMCACHED_PORT} -c 4096 -d "
-             "-P /run/memcached.pid")
-    wait_for(lambda: vm.run(f"grep -q ':{MEMCACHED_PORT:04X} ' /proc/net/tcp")[0] == 0,
+             "-P /tmp/memcached.pid")
+    wait_for(lambda: vm.run(f"grep -q '{LISTENING}' /proc/net/tcp")[0] == 0,
              "memcached listening")
 
 
 def stop_memcached(vm):
-    vm.run("kill $(cat /run/memcached.pid) 2>/dev/null; "
-           "while [ -e /proc/$(cat /run/memcached.pid 2>/dev/null)/status ]; do :; done; "
-           "rm -f /run/memcached.pid")
+    vm.run("kill $(cat /tmp/memcached.pid) 2>/dev/null; "
+           "while [ -e /proc/$(cat /tmp/memcached.pid 2>/dev/null)/status ]; do :; done; "
+           "rm -f /tmp/memcached.pid")
+    wait_for(lambda: vm.run(f"grep -q '{LISTENING}' /proc/net/tcp")[0] != 0,
+             "memcached gone")
 
 
 def wait_for(condition, what, timeout=30.0, interval=0.1):
