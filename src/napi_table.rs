@@ -117,7 +117,7 @@ impl NapiEntry {
     /// Whether a holder may take a new hold on this queue now: it is held already, or its
     /// recent holds were worth it (counted as `declined` if not). Process context.
     pub(crate) fn admits(&self) -> bool {
-        if self.hold.is_held() || self.admission.may_hold(now_ns()) {
+        if self.hold.is_held() || self.admission.may_hold() {
             return true;
         }
         self.counters.inc(Counter::Declined);
@@ -165,7 +165,7 @@ impl NapiEntry {
         let now = now_ns();
         let since = self.held_since.load(Ordering::Relaxed);
         self.counters.add(Counter::HeldNs, now.saturating_sub(since));
-        self.admission.hold_ended(now, self.rhythm.current());
+        self.admission.hold_ended();
     }
 
     /// Drops the hold bit of this entry's NAPI, if the NAPI still exists. Any context.
