@@ -71,7 +71,7 @@ dirty=$(cd "$KPOLL_ROOT" && git status --porcelain -- "${inputs[@]}" 2>/dev/null
 pkgversion="$(make -s -C "$tree" kernelversion)-1+kpoll${stamp:-0}${dirty:+.dirty}"
 
 rm -f "$top"/*.deb "$top"/*.buildinfo "$top"/*.changes
-log "building Debian packages of $release ($pkgversion) in $tree (niced; on 2 cores the first build takes hours, see README)"
+log "building Debian packages of $release ($pkgversion) in $tree (niced; the first build is ~4600 CPU-seconds for cloud-amd64, see README; an interrupted build resumes)"
 start=$SECONDS
 if ! nice -n 19 ionice -c3 make -C "$tree" -j"$KPOLL_JOBS" "${vars[@]}" \
 	KDEB_PKGVERSION="$pkgversion" KDEB_CHANGELOG_DIST=bookworm KDEB_COMPRESS=xz DPKG_FLAGS=-d \
