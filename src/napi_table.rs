@@ -6,9 +6,9 @@
 //! Entries are claimed on first use (process context, from `epoll_wait()`). They store the NAPI
 //! *ID*, never a pointer, and look the NAPI up under RCU whenever they act on it, so a NAPI
 //! removed by its driver is simply not found any more. Drivers make new NAPIs (new IDs) on
-//! channel changes, ring resizes, XDP attach, ifdown/ifup and unbind/rebind, so when no entry is
-//! free, one whose NAPI is gone, that nobody holds and whose timer is quiet is reclaimed for the
-//! new ID (see `policy::claim`); its counters move to the table's retired totals, so the totals
+//! channel changes, ring resizes, XDP attach, ifdown/ifup and unbind/rebind, so a new ID takes
+//! the first entry of its probe order (see `NapiTable::probe`) that is free or whose NAPI is
+//! gone, nobody holds and whose timer is quiet (reclaimed, see `policy::claim`); its counters move to the table's retired totals, so the totals
 //! in `/proc/net/kpoll` never go backwards. Only when all entries serve live NAPIs is a new one
 //! left to its IRQ; that is counted (`untracked`) and logged once.
 //!
@@ -225,6 +225,7 @@ impl HrTimerCallback for NapiEntry {
                     this.counters.inc(Counter::WatchdogFires);
                     if this.rhythm.decided_early() {
                         this.counters.inc(Counter::EarlyFires);
+                        this.rhythm.fired_early();
                     }
                     this.hold_ended();
                 }

@@ -16,7 +16,8 @@
 //! the mean stays at [`WORTH_PACKETS`] per hold or more, holds are taken freely: under load some
 //! holds find nothing (the burst was already handled) and others find hundreds of packets, and
 //! the mix pays (a wasted hold costs about as much as two interrupts: a poll that parks the
-//! queue, and one that re-enables its IRQ). When it falls below, the `n`-th poor hold in a row
+//! queue, and one that re-enables its IRQ); a hold that polled that many by itself never counts
+//! as poor. When the mean falls below, the `n`-th poor hold in a row
 //! makes the next `2^min(n, MAX_BACKOFF_SHIFT)` chances to hold pass ([`Admission::may_hold`]
 //! says no, the glue counts each as `declined`). The back-off counts chances, not time, so it
 //! works the same whatever the pace of the load and the speed of the machine. At low load holds
@@ -92,13 +93,17 @@ impl Admission {
     pub fn hold_ended(&self) -> bool {
         let sample = self.packets.swap(0, Relaxed).min(MAX_SAMPLE) * YIELD_SCALE;
         let mean = self.yield_scaled.load(Relaxed);
+        // Rounded to nearest both ways, so the mean has no drift of its own.
+        let step = |diff: u64| (diff + YIELD_WEIGHT / 2) / YIELD_WEIGHT;
         let mean = if sample >= mean {
-            mean + (sample - mean) / YIELD_WEIGHT
+            mean + step(sample - mean)
         } else {
-            mean - (mean - sample).div_ceil(YIELD_WEIGHT)
+            mean - step(mean - sample)
         };
         self.yield_scaled.store(mean, Relaxed);
-        if mean >= WORTH_PACKETS * YIELD_SCALE {
+        let worth = WORTH_PACKETS * YIELD_SCALE;
+        // A hold that paid by itself is never a poor one, whatever the mean still says.
+        if mean >= worth || sample >= worth {
             self.wasted.store(0, Relaxed);
             self.skip.store(0, Relaxed);
             return false;
@@ -211,6 +216,33 @@ mod tests {
         }
         assert!(a.may_hold());
         assert_eq!(a.wasted(), 0);
+    }
+
+    #[test]
+    fn holds_that_pay_exactly_the_threshold_are_never_declined() {
+        let a = Admission::new();
+        for _ in 0..40 {
+            hold(&a, 0);
+        }
+        for i in 0..100 {
+            // After the back-off of the poor holds above, every try at 2 packets is taken.
+            chances_passed(&a);
+            assert!(!hold(&a, 2), "hold {i}");
+            assert!(a.may_hold(), "hold {i}");
+        }
+        assert_eq!(a.wasted(), 0);
+    }
+
+    #[test]
+    fn one_paying_try_ends_the_back_off() {
+        let a = Admission::new();
+        for _ in 0..40 {
+            hold(&a, 0);
+        }
+        assert!(!a.may_hold());
+        chances_passed(&a);
+        assert!(!hold(&a, 3));
+        assert!(a.may_hold());
     }
 
     #[test]

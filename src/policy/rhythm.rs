@@ -93,6 +93,19 @@ impl Rhythm {
         self.current_ns.load(Relaxed)
     }
 
+    /// The watchdog released a hold whose deadline the estimate decided (`decided_early`):
+    /// the pace was slower than estimated. Gaps that outlast a hold are never sampled (the
+    /// next return begins a new hold), so without this an estimate made in a fast burst could
+    /// stay short for good; doubling it lets the deadline catch up within a few fires.
+    pub fn fired_early(&self) {
+        let mean = self.mean_ns.load(Relaxed);
+        let bound = self.bound_ns.load(Relaxed);
+        if mean != 0 {
+            self.mean_ns
+                .store(mean.saturating_mul(2).min(bound.max(1)), Relaxed);
+        }
+    }
+
     /// Whether the latest hold's deadline was shorter than its upper bound: a watchdog fire then
     /// was the estimate's decision (counted as `early_fires`).
     pub fn decided_early(&self) -> bool {
@@ -182,6 +195,26 @@ mod tests {
         now += 2_100 * US;
         r.delivered(now, true, WD);
         assert_eq!(r.mean(), 100 * US + 2_000 * US / WEIGHT);
+    }
+
+    #[test]
+    fn early_fires_let_a_short_estimate_catch_up() {
+        let r = Rhythm::new();
+        // A fast burst: returns 3 µs apart.
+        r.delivered(1_000 * US, false, WD);
+        for i in 1..=20 {
+            r.delivered(1_000 * US + 3 * US * i, true, WD);
+        }
+        assert_eq!(r.deadline(WD), MIN_DEADLINE_NS);
+        // The application settles at one return every 200 µs: each hold is released early
+        // and its gap is never sampled, but each early fire doubles the estimate.
+        let mut fires = 0;
+        while r.deadline(WD) < 200 * US {
+            r.fired_early();
+            fires += 1;
+            assert!(fires < 10, "never caught up");
+        }
+        assert!(r.mean() <= WD);
     }
 
     #[test]
