@@ -377,14 +377,12 @@ def test_channel_changes_while_held(vm):
                 wait_hold(vm, f"with one channel ({i + 1})")
                 assert channels(vm, 2) == 2
         requests, errors, misses = load.verdict()
-        flap = memcaslap_background(vm, 4, "-R")
-        try:
-            wait_hold(vm, "before link down")
+        # Load that lasts until the hold is seen (kpoll may decline holds for a while when its
+        # recent holds polled little); its errors during the flap are expected, not checked.
+        with LoadLoop(vm, exe, connections=32):
+            wait_hold(vm, "before link down", timeout=60)
             vm.check("ip link set eth0 down && ip link set eth0 up && "
                      "ip addr replace 10.213.0.2/24 dev eth0")
-            flap.wait(timeout=120)
-        finally:
-            flap.kill()
         wait_for(lambda: guest_answers(vm), "the guest answering after ifup", 30, 0.2)
         napis = len(kpoll_counters(vm)["napis"])
         wait_no_hold(vm, "after the load")
