@@ -8,8 +8,8 @@
 //! removed by its driver is simply not found any more. Drivers make new NAPIs (new IDs) on
 //! channel changes, ring resizes, XDP attach, ifdown/ifup and unbind/rebind, so a new ID takes
 //! the first entry of its probe order (see `NapiTable::probe`) that is free or whose NAPI is
-//! gone, nobody holds and whose timer is quiet (reclaimed, see `policy::claim`); its counters move to the table's retired totals, so the totals
-//! in `/proc/net/kpoll` never go backwards. Only when all entries serve live NAPIs is a new one
+//! gone, nobody holds and whose timer is quiet (reclaimed, see `policy::claim`); its counters
+//! move to the table's retired totals, so the totals in `/proc/net/kpoll` never go backwards. Only when all entries serve live NAPIs is a new one
 //! left to its IRQ; that is counted (`untracked`) and logged once.
 //!
 //! Dropping the table stops every watchdog and gives every held queue back to its IRQ.
@@ -128,9 +128,7 @@ impl NapiEntry {
     /// most `watchdog_ns`) and make sure the watchdog runs. Process context.
     pub(crate) fn hold_for(&self, napi: &Napi<'_>, watchdog_ns: u64) {
         let now = now_ns();
-        let hold_ns = self
-            .rhythm
-            .delivered(now, self.hold.is_held(), watchdog_ns);
+        let hold_ns = self.rhythm.delivered(now, self.hold.is_held(), watchdog_ns);
         let service_ns = service_interval(watchdog_ns);
         if self
             .hold
@@ -164,7 +162,8 @@ impl NapiEntry {
     fn hold_ended(&self) {
         let now = now_ns();
         let since = self.held_since.load(Ordering::Relaxed);
-        self.counters.add(Counter::HeldNs, now.saturating_sub(since));
+        self.counters
+            .add(Counter::HeldNs, now.saturating_sub(since));
         self.admission.hold_ended();
     }
 
