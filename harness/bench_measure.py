@@ -97,26 +97,29 @@ class Run:
 def read_busy(vm: Guest) -> tuple[int, int]:
     """(guest clock ns, busy ns summed over CPUs).
 
-    With one CPU, idle time is `idle_sleeptime + iowait_sleeptime` from /proc/timer_list in
-    nanoseconds: exact, because that CPU is running this very command, so no idle period is in
-    progress. With several CPUs another one may be idle right now, which timer_list does not
-    show; then idle comes from /proc/stat's `cpu` line (the same NO_HZ accounting, including
-    the period in progress, printed in 10 ms units)."""
-    out = vm.check("grep -E '^now at|idle_sleeptime|iowait_sleeptime' /proc/timer_list; "
-                   "head -n1 /proc/stat")
-    m = re.search(r"now at (\d+) nsecs", out)
-    slept = [int(x) for x in re.findall(r"(?:idle|iowait)_sleeptime\s*:\s*(\d+)", out)]
-    stat = re.search(r"^cpu\s+(.*)$", out, re.MULTILINE)
-    if not m or not slept or not stat:
-        raise RuntimeError(f"unexpected /proc/timer_list or /proc/stat: {out[:300]}")
-    now = int(m.group(1))
-    cpus = len(slept) // 2
-    if cpus == 1:
-        idle = sum(slept)
-    else:
-        fields = [int(x) for x in stat.group(1).split()]
-        idle = (fields[3] + fields[4]) * 10_000_000  # idle + iowait, USER_HZ = 100
-    return now, now * cpus - idle
+    A CPU's idle time is its `idle_sleeptime + iowait_sleeptime` in /proc/timer_list (NO_HZ
+    idle accounting in nanoseconds). It is exact only on the CPU that reads it: that CPU runs
+    the reader, so no idle period of its own is in progress, while another CPU may be idle right
+    now and timer_list does not show since when. So each CPU reads its own line, pinned with
+    `taskset`, and its busy time is that read's `now` minus its own idle time."""
+    out = vm.check(
+        "n=$(grep -c ^processor /proc/cpuinfo); i=0; while [ $i -lt $n ]; do "
+        "echo @cpu $i; taskset -c $i grep -E '^now at|idle_sleeptime|iowait_sleeptime' "
+        "/proc/timer_list; i=$((i+1)); done")
+    first_now, busy = 0, 0
+    blocks = out.split("@cpu ")[1:]
+    for block in blocks:
+        cpu = int(block.split()[0])
+        m = re.search(r"now at (\d+) nsecs", block)
+        slept = [int(x) for x in re.findall(r"(?:idle|iowait)_sleeptime\s*:\s*(\d+)", block)]
+        if not m or len(slept) != 2 * len(blocks):
+            raise RuntimeError(f"unexpected /proc/timer_list: {block[:300]}")
+        now = int(m.group(1))
+        first_now = first_now or now
+        busy += now - slept[2 * cpu] - slept[2 * cpu + 1]
+    if not blocks:
+        raise RuntimeError(f"no CPU read /proc/timer_list: {out[:300]}")
+    return first_now, busy
 
 
 def read_counters(vm: Guest) -> Counters:

@@ -36,7 +36,8 @@ def _check_results(out):
         data = json.load(f)
     for key in ("qemu", "host_nproc", "guest_kernel", "date"):
         assert data["environment"].get(key) is not None, f"environment.{key} missing"
-    assert set(data["boots"]) == {"cpu", "wall", "mq", "mq_napi"}, f"boots: {sorted(data['boots'])}"
+    boots = {"cpu", "wall", "mq", "mq_napi", "mq_cpu", "mq_napi_cpu"}
+    assert set(data["boots"]) == boots, f"boots: {sorted(data['boots'])}"
     details = []
     for boot_name, boot in data["boots"].items():
         assert not boot.get("aborted"), f"{boot_name} boot aborted: {boot['aborted']}"
