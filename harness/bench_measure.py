@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import resource
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +81,10 @@ class Run:
     misses: int
     failed: bool
     kpoll: dict[str, int] = field(default_factory=dict)
+    # Host side of the same window: wall time, and CPU time of QEMU and of the load generator.
+    wall_s: float = 0.0
+    qemu_cpu_s: float = 0.0
+    loadgen_cpu_s: float = 0.0
 
     @property
     def busy_per_req(self) -> float | None:
@@ -195,7 +201,9 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
     before = read_counters(vm)
     ops0 = memcached_ops(vm)
     t0, busy0 = read_busy(vm)
+    host0 = host_cpu(vm)
     lg = loadgen(vm, exe, load.argv(base_rps), duration, warmup)
+    host1 = host_cpu(vm)
     t1, busy1 = read_busy(vm)
     ops1 = memcached_ops(vm)
     after = read_counters(vm)
@@ -207,7 +215,16 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
         rate=lg.get("achieved_rps"), p50_us=lat.get("p50"), p99_us=lat.get("p99"),
         p999_us=lat.get("p99_9"), errors=int(errors.get("total", 0) if errors else 0),
         misses=int(lg.get("misses") or 0), failed=bool(lg.get("failed")),
-        kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()})
+        kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
+        wall_s=host1[0] - host0[0], qemu_cpu_s=host1[1] - host0[1],
+        loadgen_cpu_s=host1[2] - host0[2])
+
+
+def host_cpu(vm: Guest) -> tuple[float, float, float]:
+    """(host monotonic s, QEMU's CPU s, CPU s of this process's finished children: the load
+    generator runs are the children that finish in a load's window)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic(), vm.qemu_cpu_seconds(), children.ru_utime + children.ru_stime
 
 
 def idle_run(vm: Guest, seconds: float) -> Run:

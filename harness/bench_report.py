@@ -53,6 +53,12 @@ def busy_us(r: dict[str, Any]) -> float | None:
     return r["busy_ns"] / r["requests"] / 1000 if r.get("requests") else None
 
 
+def host_cores(r: dict[str, Any]) -> float | None:
+    """Host cores kept busy by QEMU and the load generator during the run (of 2 here)."""
+    wall = r.get("wall_s")
+    return (r["qemu_cpu_s"] + r["loadgen_cpu_s"]) / wall if wall else None
+
+
 def idle_share(r: dict[str, Any]) -> float | None:
     return r["busy_ns"] / r["elapsed_ns"] if r.get("elapsed_ns") else None
 
@@ -295,11 +301,13 @@ class Report:
                          self.cell(boot, c, load, p99, "{:.0f}", False),
                          self.cell(boot, c, load, irqs, "{:.3f}", False),
                          self.cell(boot, c, load, cost if icount else busy_us,
-                                   "{:.0f}" if icount else "{:.1f}", False)]
+                                   "{:.0f}" if icount else "{:.1f}", False),
+                         fmt_range(spread(boot, c, load, host_cores), "{:.2f}")]
                         for c in boot["configs"]]
                 self.table(["config", "requests/s", "p50 µs", "p99 µs", "RX IRQs/request",
                             "CPU ns/request (icount)" if icount
-                            else "busy µs/request (wall clock)"], rows)
+                            else "busy µs/request (wall clock)",
+                            "host cores busy (QEMU + load generator)"], rows)
 
     def counters(self) -> None:
         boot = self.cpu

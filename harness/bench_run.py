@@ -67,8 +67,8 @@ BOOTS: tuple[BootSpec, ...] = (
     # icount runs every vCPU in one host thread (round robin): the two vCPUs share one host
     # core and the load generator has the other, so the server, not the host, is saturated.
     BootSpec("mq_cpu", True, 2, 2, "-t 2", MULTI_QUEUE_LOADS,
-             "icount, 2 vCPUs in one host thread, 2-queue virtio-net, memcached -t 2: guest "
-             "instructions per request", MQ_CONFIGS),
+             "icount, 2 vCPUs in one host thread, 2-queue virtio-net, memcached -t 2: CPU time "
+             "per request in icount time", MQ_CONFIGS),
     BootSpec("mq_napi_cpu", True, 2, 2, "-t 2 -N 2", MULTI_QUEUE_LOADS,
              "as mq_cpu, memcached -t 2 -N 2", MQ_CONFIGS),
 )

@@ -537,6 +537,12 @@ class Vm:
         return [line.strip() for line in self.console_log().splitlines()
                 if PROBLEM_RE.search(line)]
 
+    def qemu_cpu_seconds(self):
+        """Host CPU time (user + system, all threads) QEMU has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
