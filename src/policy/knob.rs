@@ -102,6 +102,19 @@ impl Knob {
         }
     }
 
+    /// What a number knob counts, for a tool's messages (`microseconds`).
+    #[cfg_attr(
+        MODULE,
+        expect(dead_code, reason = "only kpollctl describes the knobs")
+    )]
+    pub const fn unit(self) -> Option<&'static str> {
+        match self {
+            Knob::WatchdogUs => Some("microseconds"),
+            Knob::Budget => Some("packets per poll"),
+            Knob::Enabled | Knob::Ports => None,
+        }
+    }
+
     /// The value at module load.
     pub const fn default(self) -> KnobValue {
         match self {
