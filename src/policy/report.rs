@@ -154,7 +154,8 @@ pub enum NapiState {
 }
 
 impl NapiState {
-    const ALL: [NapiState; 3] = [NapiState::Held, NapiState::Irq, NapiState::Gone];
+    /// Every state.
+    pub const ALL: [NapiState; 3] = [NapiState::Held, NapiState::Irq, NapiState::Gone];
 
     /// The spelling in the `state` column.
     pub const fn as_str(self) -> &'static str {
