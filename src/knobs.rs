@@ -7,7 +7,8 @@
 use crate::{policy::knob::Knob, state::Kpoll};
 use kernel::{prelude::*, str::CStr, sysctl::SysctlTable};
 
-/// The entry names: the knobs' names, in [`Knob::ALL`] order.
+/// The entry names: the knobs' names, in [`Knob::ALL`] order. (The policy's names are
+/// `core::ffi::CStr`s; 6.12's `kernel::str::CStr` is a type of its own, hence the conversion.)
 const ENTRIES: [&CStr; Knob::COUNT] = {
     let mut names = [kernel::c_str!(""); Knob::COUNT];
     let mut index = 0;
