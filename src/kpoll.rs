@@ -31,9 +31,11 @@ use kernel::{c_str, net::kpoll, prelude::*, proc::ProcFile, sync::Arc, sysctl};
 mod hooks;
 mod knobs;
 mod napi_table;
-// The policy is also a host library (`cargo test`), so it is `pub` throughout and has a few
-// accessors only its tests use.
-#[allow(dead_code, unreachable_pub)]
+#[expect(
+    unreachable_pub,
+    reason = "the policy is also the host library `kpoll-policy` (its tests, kpollctl), whose API \
+              is `pub`"
+)]
 mod policy;
 mod report;
 mod state;

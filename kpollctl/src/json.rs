@@ -71,6 +71,11 @@
 //! }
 //! ```
 
+use kpoll_policy::{
+    counters::{Counter, COUNTERS},
+    knob::{Accepts, Knob, KnobValue},
+    report::TableCount,
+};
 use serde::{ser::SerializeMap, Serialize, Serializer};
 
 use crate::{
@@ -81,40 +86,47 @@ use crate::{
 /// Version of the schema documented above.
 pub const SCHEMA: u32 = 1;
 
-#[derive(Serialize)]
-struct Config<'a> {
-    enabled: bool,
-    watchdog_us: u32,
-    budget: u32,
-    ports: &'a [u16],
-    napis: Option<u64>,
-    reclaimed: Option<u64>,
-    untracked: Option<u64>,
+/// The `config` object: every knob by name (a flag as a boolean, the port list as an array),
+/// then the NAPI table counts (null from a module that does not print them).
+struct Config<'a>(&'a procfs::ConfigLine);
+
+impl Serialize for Config<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let config = self.0;
+        let mut map = serializer.serialize_map(Some(Knob::COUNT + TableCount::COUNT))?;
+        for knob in Knob::ALL {
+            match (knob.accepts(), config.knob(knob)) {
+                (Accepts::Flag, KnobValue::Number(value)) => {
+                    map.serialize_entry(knob.name(), &(value != 0))?
+                }
+                (_, KnobValue::Number(value)) => map.serialize_entry(knob.name(), &value)?,
+                (_, KnobValue::Ports(ports)) => {
+                    map.serialize_entry(knob.name(), ports.as_slice())?
+                }
+            }
+        }
+        for (count, value) in TableCount::ALL.iter().zip(&config.table) {
+            map.serialize_entry(count.name(), value)?;
+        }
+        map.end()
+    }
 }
 
-impl<'a> From<&'a procfs::Config> for Config<'a> {
-    fn from(config: &'a procfs::Config) -> Self {
-        Config {
-            enabled: config.enabled,
-            watchdog_us: config.watchdog_us,
-            budget: config.budget,
-            ports: &config.ports,
-            napis: config.napis,
-            reclaimed: config.reclaimed,
-            untracked: config.untracked,
-        }
+impl<'a> From<&'a procfs::ConfigLine> for Config<'a> {
+    fn from(config: &'a procfs::ConfigLine) -> Self {
+        Config(config)
     }
 }
 
 /// The counters as an object keyed by the file's column names, in column order; a column the
 /// module did not print is null.
-struct Counters([Option<u64>; procfs::COUNTERS]);
+struct Counters([Option<u64>; COUNTERS]);
 
 impl Serialize for Counters {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in procfs::COUNTER_COLUMNS.iter().zip(&self.0) {
-            map.serialize_entry(name, value)?;
+        for (counter, value) in Counter::ALL.iter().zip(&self.0) {
+            map.serialize_entry(counter.column(), value)?;
         }
         map.end()
     }
@@ -373,9 +385,9 @@ mod tests {
         assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
         // Counters are keyed by the file's column names, in column order.
         let total = &text[text.find("\"total\"").unwrap()..];
-        let positions: Vec<usize> = procfs::COUNTER_COLUMNS
+        let positions: Vec<usize> = Counter::ALL
             .iter()
-            .map(|name| total.find(&format!("\"{name}\"")).unwrap())
+            .map(|counter| total.find(&format!("\"{}\"", counter.column())).unwrap())
             .collect();
         assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
         let mut names: Vec<&str> = doc["total"]
@@ -385,7 +397,7 @@ mod tests {
             .map(String::as_str)
             .collect();
         names.sort_unstable();
-        let mut expected = procfs::COUNTER_COLUMNS.to_vec();
+        let mut expected: Vec<&str> = Counter::ALL.iter().map(|c| c.column()).collect();
         expected.sort_unstable();
         assert_eq!(names, expected);
     }
@@ -419,10 +431,10 @@ mod tests {
     fn watch_line_is_one_line() {
         let before = procfs::parse(&read("proc_net_kpoll_busy.txt")).unwrap();
         let mut after = before.clone();
-        after.napis[1].counters.app_packets += 300;
-        after.napis[1].counters.service_polls = Some(7);
-        after.total.app_packets += 300;
-        after.total.service_polls = Some(10);
+        after.napis[1].counters.add(Counter::AppPackets, 300);
+        after.napis[1].counters.set(Counter::ServicePolls, Some(7));
+        after.total.add(Counter::AppPackets, 300);
+        after.total.set(Counter::ServicePolls, Some(10));
         let frame = watch::frame((&before, None), (&after, None), &[], 2.0);
         let text = watch_line(&frame);
         assert_eq!(text.matches('\n').count(), 1);

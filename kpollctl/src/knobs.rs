@@ -1,15 +1,9 @@
-//! The `net.kpoll.*` sysctls: validation (the same rules as the kernel), reading and writing.
+//! The `net.kpoll.*` sysctls: checking values, reading and writing them.
 //!
-//! | knob          | file                               | accepted                                 |
-//! |---------------|------------------------------------|------------------------------------------|
-//! | `enabled`     | `/proc/sys/net/kpoll/enabled`      | `0` or `1`                               |
-//! | `watchdog_us` | `/proc/sys/net/kpoll/watchdog_us`  | `50..=1000000` (microseconds)            |
-//! | `budget`      | `/proc/sys/net/kpoll/budget`       | `1..=1024` (packets per poll)            |
-//! | `ports`       | `/proc/sys/net/kpoll/ports`        | up to 16 distinct ports in `1..=65535`   |
-//!
-//! Numbers are unsigned decimal only (no sign, no `0x`), as in the kernel's parser. The pure
-//! part ([`parse_assignment`], [`Value::parse`], [`merge_ports`]) is unit-tested; [`Sysctls`]
-//! does the file I/O.
+//! The knobs, what each accepts and how its value reads are the policy crate's
+//! ([`kpoll_policy::knob`]): a value is checked with [`Knob::parse`], the very function the
+//! module runs on every write, before anything is written. The pure part ([`parse_value`],
+//! [`parse_assignment`], [`merge_ports`]) is unit-tested; [`Sysctls`] does the file I/O.
 
 use std::{
     fmt, fs,
@@ -17,166 +11,91 @@ use std::{
     path::PathBuf,
 };
 
+use kpoll_policy::{
+    knob::{Accepts, Knob, KnobValue},
+    ports::{self, PortList, MAX_PORTS},
+    report::ABSENT,
+};
+
 use crate::{error::Error, paths::Paths};
 
-/// The most ports `net.kpoll.ports` holds.
-pub const MAX_PORTS: usize = 16;
-pub const WATCHDOG_US_MIN: u32 = 50;
-pub const WATCHDOG_US_MAX: u32 = 1_000_000;
-pub const BUDGET_MIN: u32 = 1;
-pub const BUDGET_MAX: u32 = 1024;
+/// Shorter keys `kpollctl set` accepts besides the knobs' names.
+const ALIASES: [(&str, Knob); 1] = [("watchdog", Knob::WatchdogUs)];
 
-/// One sysctl.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Knob {
-    Enabled,
-    WatchdogUs,
-    Budget,
-    Ports,
+/// The knob `kpollctl set` means by `key`: a knob's name or an alias.
+pub fn knob_from_key(key: &str) -> Option<Knob> {
+    let alias = ALIASES.iter().find(|(alias, _)| *alias == key);
+    alias
+        .map(|&(_, knob)| knob)
+        .or_else(|| Knob::ALL.into_iter().find(|knob| knob.name() == key))
 }
 
-impl Knob {
-    /// The sysctl's file name (and the name printed in changes).
-    pub fn name(self) -> &'static str {
-        match self {
-            Knob::Enabled => "enabled",
-            Knob::WatchdogUs => "watchdog_us",
-            Knob::Budget => "budget",
-            Knob::Ports => "ports",
-        }
-    }
+/// The keys `kpollctl set` accepts, for messages: `enabled, watchdog (or watchdog_us), ...`.
+pub fn keys() -> String {
+    let key = |knob: Knob| match ALIASES.iter().find(|(_, aliased)| *aliased == knob) {
+        Some((alias, _)) => format!("{alias} (or {})", knob.name()),
+        None => knob.name().to_string(),
+    };
+    Knob::ALL.map(key).join(", ")
+}
 
-    /// The key accepted by `kpollctl set`: the file name, or `watchdog` for `watchdog_us`.
-    pub fn from_key(key: &str) -> Option<Knob> {
-        match key {
-            "enabled" => Some(Knob::Enabled),
-            "watchdog" | "watchdog_us" => Some(Knob::WatchdogUs),
-            "budget" => Some(Knob::Budget),
-            "ports" => Some(Knob::Ports),
-            _ => None,
-        }
-    }
-
-    /// What the knob accepts, for error messages.
-    pub fn allowed(self) -> String {
-        match self {
-            Knob::Enabled => "0 or 1".to_string(),
-            Knob::WatchdogUs => {
-                format!("an integer in {WATCHDOG_US_MIN}..={WATCHDOG_US_MAX} (microseconds)")
-            }
-            Knob::Budget => format!("an integer in {BUDGET_MIN}..={BUDGET_MAX} (packets per poll)"),
-            Knob::Ports => format!(
-                "up to {MAX_PORTS} distinct ports in 1..=65535, separated by spaces or commas"
-            ),
+/// What `knob` accepts, for messages.
+pub fn allowed(knob: Knob) -> String {
+    match knob.accepts() {
+        Accepts::Flag => "0 or 1".to_string(),
+        Accepts::Number { min, max } => match knob.unit() {
+            Some(unit) => format!("an integer in {min}..={max} ({unit})"),
+            None => format!("an integer in {min}..={max}"),
+        },
+        Accepts::Ports => {
+            format!("up to {MAX_PORTS} distinct ports in 1..=65535, separated by spaces or commas")
         }
     }
 }
 
-/// A validated knob value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    Number(u32),
-    Ports(Vec<u16>),
+/// Parses `text` for `knob` as the kernel would, or says why the kernel would refuse it.
+pub fn parse_value(knob: Knob, text: &str) -> Result<KnobValue, String> {
+    let why = match knob.parse(text.as_bytes()) {
+        Ok(value) => return Ok(value),
+        Err(_) if knob.accepts() == Accepts::Ports => why_ports_refused(text),
+        Err(refusal) => refusal.to_string(),
+    };
+    Err(format!(
+        "invalid value {text:?} for {}: {why}; allowed: {}",
+        knob.name(),
+        allowed(knob)
+    ))
 }
 
-impl Value {
-    /// Parses `text` for `knob`, applying the kernel's checks.
-    pub fn parse(knob: Knob, text: &str) -> Result<Value, String> {
-        let invalid = |why: &str| {
-            format!(
-                "invalid value {text:?} for {}: {why}; allowed: {}",
-                knob.name(),
-                knob.allowed()
-            )
+/// Names what is wrong with a port list the kernel refuses: the first token that is not a port,
+/// else the first port given twice, else the number of ports.
+fn why_ports_refused(text: &str) -> String {
+    let mut seen = Vec::new();
+    for token in ports::tokens(text.as_bytes()) {
+        let Ok(port) = ports::parse_port(token) else {
+            return format!("{:?} is not a port", String::from_utf8_lossy(token));
         };
-        match knob {
-            Knob::Ports => {
-                let mut ports = Vec::new();
-                for token in text
-                    .split(|c: char| c.is_ascii_whitespace() || c == ',')
-                    .filter(|token| !token.is_empty())
-                {
-                    let port = parse_u32(token)
-                        .ok()
-                        .and_then(|value| u16::try_from(value).ok())
-                        .filter(|&port| port != 0)
-                        .ok_or_else(|| invalid(&format!("{token:?} is not a port")))?;
-                    if ports.contains(&port) {
-                        return Err(invalid(&format!("port {port} appears twice")));
-                    }
-                    ports.push(port);
-                }
-                if ports.len() > MAX_PORTS {
-                    return Err(invalid(&format!("{} ports", ports.len())));
-                }
-                Ok(Value::Ports(ports))
-            }
-            _ => {
-                let value = parse_u32(text).map_err(&invalid)?;
-                let (min, max) = match knob {
-                    Knob::Enabled => (0, 1),
-                    Knob::WatchdogUs => (WATCHDOG_US_MIN, WATCHDOG_US_MAX),
-                    _ => (BUDGET_MIN, BUDGET_MAX),
-                };
-                if !(min..=max).contains(&value) {
-                    return Err(invalid("out of range"));
-                }
-                Ok(Value::Number(value))
-            }
+        if seen.contains(&port) {
+            return format!("port {port} appears twice");
         }
+        seen.push(port);
     }
-
-    /// The text written to the sysctl (without the newline).
-    pub fn sysctl_text(&self) -> String {
-        match self {
-            Value::Number(value) => value.to_string(),
-            Value::Ports(ports) => ports
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-        }
-    }
-}
-
-impl fmt::Display for Value {
-    /// Like [`Value::sysctl_text`], but an empty port list shows as `-`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Ports(ports) if ports.is_empty() => f.write_str("-"),
-            _ => f.write_str(&self.sysctl_text()),
-        }
-    }
-}
-
-/// Unsigned decimal `u32` with optional surrounding whitespace, like the kernel's `parse_u32`.
-fn parse_u32(text: &str) -> Result<u32, &'static str> {
-    let digits = text.trim_matches(|c: char| c.is_ascii_whitespace());
-    if digits.is_empty() {
-        return Err("empty");
-    }
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("not an unsigned decimal number");
-    }
-    digits.parse().map_err(|_| "out of range")
+    format!("{} ports", seen.len())
 }
 
 /// Parses one `key=value` argument of `kpollctl set`.
-pub fn parse_assignment(arg: &str) -> Result<(Knob, Value), String> {
+pub fn parse_assignment(arg: &str) -> Result<(Knob, KnobValue), String> {
     let (key, text) = arg
         .split_once('=')
-        .ok_or_else(|| format!("expected KEY=VALUE, found {arg:?} (keys: {KEYS})"))?;
-    let knob = Knob::from_key(key)
-        .ok_or_else(|| format!("unknown setting {key:?} in {arg:?} (keys: {KEYS})"))?;
-    Ok((knob, Value::parse(knob, text)?))
+        .ok_or_else(|| format!("expected KEY=VALUE, found {arg:?} (keys: {})", keys()))?;
+    let knob = knob_from_key(key)
+        .ok_or_else(|| format!("unknown setting {key:?} in {arg:?} (keys: {})", keys()))?;
+    Ok((knob, parse_value(knob, text)?))
 }
 
-/// The keys `kpollctl set` accepts, for messages.
-pub const KEYS: &str = "enabled, watchdog (or watchdog_us), budget, ports";
-
 /// Parses all `set` arguments; a knob given twice is an error.
-pub fn parse_assignments(args: &[String]) -> Result<Vec<(Knob, Value)>, String> {
-    let mut parsed: Vec<(Knob, Value)> = Vec::new();
+pub fn parse_assignments(args: &[String]) -> Result<Vec<(Knob, KnobValue)>, String> {
+    let mut parsed: Vec<(Knob, KnobValue)> = Vec::new();
     for arg in args {
         let (knob, value) = parse_assignment(arg)?;
         if parsed.iter().any(|(seen, _)| *seen == knob) {
@@ -188,7 +107,7 @@ pub fn parse_assignments(args: &[String]) -> Result<Vec<(Knob, Value)>, String> 
 }
 
 /// `current` with `add` appended (skipping ports already present) and `remove` taken out.
-pub fn merge_ports(current: &[u16], add: &[u16], remove: &[u16]) -> Result<Vec<u16>, String> {
+pub fn merge_ports(current: &[u16], add: &[u16], remove: &[u16]) -> Result<PortList, String> {
     let mut ports: Vec<u16> = current
         .iter()
         .copied()
@@ -205,24 +124,38 @@ pub fn merge_ports(current: &[u16], add: &[u16], remove: &[u16]) -> Result<Vec<u
             ports.len()
         ));
     }
-    Ok(ports)
+    let mut list = PortList::new();
+    for port in ports {
+        list.push(port)
+            .map_err(|why| format!("invalid value for ports: port {port}: {why}"))?;
+    }
+    Ok(list)
+}
+
+/// `value` as kpollctl shows it: as the sysctl reads, but `-` for the empty port list.
+fn shown(value: &KnobValue) -> String {
+    match value {
+        KnobValue::Ports(list) if list.is_empty() => ABSENT.to_string(),
+        value => value.to_string(),
+    }
 }
 
 /// A knob's value before and after a change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     pub knob: Knob,
-    pub old: Value,
-    pub new: Value,
+    pub old: KnobValue,
+    pub new: KnobValue,
 }
 
 impl fmt::Display for Change {
     /// `watchdog_us: 10000 -> 5000`, or `budget: 64 (unchanged)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.old == self.new {
-            write!(f, "{}: {} (unchanged)", self.knob.name(), self.old)
+            write!(f, "{}: {} (unchanged)", self.knob.name(), shown(&self.old))
         } else {
-            write!(f, "{}: {} -> {}", self.knob.name(), self.old, self.new)
+            let (old, new) = (shown(&self.old), shown(&self.new));
+            write!(f, "{}: {old} -> {new}", self.knob.name())
         }
     }
 }
@@ -247,7 +180,7 @@ impl Sysctls {
     }
 
     /// Reads and validates the current value.
-    pub fn read(&self, knob: Knob) -> Result<Value, Error> {
+    pub fn read(&self, knob: Knob) -> Result<KnobValue, Error> {
         let path = self.path(knob);
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
@@ -258,22 +191,22 @@ impl Sysctls {
             }
             Err(source) => return Err(Error::Io { path, source }),
         };
-        Value::parse(knob, &text).map_err(|message| Error::BadKnob { path, message })
+        parse_value(knob, &text).map_err(|message| Error::BadKnob { path, message })
     }
 
     /// Reads the current port list.
-    pub fn read_ports(&self) -> Result<Vec<u16>, Error> {
+    pub fn read_ports(&self) -> Result<PortList, Error> {
         match self.read(Knob::Ports)? {
-            Value::Ports(ports) => Ok(ports),
-            // `Value::parse` returns `Value::Ports` for `Knob::Ports`.
-            Value::Number(_) => Ok(Vec::new()),
+            KnobValue::Ports(ports) => Ok(ports),
+            // `Knob::Ports.parse` returns `KnobValue::Ports`.
+            KnobValue::Number(_) => Ok(PortList::new()),
         }
     }
 
     /// Writes `value` followed by a newline in one `write()`, like `echo`.
-    pub fn write(&self, knob: Knob, value: &Value) -> Result<(), Error> {
+    pub fn write(&self, knob: Knob, value: &KnobValue) -> Result<(), Error> {
         let path = self.path(knob);
-        let text = format!("{}\n", value.sysctl_text());
+        let text = format!("{value}\n");
         // No `create`: a knob missing from a loaded module is an error, not a new file.
         let result = fs::OpenOptions::new()
             .write(true)
@@ -294,7 +227,7 @@ impl Sysctls {
     /// Applies `changes` in order, calling `report` after each, skipping unchanged values.
     pub fn apply(
         &self,
-        wanted: &[(Knob, Value)],
+        wanted: &[(Knob, KnobValue)],
         mut report: impl FnMut(&Change),
     ) -> Result<(), Error> {
         // Read everything first so that a read error changes nothing.
@@ -303,7 +236,7 @@ impl Sysctls {
             changes.push(Change {
                 knob: *knob,
                 old: self.read(*knob)?,
-                new: new.clone(),
+                new: *new,
             });
         }
         for change in &changes {
@@ -321,17 +254,30 @@ mod tests {
     use super::*;
 
     fn number(knob: Knob, text: &str) -> Result<u32, String> {
-        match Value::parse(knob, text)? {
-            Value::Number(value) => Ok(value),
+        match parse_value(knob, text)? {
+            KnobValue::Number(value) => Ok(value),
             other => panic!("{other:?}"),
         }
     }
 
     fn ports(text: &str) -> Result<Vec<u16>, String> {
-        match Value::parse(Knob::Ports, text)? {
-            Value::Ports(ports) => Ok(ports),
+        match parse_value(Knob::Ports, text)? {
+            KnobValue::Ports(ports) => Ok(ports.as_slice().to_vec()),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The port list knob value of `ports`.
+    fn list(ports: &[u16]) -> KnobValue {
+        let mut list = PortList::new();
+        for &port in ports {
+            list.push(port).unwrap();
+        }
+        KnobValue::Ports(list)
+    }
+
+    fn merged(current: &[u16], add: &[u16], remove: &[u16]) -> Result<Vec<u16>, String> {
+        merge_ports(current, add, remove).map(|list| list.as_slice().to_vec())
     }
 
     #[test]
@@ -364,10 +310,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_knob_and_the_range() {
-        let err = Value::parse(Knob::WatchdogUs, "20").unwrap_err();
+        let err = parse_value(Knob::WatchdogUs, "20").unwrap_err();
         assert!(err.contains("watchdog_us"), "{err}");
         assert!(err.contains("50..=1000000"), "{err}");
-        let err = Value::parse(Knob::Budget, "abc").unwrap_err();
+        let err = parse_value(Knob::Budget, "abc").unwrap_err();
         assert!(err.contains("budget"), "{err}");
         assert!(err.contains("1..=1024"), "{err}");
     }
@@ -392,20 +338,17 @@ mod tests {
     fn assignments() {
         assert_eq!(
             parse_assignment("watchdog=5000"),
-            Ok((Knob::WatchdogUs, Value::Number(5000)))
+            Ok((Knob::WatchdogUs, KnobValue::Number(5000)))
         );
         assert_eq!(
             parse_assignment("watchdog_us=5000"),
-            Ok((Knob::WatchdogUs, Value::Number(5000)))
+            Ok((Knob::WatchdogUs, KnobValue::Number(5000)))
         );
         assert_eq!(
             parse_assignment("ports=11211,8080"),
-            Ok((Knob::Ports, Value::Ports(vec![11211, 8080])))
+            Ok((Knob::Ports, list(&[11211, 8080])))
         );
-        assert_eq!(
-            parse_assignment("ports="),
-            Ok((Knob::Ports, Value::Ports(vec![])))
-        );
+        assert_eq!(parse_assignment("ports="), Ok((Knob::Ports, list(&[]))));
         assert!(parse_assignment("budget")
             .unwrap_err()
             .contains("KEY=VALUE"));
@@ -425,35 +368,32 @@ mod tests {
 
     #[test]
     fn merging_ports() {
-        assert_eq!(
-            merge_ports(&[11211], &[8080, 11211], &[]),
-            Ok(vec![11211, 8080])
-        );
-        assert_eq!(merge_ports(&[], &[1, 1], &[]), Ok(vec![1]));
-        assert_eq!(merge_ports(&[1, 2, 3], &[], &[2, 9]), Ok(vec![1, 3]));
+        assert_eq!(merged(&[11211], &[8080, 11211], &[]), Ok(vec![11211, 8080]));
+        assert_eq!(merged(&[], &[1, 1], &[]), Ok(vec![1]));
+        assert_eq!(merged(&[1, 2, 3], &[], &[2, 9]), Ok(vec![1, 3]));
         let full: Vec<u16> = (1..=16).collect();
-        assert!(merge_ports(&full, &[17], &[]).is_err());
-        assert_eq!(merge_ports(&full, &[16], &[]).unwrap().len(), 16);
+        assert!(merged(&full, &[17], &[]).is_err());
+        assert_eq!(merged(&full, &[16], &[]).unwrap().len(), 16);
     }
 
     #[test]
     fn change_display() {
         let change = Change {
             knob: Knob::WatchdogUs,
-            old: Value::Number(10000),
-            new: Value::Number(5000),
+            old: KnobValue::Number(10000),
+            new: KnobValue::Number(5000),
         };
         assert_eq!(change.to_string(), "watchdog_us: 10000 -> 5000");
         let ports = Change {
             knob: Knob::Ports,
-            old: Value::Ports(vec![]),
-            new: Value::Ports(vec![11211, 8080]),
+            old: list(&[]),
+            new: list(&[11211, 8080]),
         };
         assert_eq!(ports.to_string(), "ports: - -> 11211 8080");
         let same = Change {
             knob: Knob::Budget,
-            old: Value::Number(64),
-            new: Value::Number(64),
+            old: KnobValue::Number(64),
+            new: KnobValue::Number(64),
         };
         assert_eq!(same.to_string(), "budget: 64 (unchanged)");
     }

@@ -26,10 +26,11 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
+use kpoll_policy::knob::{Knob, KnobValue};
 
 use crate::{
     error::{Error, EXIT_RUNTIME},
-    knobs::{Knob, Sysctls, Value},
+    knobs::Sysctls,
     paths::Paths,
 };
 
@@ -201,7 +202,7 @@ fn cmd_watch(
 }
 
 /// Applies `wanted`, printing one line per knob.
-fn apply(sysctls: &Sysctls, wanted: &[(Knob, Value)]) -> Result<(), Error> {
+fn apply(sysctls: &Sysctls, wanted: &[(Knob, KnobValue)]) -> Result<(), Error> {
     let mut lines = String::new();
     let result = sysctls.apply(wanted, |change| lines.push_str(&format!("{change}\n")));
     // Print what was changed even when a later write failed.
@@ -272,15 +273,16 @@ fn change_ports(
     };
     if let Some(sysctls) = running(paths, persist)? {
         let current = sysctls.read_ports()?;
-        let remove = remove.unwrap_or(&current).to_vec();
+        let current = current.as_slice();
+        let remove = remove.unwrap_or(current).to_vec();
         for port in &remove {
             if !current.contains(port) {
                 eprintln!("note: port {port} was not in net.kpoll.ports");
             }
         }
-        let new = knobs::merge_ports(&current, add, &remove).map_err(Error::Invalid)?;
-        apply(&sysctls, &[(Knob::Ports, Value::Ports(new))])?;
-        if !add.is_empty() && matches!(sysctls.read(Knob::Enabled), Ok(Value::Number(0))) {
+        let new = knobs::merge_ports(current, add, &remove).map_err(Error::Invalid)?;
+        apply(&sysctls, &[(Knob::Ports, KnobValue::Ports(new))])?;
+        if !add.is_empty() && matches!(sysctls.read(Knob::Enabled), Ok(KnobValue::Number(0))) {
             eprintln!("note: net.kpoll.enabled is 0, so kpoll is off (kpollctl set enabled=1)");
         }
     }
@@ -295,7 +297,7 @@ fn set(paths: &Paths, assignments: &[String], persist: bool) -> Result<(), Error
     let persisted = if persist {
         let mut settings = persist::load(paths)?;
         for (knob, value) in &wanted {
-            settings.set(*knob, value.clone());
+            settings.set(*knob, *value);
         }
         Some(settings)
     } else {

@@ -20,14 +20,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{
-    error::Error,
-    knobs::{self, Knob, Value},
-    paths::Paths,
+use kpoll_policy::{
+    knob::{Knob, KnobValue},
+    ports::PortList,
 };
 
-/// The knobs in the order they are written to the file.
-const ORDER: [Knob; 4] = [Knob::Enabled, Knob::WatchdogUs, Knob::Budget, Knob::Ports];
+use crate::{error::Error, knobs, paths::Paths};
 
 const HEADER: &str = "# kpoll's knobs, applied at boot by systemd-sysctl after \
 /etc/modules-load.d/kpoll.conf\n# loaded the module. Written by `kpollctl enable|set --persist`; \
@@ -39,36 +37,36 @@ const MODULE_LOAD: &str = "# Written by `kpollctl enable|set --persist`: load kp
 /// The persisted knob values; a knob that is absent keeps the module's default at boot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
-    values: Vec<(Knob, Value)>,
+    /// In [`Knob::ALL`] order, the order of the file's lines.
+    values: Vec<(Knob, KnobValue)>,
 }
 
 impl Settings {
-    pub fn get(&self, knob: Knob) -> Option<&Value> {
+    pub fn get(&self, knob: Knob) -> Option<&KnobValue> {
         self.values.iter().find(|(k, _)| *k == knob).map(|(_, v)| v)
     }
 
     /// Sets (or, for an empty port list, drops) one knob.
-    pub fn set(&mut self, knob: Knob, value: Value) {
+    pub fn set(&mut self, knob: Knob, value: KnobValue) {
         self.values.retain(|(k, _)| *k != knob);
-        if value != Value::Ports(Vec::new()) {
+        if value != KnobValue::Ports(PortList::new()) {
             self.values.push((knob, value));
-            self.values
-                .sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k));
+            self.values.sort_by_key(|&(k, _)| k as usize);
         }
     }
 
-    pub fn ports(&self) -> Vec<u16> {
+    pub fn ports(&self) -> PortList {
         match self.get(Knob::Ports) {
-            Some(Value::Ports(ports)) => ports.clone(),
-            _ => Vec::new(),
+            Some(KnobValue::Ports(ports)) => *ports,
+            _ => PortList::new(),
         }
     }
 
     /// The port list with `add` appended and `remove` taken out, as `kpollctl enable/disable`
     /// change the running list.
     pub fn change_ports(&mut self, add: &[u16], remove: &[u16]) -> Result<(), String> {
-        let ports = knobs::merge_ports(&self.ports(), add, remove)?;
-        self.set(Knob::Ports, Value::Ports(ports));
+        let ports = knobs::merge_ports(self.ports().as_slice(), add, remove)?;
+        self.set(Knob::Ports, KnobValue::Ports(ports));
         Ok(())
     }
 
@@ -93,12 +91,12 @@ pub fn parse(text: &str) -> Result<Settings, String> {
         let key = key.trim().replace('/', ".");
         let knob = key
             .strip_prefix("net.kpoll.")
-            .and_then(|name| ORDER.into_iter().find(|k| k.name() == name))
+            .and_then(|name| Knob::ALL.into_iter().find(|k| k.name() == name))
             .ok_or_else(|| at(format!("{key:?} is not one of kpoll's knobs")))?;
         if settings.get(knob).is_some() {
             return Err(at(format!("{key} is set twice")));
         }
-        let value = Value::parse(knob, value.trim()).map_err(at)?;
+        let value = knobs::parse_value(knob, value.trim()).map_err(at)?;
         settings.set(knob, value);
     }
     Ok(settings)
@@ -108,11 +106,7 @@ pub fn parse(text: &str) -> Result<Settings, String> {
 pub fn render(settings: &Settings) -> String {
     let mut text = HEADER.to_string();
     for (knob, value) in &settings.values {
-        text.push_str(&format!(
-            "net.kpoll.{} = {}\n",
-            knob.name(),
-            value.sysctl_text()
-        ));
+        text.push_str(&format!("net.kpoll.{} = {value}\n", knob.name()));
     }
     text
 }
@@ -200,19 +194,23 @@ fn replace(path: &Path, text: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn settings(pairs: &[(Knob, Value)]) -> Settings {
+    fn settings(pairs: &[(Knob, KnobValue)]) -> Settings {
         let mut s = Settings::default();
         for (k, v) in pairs {
-            s.set(*k, v.clone());
+            s.set(*k, *v);
         }
         s
+    }
+
+    fn ports(ports: &[u16]) -> KnobValue {
+        KnobValue::Ports(knobs::merge_ports(&[], ports, &[]).unwrap())
     }
 
     #[test]
     fn render_then_parse_round_trips() {
         let s = settings(&[
-            (Knob::Ports, Value::Ports(vec![11211, 8080])),
-            (Knob::WatchdogUs, Value::Number(5000)),
+            (Knob::Ports, ports(&[11211, 8080])),
+            (Knob::WatchdogUs, KnobValue::Number(5000)),
         ]);
         let text = render(&s);
         assert!(text.starts_with('#'));
@@ -224,8 +222,8 @@ mod tests {
     #[test]
     fn parses_what_sysctl_d_allows() {
         let s = parse("; c\n\n  net/kpoll/budget=8\nnet.kpoll.enabled = 0 \n").unwrap();
-        assert_eq!(s.get(Knob::Budget), Some(&Value::Number(8)));
-        assert_eq!(s.get(Knob::Enabled), Some(&Value::Number(0)));
+        assert_eq!(s.get(Knob::Budget), Some(&KnobValue::Number(8)));
+        assert_eq!(s.get(Knob::Enabled), Some(&KnobValue::Number(0)));
         assert_eq!(s.get(Knob::Ports), None);
         assert_eq!(parse(""), Ok(Settings::default()));
     }
@@ -249,17 +247,17 @@ mod tests {
 
     #[test]
     fn empty_port_list_drops_the_line() {
-        let mut s = settings(&[(Knob::Ports, Value::Ports(vec![1]))]);
+        let mut s = settings(&[(Knob::Ports, ports(&[1]))]);
         s.change_ports(&[], &[1]).unwrap();
         assert!(s.is_empty());
         s.change_ports(&[2, 3], &[]).unwrap();
         s.change_ports(&[3, 4], &[2]).unwrap();
-        assert_eq!(s.ports(), vec![3, 4]);
+        assert_eq!(s.ports().as_slice(), [3, 4]);
         let full: Vec<u16> = (1..=16).collect();
         let mut s = Settings::default();
         s.change_ports(&full, &[]).unwrap();
         assert!(s.change_ports(&[17], &[]).is_err());
-        assert_eq!(s.ports().len(), 16);
+        assert_eq!(s.ports().as_slice().len(), 16);
     }
 
     fn temp_root(name: &str) -> PathBuf {
@@ -275,7 +273,7 @@ mod tests {
         let root = temp_root("store");
         let paths = Paths::new(&root);
         assert_eq!(load(&paths).unwrap(), Settings::default());
-        let s = settings(&[(Knob::Ports, Value::Ports(vec![11211]))]);
+        let s = settings(&[(Knob::Ports, ports(&[11211]))]);
         assert_eq!(
             store(&paths, &s).unwrap(),
             Stored::Written(paths.persisted_sysctls())

@@ -1,6 +1,6 @@
 //! Parser for `/proc/net/kpoll`.
 //!
-//! The file has a stable format (see the module's `report.rs` and the top-level README):
+//! The format is the policy crate's ([`kpoll_policy::report`], which the module writes with):
 //!
 //! ```text
 //! config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
@@ -9,158 +9,70 @@
 //! total - - - 1742 263115 4168620 1739 2 49895170 3 12 1
 //! ```
 //!
-//! Line 1 is `config` followed by `key=value` pairs; `ports=` takes everything up to the end of
-//! the line (a space-separated list, or `-` when empty). Line 2 names the columns ([`COLUMNS`]).
-//! Then come zero or more NAPI lines and a final `total` line. Everything here is pure: [`parse`]
-//! takes the text and returns a [`Report`] or a [`ParseError`] naming the 1-based line number.
+//! Line 1 is `config` followed by `key=value` pairs, a [`ConfigLine`]; `ports=` takes everything
+//! up to the end of the line (a space-separated list, or `-` when empty). Line 2 names the
+//! columns. Then come zero or more NAPI lines and a final `total` line. Everything here is pure:
+//! [`parse`] takes the text and returns a [`Report`] or a [`ParseError`] naming the 1-based line
+//! number.
 //!
-//! Older modules are still read: without the `napis=`, `reclaimed=` and `untracked=` config keys
-//! (the fields are `None`), and with the ten-column header that ends at `held_us`
-//! ([`Counters::service_polls`] is `None`) or the eleven-column one that ends at
-//! `service_polls` ([`Counters::declined`] and [`Counters::early_fires`] are `None`). Unknown config keys are ignored, so that a newer
-//! module still parses.
+//! Older modules are still read: without the table counts on the `config` line (they are
+//! `None`), and with fewer counter columns. Columns are only ever appended, so their header is a
+//! prefix of today's; the oldest ends at `held_us`, and a counter a module does not print is
+//! `None`. Unknown config keys are ignored, so that a newer module still parses.
 
-/// The column names of the header line, in order: the only list of them in kpollctl.
-pub const COLUMNS: [&str; 13] = [
-    "napi_id",
-    "dev",
-    "irq",
-    "state",
-    "suspensions",
-    "app_polls",
-    "app_packets",
-    "idle_resumes",
-    "watchdog_fires",
-    "held_us",
-    "service_polls",
-    "declined",
-    "early_fires",
-];
+use kpoll_policy::{
+    counters::{Counter, COUNTERS},
+    knob::{Accepts, Knob, KnobValue},
+    ports::PortList,
+    report::{self, TableCount, ABSENT, NAME_COLUMNS, TOTAL},
+};
 
-/// The columns that name a line (`napi_id dev irq state`); the rest are counters.
-const NAME_COLUMNS: usize = 4;
+pub use kpoll_policy::report::{ConfigLine, NapiState};
 
-/// The counter columns, `suspensions` to `early_fires`, in order (JSON uses these names).
-pub const COUNTER_COLUMNS: &[&str] = COLUMNS.split_at(NAME_COLUMNS).1;
+/// The fewest columns a module printed: the oldest header ends at `held_us`.
+const OLDEST_WIDTH: usize = NAME_COLUMNS.len() + Counter::HeldNs as usize + 1;
 
-/// Number of counter columns.
-pub const COUNTERS: usize = COLUMNS.len() - NAME_COLUMNS;
-
-/// The headers of older modules: without `service_polls` (ten columns) and without `declined`
-/// and `early_fires` (eleven).
-const OLDER_COLUMNS: [&[&str]; 2] = [COLUMNS.split_at(10).0, COLUMNS.split_at(11).0];
-
-/// The `config` line: the values of the `net.kpoll.*` sysctls when the file was read, and the
-/// NAPI table's counts (`None` from a module that does not print them).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Config {
-    pub enabled: bool,
-    pub watchdog_us: u32,
-    pub budget: u32,
-    /// `napis=`: NAPI table entries in use.
-    pub napis: Option<u64>,
-    /// `reclaimed=`: entries reused for a new NAPI ID after their NAPI disappeared.
-    pub reclaimed: Option<u64>,
-    /// `untracked=`: times a NAPI could not be managed because every entry served a live NAPI.
-    pub untracked: Option<u64>,
-    pub ports: Vec<u16>,
-}
-
-/// What the kernel says about a NAPI instance's interrupt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NapiState {
-    /// The IRQ is masked: the application polls the queue from `epoll_wait()`.
-    Held,
-    /// The IRQ is live: the queue runs in interrupt/softirq context as usual.
-    Irq,
-    /// The NAPI instance no longer exists (device removed or reconfigured).
-    Gone,
-}
-
-impl NapiState {
-    /// The spelling used in `/proc/net/kpoll` and in the JSON output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NapiState::Held => "held",
-            NapiState::Irq => "irq",
-            NapiState::Gone => "gone",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "held" => Some(NapiState::Held),
-            "irq" => Some(NapiState::Irq),
-            "gone" => Some(NapiState::Gone),
-            _ => None,
-        }
-    }
-}
-
-/// The monotonic counters of a NAPI line or of the total line, one per [`COUNTER_COLUMNS`].
+/// The counter columns of a NAPI line or of the total line, by [`Counter`], as the file shows
+/// them (`held_us` in microseconds); `None` for a column the module did not print.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Times the IRQ was masked because the application had work.
-    pub suspensions: u64,
-    /// NAPI polls run from `epoll_wait()`.
-    pub app_polls: u64,
-    /// Packets received by those polls.
-    pub app_packets: u64,
-    /// Holds ended because the application went idle (IRQ re-armed).
-    pub idle_resumes: u64,
-    /// Holds ended by the watchdog (application stopped calling `epoll_wait()`).
-    pub watchdog_fires: u64,
-    /// Total time the IRQ was held masked, in microseconds.
-    pub held_us: u64,
-    /// Polls the watchdog scheduled on a held queue while its holder was busy outside
-    /// `epoll_wait()` for longer than a service interval; `None` from a module without the
-    /// column.
-    pub service_polls: Option<u64>,
-    /// Holds not taken because the queue's recent holds polled too little to pay; `None` from
-    /// a module without the column.
-    pub declined: Option<u64>,
-    /// Watchdog fires decided by the adaptive deadline (before `watchdog_us`); `None` from a
-    /// module without the column.
-    pub early_fires: Option<u64>,
-}
+pub struct Counters([Option<u64>; COUNTERS]);
 
 impl Counters {
-    /// The values in [`COUNTER_COLUMNS`] order (`None`: the column is missing).
+    /// The value of `counter`, `None` from a module without its column.
+    pub fn get(&self, counter: Counter) -> Option<u64> {
+        self.0[counter as usize]
+    }
+
+    /// The value of `counter`, 0 from a module without its column (every module prints the
+    /// counters up to `held_us`).
+    pub fn count(&self, counter: Counter) -> u64 {
+        self.get(counter).unwrap_or(0)
+    }
+
+    /// Sets `counter` (tests build and change reports with it).
+    #[cfg(test)]
+    pub fn set(&mut self, counter: Counter, value: Option<u64>) {
+        self.0[counter as usize] = value;
+    }
+
+    /// Adds `n` to `counter` (tests).
+    #[cfg(test)]
+    pub fn add(&mut self, counter: Counter, n: u64) {
+        self.set(counter, Some(self.count(counter) + n));
+    }
+
+    /// The values in [`Counter::ALL`] order (`None`: the column is missing).
     pub fn values(&self) -> [Option<u64>; COUNTERS] {
-        [
-            Some(self.suspensions),
-            Some(self.app_polls),
-            Some(self.app_packets),
-            Some(self.idle_resumes),
-            Some(self.watchdog_fires),
-            Some(self.held_us),
-            self.service_polls,
-            self.declined,
-            self.early_fires,
-        ]
+        self.0
     }
 
-    /// `self - earlier`, field by field, never below zero (a module reload resets counters).
-    /// A counter `earlier` lacks counts from zero; one `self` lacks stays `None`.
+    /// `self - earlier`, counter by counter, never below zero (a module reload resets
+    /// counters). A counter `earlier` lacks counts from zero; one `self` lacks stays `None`.
     pub fn delta(&self, earlier: &Counters) -> Counters {
-        Counters {
-            suspensions: self.suspensions.saturating_sub(earlier.suspensions),
-            app_polls: self.app_polls.saturating_sub(earlier.app_polls),
-            app_packets: self.app_packets.saturating_sub(earlier.app_packets),
-            idle_resumes: self.idle_resumes.saturating_sub(earlier.idle_resumes),
-            watchdog_fires: self.watchdog_fires.saturating_sub(earlier.watchdog_fires),
-            held_us: self.held_us.saturating_sub(earlier.held_us),
-            service_polls: optional_delta(self.service_polls, earlier.service_polls),
-            declined: optional_delta(self.declined, earlier.declined),
-            early_fires: optional_delta(self.early_fires, earlier.early_fires),
-        }
+        Counters(core::array::from_fn(|index| {
+            self.0[index].map(|now| now.saturating_sub(earlier.0[index].unwrap_or(0)))
+        }))
     }
-}
-
-/// `now - earlier` of an optional counter: `None` if `now` lacks it, counted from zero if only
-/// `earlier` does.
-fn optional_delta(now: Option<u64>, earlier: Option<u64>) -> Option<u64> {
-    now.map(|now| now.saturating_sub(earlier.unwrap_or(0)))
 }
 
 /// One NAPI line.
@@ -178,7 +90,7 @@ pub struct Napi {
 /// The whole file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
-    pub config: Config,
+    pub config: ConfigLine,
     pub napis: Vec<Napi>,
     /// The `total` line: the NAPI lines plus the entries reclaimed for other NAPIs, so it never
     /// decreases while the module stays loaded.
@@ -215,7 +127,10 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
             continue;
         }
         if total.is_some() {
-            return Err(error(number, "unexpected line after the `total` line"));
+            return Err(error(
+                number,
+                format!("unexpected line after the `{TOTAL}` line"),
+            ));
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() != width {
@@ -228,12 +143,15 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
                 ),
             ));
         }
-        let counters = parse_counters(number, &fields[NAME_COLUMNS..])?;
-        if fields[0] == "total" {
-            if fields[1..NAME_COLUMNS] != ["-", "-", "-"] {
+        let counters = parse_counters(number, &fields[NAME_COLUMNS.len()..])?;
+        if fields[0] == TOTAL {
+            if fields[1..NAME_COLUMNS.len()]
+                .iter()
+                .any(|&field| field != ABSENT)
+            {
                 return Err(error(
                     number,
-                    "the `total` line must have `-` for dev, irq and state",
+                    format!("the `{TOTAL}` line must have `{ABSENT}` for dev, irq and state"),
                 ));
             }
             total = Some(counters);
@@ -241,7 +159,8 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
             napis.push(parse_napi(number, &fields, counters)?);
         }
     }
-    let total = total.ok_or_else(|| error(last + 1, "missing the final `total` line"))?;
+    let total =
+        total.ok_or_else(|| error(last + 1, format!("missing the final `{TOTAL}` line")))?;
     Ok(Report {
         config,
         napis,
@@ -249,23 +168,20 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
     })
 }
 
-fn parse_config(number: usize, line: &str) -> Result<Config, ParseError> {
+fn parse_config(number: usize, line: &str) -> Result<ConfigLine, ParseError> {
     let rest = line
         .strip_prefix("config ")
         .ok_or_else(|| error(number, format!("expected a `config` line, found {line:?}")))?;
     // `ports=` runs to the end of the line, so split it off before looking at the other pairs.
-    let (pairs, ports) = match rest.find("ports=") {
+    let ports_key = format!("{}=", Knob::Ports.name());
+    let (pairs, ports) = match rest.find(&ports_key) {
         Some(at) if at == 0 || rest.as_bytes()[at - 1] == b' ' => {
-            (&rest[..at], Some(&rest[at + "ports=".len()..]))
+            (&rest[..at], Some(&rest[at + ports_key.len()..]))
         }
         _ => (rest, None),
     };
-    let mut enabled = None;
-    let mut watchdog_us = None;
-    let mut budget = None;
-    let mut napis = None;
-    let mut reclaimed = None;
-    let mut untracked = None;
+    let mut knobs = [None; Knob::COUNT];
+    let mut table = [None; TableCount::COUNT];
     for pair in pairs.split_whitespace() {
         let (key, value) = pair.split_once('=').ok_or_else(|| {
             error(
@@ -279,71 +195,65 @@ fn parse_config(number: usize, line: &str) -> Result<Config, ParseError> {
                 format!("config value {key}={value:?} is not an unsigned number"),
             )
         };
-        let number_value = || value.parse::<u32>().map_err(|_| not_a_number());
-        let count = || value.parse::<u64>().map_err(|_| not_a_number());
-        match key {
-            "enabled" => {
-                enabled = Some(match number_value()? {
-                    0 => false,
-                    1 => true,
-                    _ => {
-                        return Err(error(
-                            number,
-                            format!("config enabled={value} is not 0 or 1"),
-                        ))
-                    }
-                })
+        let number_knob = Knob::ALL
+            .into_iter()
+            .find(|knob| knob.name() == key && knob.accepts() != Accepts::Ports);
+        if let Some(knob) = number_knob {
+            let parsed = value.parse::<u32>().map_err(|_| not_a_number())?;
+            if knob.accepts() == Accepts::Flag && parsed > 1 {
+                return Err(error(number, format!("config {key}={value} is not 0 or 1")));
             }
-            "watchdog_us" => watchdog_us = Some(number_value()?),
-            "budget" => budget = Some(number_value()?),
+            knobs[knob as usize] = Some(KnobValue::Number(parsed));
+        } else if let Some(count) = TableCount::ALL
+            .into_iter()
+            .find(|count| count.name() == key)
+        {
             // Absent from older modules, hence optional.
-            "napis" => napis = Some(count()?),
-            "reclaimed" => reclaimed = Some(count()?),
-            "untracked" => untracked = Some(count()?),
-            // Unknown keys are tolerated so that a newer module still parses.
-            _ => {}
+            table[count as usize] = Some(value.parse::<u64>().map_err(|_| not_a_number())?);
         }
+        // Unknown keys are tolerated so that a newer module still parses.
     }
-    let missing = |key: &str| error(number, format!("config line has no {key}="));
-    let ports = parse_ports(number, ports.ok_or_else(|| missing("ports"))?)?;
-    Ok(Config {
-        enabled: enabled.ok_or_else(|| missing("enabled"))?,
-        watchdog_us: watchdog_us.ok_or_else(|| missing("watchdog_us"))?,
-        budget: budget.ok_or_else(|| missing("budget"))?,
-        napis,
-        reclaimed,
-        untracked,
-        ports,
+    let missing = |knob: Knob| error(number, format!("config line has no {}=", knob.name()));
+    knobs[Knob::Ports as usize] = Some(KnobValue::Ports(parse_ports(
+        number,
+        ports.ok_or_else(|| missing(Knob::Ports))?,
+    )?));
+    let mut values = [KnobValue::Number(0); Knob::COUNT];
+    for (knob, (value, parsed)) in Knob::ALL.into_iter().zip(values.iter_mut().zip(knobs)) {
+        *value = parsed.ok_or_else(|| missing(knob))?;
+    }
+    Ok(ConfigLine {
+        knobs: values,
+        table,
     })
 }
 
-fn parse_ports(number: usize, text: &str) -> Result<Vec<u16>, ParseError> {
+fn parse_ports(number: usize, text: &str) -> Result<PortList, ParseError> {
     let text = text.trim();
-    if text == "-" || text.is_empty() {
-        return Ok(Vec::new());
+    let mut list = PortList::new();
+    if text == ABSENT {
+        return Ok(list);
     }
-    text.split_whitespace()
-        .map(|port| match port.parse::<u16>() {
-            Ok(port) if port != 0 => Ok(port),
-            _ => Err(error(
-                number,
-                format!("config ports= has a bad port {port:?}"),
-            )),
-        })
-        .collect()
+    for port in text.split_whitespace() {
+        let bad = || error(number, format!("config ports= has a bad port {port:?}"));
+        let parsed = port.parse::<u16>().map_err(|_| bad())?;
+        list.push(parsed).map_err(|_| bad())?;
+    }
+    Ok(list)
 }
 
 /// Checks the column header; returns the number of columns the following lines have.
 fn parse_header(number: usize, line: &str) -> Result<usize, ParseError> {
     let found: Vec<&str> = line.split_whitespace().collect();
-    if found == COLUMNS || OLDER_COLUMNS.contains(&found.as_slice()) {
+    let columns: Vec<&str> = report::columns().collect();
+    if found.len() >= OLDEST_WIDTH && columns.starts_with(&found) {
         return Ok(found.len());
     }
     Err(error(
         number,
         format!(
             "expected the column header {:?}, found {:?}",
-            COLUMNS.join(" "),
+            columns.join(" "),
             line
         ),
     ))
@@ -351,39 +261,26 @@ fn parse_header(number: usize, line: &str) -> Result<usize, ParseError> {
 
 /// Parses the counter fields of a line whose field count matched the header.
 fn parse_counters(number: usize, fields: &[&str]) -> Result<Counters, ParseError> {
-    let values = fields
-        .iter()
-        .zip(COUNTER_COLUMNS)
-        .enumerate()
-        .map(|(index, (field, name))| {
-            field.parse::<u64>().map_err(|_| {
-                error(
-                    number,
-                    format!(
-                        "column {} ({name}) is not an unsigned number: {field:?}",
-                        NAME_COLUMNS + index + 1
-                    ),
-                )
-            })
-        })
-        .collect::<Result<Vec<u64>, ParseError>>()?;
-    // In COUNTER_COLUMNS order, as `Counters::values` lists them; the header check guarantees
-    // at least the six counters of older modules.
-    let Some((first, rest)) = values.split_first_chunk::<6>() else {
-        return Err(error(number, "too few counter columns"));
-    };
-    let [suspensions, app_polls, app_packets, idle_resumes, watchdog_fires, held_us] = *first;
-    Ok(Counters {
-        suspensions,
-        app_polls,
-        app_packets,
-        idle_resumes,
-        watchdog_fires,
-        held_us,
-        service_polls: rest.first().copied(),
-        declined: rest.get(1).copied(),
-        early_fires: rest.get(2).copied(),
-    })
+    let mut counters = Counters::default();
+    for (index, (field, counter)) in fields.iter().zip(Counter::ALL).enumerate() {
+        let value = field.parse::<u64>().map_err(|_| {
+            error(
+                number,
+                format!(
+                    "column {} ({}) is not an unsigned number: {field:?}",
+                    NAME_COLUMNS.len() + index + 1,
+                    counter.column()
+                ),
+            )
+        })?;
+        counters.0[counter as usize] = Some(value);
+    }
+    Ok(counters)
+}
+
+/// `column N (name)`, for messages about the name columns.
+fn name_column(index: usize) -> String {
+    format!("column {} ({})", index + 1, NAME_COLUMNS[index])
 }
 
 fn parse_napi(number: usize, fields: &[&str], counters: Counters) -> Result<Napi, ParseError> {
@@ -391,33 +288,38 @@ fn parse_napi(number: usize, fields: &[&str], counters: Counters) -> Result<Napi
         error(
             number,
             format!(
-                "column 1 (napi_id) is not an unsigned number: {:?}",
+                "{} is not an unsigned number: {:?}",
+                name_column(0),
                 fields[0]
             ),
         )
     })?;
     let dev = match fields[1] {
-        "-" => None,
+        ABSENT => None,
         dev => Some(dev.to_string()),
     };
     let irq = match fields[2].parse::<i64>() {
         Ok(-1) => None,
         Ok(irq) => Some(
             u32::try_from(irq)
-                .map_err(|_| error(number, format!("column 3 (irq) is out of range: {irq}")))?,
+                .map_err(|_| error(number, format!("{} is out of range: {irq}", name_column(2))))?,
         ),
         Err(_) => {
             return Err(error(
                 number,
-                format!("column 3 (irq) is not a number: {:?}", fields[2]),
+                format!("{} is not a number: {:?}", name_column(2), fields[2]),
             ))
         }
     };
-    let state = NapiState::parse(fields[3]).ok_or_else(|| {
+    let state = fields[3].parse::<NapiState>().map_err(|()| {
+        let states: Vec<&str> = NapiState::ALL.iter().map(|state| state.as_str()).collect();
+        let (last, others) = states.split_last().unwrap_or((&"", &[]));
         error(
             number,
             format!(
-                "column 4 (state) must be held, irq or gone, found {:?}",
+                "{} must be {} or {last}, found {:?}",
+                name_column(3),
+                others.join(", "),
                 fields[3]
             ),
         )
@@ -443,35 +345,48 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// The columns of today's header.
+    fn columns() -> Vec<&'static str> {
+        report::columns().collect()
+    }
+
+    /// Counters with `values` in column order; the columns after them are missing.
+    fn counters(values: &[u64]) -> Counters {
+        let mut counters = Counters::default();
+        for (counter, &value) in Counter::ALL.into_iter().zip(values) {
+            counters.set(counter, Some(value));
+        }
+        counters
+    }
+
+    /// A config line from the knobs' values, the port list and the table counts.
+    fn config(numbers: [u32; 3], ports: &[u16], table: [Option<u64>; 3]) -> ConfigLine {
+        let mut list = PortList::new();
+        for &port in ports {
+            list.push(port).unwrap();
+        }
+        let [enabled, watchdog_us, budget] = numbers.map(KnobValue::Number);
+        ConfigLine {
+            knobs: [enabled, watchdog_us, budget, KnobValue::Ports(list)],
+            table,
+        }
+    }
+
     #[test]
     fn idle_file_has_no_napis() {
         let report = parse(&sample("proc_net_kpoll_idle.txt")).unwrap();
         assert_eq!(
             report.config,
-            Config {
-                enabled: true,
-                watchdog_us: 10000,
-                budget: 64,
-                napis: Some(0),
-                reclaimed: Some(0),
-                untracked: Some(0),
-                ports: vec![],
-            }
+            config([1, 10000, 64], &[], [Some(0), Some(0), Some(0)])
         );
         assert!(report.napis.is_empty());
-        assert_eq!(
-            report.total,
-            Counters {
-                service_polls: Some(0),
-                ..Counters::default()
-            }
-        );
+        assert_eq!(report.total, counters(&[0; 7]));
     }
 
     #[test]
     fn busy_file_has_two_napis() {
         let report = parse(&sample("proc_net_kpoll_busy.txt")).unwrap();
-        assert_eq!(report.config.ports, vec![11211]);
+        assert_eq!(report.config.knob(Knob::Ports).to_string(), "11211");
         assert_eq!(report.napis.len(), 2);
         let first = &report.napis[0];
         assert_eq!(first.napi_id, 8193);
@@ -480,22 +395,14 @@ mod tests {
         assert_eq!(first.state, NapiState::Held);
         assert_eq!(
             first.counters,
-            Counters {
-                suspensions: 1742,
-                app_polls: 263115,
-                app_packets: 4168620,
-                idle_resumes: 1739,
-                watchdog_fires: 2,
-                held_us: 49895170,
-                service_polls: Some(3),
-                declined: None,
-                early_fires: None,
-            }
+            counters(&[1742, 263115, 4168620, 1739, 2, 49895170, 3])
         );
+        assert_eq!(first.counters.get(Counter::Declined), None);
+        assert_eq!(first.counters.get(Counter::EarlyFires), None);
         assert_eq!(report.napis[1].state, NapiState::Irq);
-        assert_eq!(report.total.app_packets, 8156624);
-        assert_eq!(report.total.held_us, 98666374);
-        assert_eq!(report.total.service_polls, Some(4));
+        assert_eq!(report.total.count(Counter::AppPackets), 8156624);
+        assert_eq!(report.total.count(Counter::HeldNs), 98666374);
+        assert_eq!(report.total.get(Counter::ServicePolls), Some(4));
     }
 
     #[test]
@@ -503,24 +410,16 @@ mod tests {
         let report = parse(&sample("proc_net_kpoll_ports.txt")).unwrap();
         assert_eq!(
             report.config,
-            Config {
-                enabled: false,
-                watchdog_us: 5000,
-                budget: 128,
-                napis: Some(2),
-                reclaimed: Some(1),
-                untracked: Some(0),
-                ports: vec![11211, 8080],
-            }
+            config([0, 5000, 128], &[11211, 8080], [Some(2), Some(1), Some(0)])
         );
         // The total includes an entry reclaimed for another NAPI: more than the lines' sum.
         let sum: u64 = report
             .napis
             .iter()
-            .map(|napi| napi.counters.app_polls)
+            .map(|napi| napi.counters.count(Counter::AppPolls))
             .sum();
         assert_eq!(sum, 2671);
-        assert_eq!(report.total.app_polls, 2731);
+        assert_eq!(report.total.count(Counter::AppPolls), 2731);
         assert_eq!(report.napis[0].irq, Some(25));
         assert_eq!(report.napis[1].dev, None);
         assert_eq!(report.napis[1].state, NapiState::Gone);
@@ -541,78 +440,95 @@ mod tests {
                     8193 eth0 24 held 10 5000 4990 9 1 1234 3\n\
                     total - - - 10 5000 4990 9 1 1234 3\n";
         let report = parse(text).unwrap();
-        assert_eq!(report.config.napis, Some(1));
-        assert_eq!(report.config.ports, vec![11211]);
+        assert_eq!(report.config.table[TableCount::Napis as usize], Some(1));
+        assert_eq!(report.config.knob(Knob::Ports).to_string(), "11211");
         assert_eq!(report.napis[0].napi_id, 8193);
         assert_eq!(report.napis[0].irq, Some(24));
-        assert_eq!(report.total.suspensions, 10);
-        assert_eq!(report.total.service_polls, Some(3));
+        assert_eq!(report.total.count(Counter::Suspensions), 10);
+        assert_eq!(report.total.get(Counter::ServicePolls), Some(3));
+    }
+
+    #[test]
+    fn what_the_module_writes_parses_back() {
+        use kpoll_policy::{
+            counters::NapiCounters,
+            report::{Header, NapiLine, TotalLine},
+        };
+        let live = NapiCounters::new();
+        for (index, counter) in Counter::ALL.into_iter().enumerate() {
+            live.add(counter, 1000 * (index as u64 + 1));
+        }
+        let snapshot = live.snapshot();
+        let written = config([1, 3000, 8], &[11211, 8080], [Some(1), Some(2), Some(3)]);
+        let line = NapiLine {
+            napi_id: 8193,
+            dev: "eth0",
+            irq: -1,
+            state: NapiState::Held,
+            counters: &snapshot,
+        };
+        let text = format!(
+            "config {written}\n{Header}\n{line}\n{}\n",
+            TotalLine(&snapshot)
+        );
+        let report = parse(&text).unwrap();
+        assert_eq!(report.config, written);
+        assert_eq!(report.napis[0].irq, None);
+        let shown: Vec<Option<u64>> = snapshot.shown().map(Some).collect();
+        assert_eq!(report.napis[0].counters.values().to_vec(), shown);
+        assert_eq!(report.total, report.napis[0].counters);
     }
 
     #[test]
     fn values_follow_the_counter_columns() {
         let text = format!(
             "config enabled=1 watchdog_us=1 budget=1 ports=-\n{}\ntotal - - - 1 2 3 4 5 6 7 8 9\n",
-            COLUMNS.join(" ")
+            columns().join(" ")
         );
         let total = parse(&text).unwrap().total;
         assert_eq!(total.values(), [1, 2, 3, 4, 5, 6, 7, 8, 9].map(Some));
         assert_eq!(
             (
-                total.held_us,
-                total.service_polls,
-                total.declined,
-                total.early_fires
+                total.count(Counter::HeldNs),
+                total.get(Counter::ServicePolls),
+                total.get(Counter::Declined),
+                total.get(Counter::EarlyFires)
             ),
             (6, Some(7), Some(8), Some(9)),
             "fields by name"
         );
-        assert_eq!(COUNTER_COLUMNS.len(), total.values().len());
-        assert_eq!(COUNTER_COLUMNS[0], "suspensions");
-        assert_eq!(COUNTER_COLUMNS[COUNTERS - 1], "early_fires");
+        assert_eq!(Counter::ALL.len(), total.values().len());
+        assert_eq!(Counter::ALL[0].column(), "suspensions");
+        assert_eq!(Counter::ALL[COUNTERS - 1].column(), "early_fires");
     }
 
     #[test]
     fn older_module_formats_parse() {
         // Before the table counts and service_polls.
         let report = parse(&sample("proc_net_kpoll_older_module.txt")).unwrap();
-        assert_eq!(
-            (
-                report.config.napis,
-                report.config.reclaimed,
-                report.config.untracked
-            ),
-            (None, None, None)
-        );
-        assert_eq!(report.config.ports, vec![11211]);
+        assert_eq!(report.config.table, [None, None, None]);
+        assert_eq!(report.config.knob(Knob::Ports).to_string(), "11211");
         assert_eq!(report.napis.len(), 2);
-        assert_eq!(report.napis[0].counters.held_us, 49895170);
-        assert_eq!(report.napis[0].counters.service_polls, None);
-        assert_eq!(report.total.app_packets, 8156624);
-        assert_eq!(report.total.service_polls, None);
+        assert_eq!(report.napis[0].counters.count(Counter::HeldNs), 49895170);
+        assert_eq!(report.napis[0].counters.get(Counter::ServicePolls), None);
+        assert_eq!(report.total.count(Counter::AppPackets), 8156624);
+        assert_eq!(report.total.get(Counter::ServicePolls), None);
         // Table counts but ten columns.
         let text = format!(
             "config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=2 untracked=3 ports=-\n\
              {}\n8193 eth0 24 held 10 5000 4990 9 1 1234\ntotal - - - 10 5000 4990 9 1 1234\n",
-            COLUMNS[..10].join(" ")
+            columns()[..10].join(" ")
         );
         let report = parse(&text).unwrap();
-        assert_eq!(
-            (
-                report.config.napis,
-                report.config.reclaimed,
-                report.config.untracked
-            ),
-            (Some(1), Some(2), Some(3))
-        );
-        assert_eq!(report.total.held_us, 1234);
-        assert_eq!(report.total.service_polls, None);
+        assert_eq!(report.config.table, [Some(1), Some(2), Some(3)]);
+        assert_eq!(report.total.count(Counter::HeldNs), 1234);
+        assert_eq!(report.total.get(Counter::ServicePolls), None);
     }
 
     #[test]
     fn structural_errors_name_the_line() {
-        let header = COLUMNS[..11].join(" ");
-        let older = COLUMNS[..10].join(" ");
+        let header = columns()[..11].join(" ");
+        let older = columns()[..10].join(" ");
         let cases: Vec<(String, usize, &str)> = vec![
             (String::new(), 1, "empty"),
             ("bogus\n".into(), 1, "config"),
@@ -640,17 +556,17 @@ mod tests {
             (
                 format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 asleep 1 2 3 4 5 6 7\n"),
                 3,
-                "state",
+                "column 4 (state) must be held, irq or gone, found \"asleep\"",
             ),
             (
                 format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\nx eth0 -1 held 1 2 3 4 5 6 7\n"),
                 3,
-                "napi_id",
+                "column 1 (napi_id)",
             ),
             (
                 format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -7 held 1 2 3 4 5 6 7\n"),
                 3,
-                "irq",
+                "column 3 (irq)",
             ),
             (
                 format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{header}\n1 eth0 -1 held 1 2 3 4 5 -6 7\n"),
@@ -690,6 +606,11 @@ mod tests {
                 "header",
             ),
             (
+                format!("config enabled=1 watchdog_us=1 budget=64 ports=-\n{} extra\n", columns().join(" ")),
+                2,
+                "header",
+            ),
+            (
                 "config enabled=1 watchdog_us=1 budget=64 reclaimed=many ports=-\n".into(),
                 1,
                 "reclaimed",
@@ -706,31 +627,26 @@ mod tests {
     fn tolerates_unknown_config_keys_and_trailing_blank_lines() {
         let text = format!(
             "config enabled=0 future=7 watchdog_us=50 budget=1 ports=65535\n{}\ntotal - - - 1 2 3 4 5 6 7\n\n",
-            COLUMNS[..11].join(" ")
+            columns()[..11].join(" ")
         );
         let report = parse(&text).unwrap();
-        assert!(!report.config.enabled);
-        assert_eq!(report.config.ports, vec![65535]);
-        assert_eq!(report.total.held_us, 6);
+        assert_eq!(report.config.knob(Knob::Enabled), KnobValue::Number(0));
+        assert_eq!(report.config.knob(Knob::Ports).to_string(), "65535");
+        assert_eq!(report.total.count(Counter::HeldNs), 6);
     }
 
     #[test]
     fn delta_saturates() {
-        let old = Counters {
-            suspensions: 5,
-            app_polls: 10,
-            held_us: 100,
-            ..Counters::default()
-        };
-        let new = Counters {
-            suspensions: 7,
-            app_polls: 4,
-            held_us: 150,
-            ..Counters::default()
-        };
+        let old = counters(&[5, 10, 0, 0, 0, 100]);
+        let new = counters(&[7, 4, 0, 0, 0, 150]);
         let delta = new.delta(&old);
-        assert_eq!(delta.suspensions, 2);
-        assert_eq!(delta.app_polls, 0);
-        assert_eq!(delta.held_us, 50);
+        assert_eq!(delta.count(Counter::Suspensions), 2);
+        assert_eq!(delta.count(Counter::AppPolls), 0);
+        assert_eq!(delta.count(Counter::HeldNs), 50);
+        // A counter only the later report has counts from zero; one it lacks stays missing.
+        let mut later = new;
+        later.set(Counter::ServicePolls, Some(3));
+        assert_eq!(later.delta(&old).get(Counter::ServicePolls), Some(3));
+        assert_eq!(old.delta(&later).get(Counter::ServicePolls), None);
     }
 }

@@ -4,8 +4,10 @@
 //! time, so no rates), two derived ratios (packets per application poll, and the share of ended
 //! holds that the watchdog ended) and since-boot IRQ counts. `watch` shows per-second rates.
 
+use kpoll_policy::counters::Counter;
+
 use crate::{
-    procfs::{Config, Counters, Napi},
+    procfs::{Counters, Napi},
     status::{self, Status},
     watch::{Frame, Rates},
 };
@@ -64,38 +66,6 @@ fn fixed(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_string(), |value| format!("{value:.decimals$}"))
 }
 
-/// `enabled=1 watchdog_us=10000 budget=64 napis=2 reclaimed=0 untracked=0 ports=11211 8080`, as
-/// in the file's config line (the table counts only when the module printed them).
-pub fn config_line(config: &Config) -> String {
-    let ports = if config.ports.is_empty() {
-        "-".to_string()
-    } else {
-        config
-            .ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let mut line = format!(
-        "enabled={} watchdog_us={} budget={}",
-        u8::from(config.enabled),
-        config.watchdog_us,
-        config.budget,
-    );
-    for (key, value) in [
-        ("napis", config.napis),
-        ("reclaimed", config.reclaimed),
-        ("untracked", config.untracked),
-    ] {
-        if let Some(value) = value {
-            line.push_str(&format!(" {key}={value}"));
-        }
-    }
-    line.push_str(&format!(" ports={ports}"));
-    line
-}
-
 /// Status table columns.
 const STATUS_COLUMNS: [(&str, Align); 13] = [
     ("NAPI", Align::Left),
@@ -124,21 +94,23 @@ fn napi_cells(napi: &Napi) -> Vec<String> {
 
 fn counter_cells(counters: &Counters) -> Vec<String> {
     vec![
-        counters.suspensions.to_string(),
-        counters.app_polls.to_string(),
-        counters.app_packets.to_string(),
+        counters.count(Counter::Suspensions).to_string(),
+        counters.count(Counter::AppPolls).to_string(),
+        counters.count(Counter::AppPackets).to_string(),
         fixed(status::packets_per_poll(counters), 1),
-        counters.idle_resumes.to_string(),
-        counters.watchdog_fires.to_string(),
+        counters.count(Counter::IdleResumes).to_string(),
+        counters.count(Counter::WatchdogFires).to_string(),
         fixed(status::watchdog_share(counters), 1),
-        format!("{:.3}", counters.held_us as f64 / 1e6),
-        dash(counters.service_polls),
+        format!("{:.3}", counters.count(Counter::HeldNs) as f64 / 1e6),
+        dash(counters.get(Counter::ServicePolls)),
     ]
 }
 
 /// The `kpollctl status` text.
 pub fn status(status: &Status) -> String {
-    let mut out = format!("kpoll  {}\n\n", config_line(&status.config));
+    // The configuration as on the file's `config` line (the table counts only when the module
+    // printed them).
+    let mut out = format!("kpoll  {}\n\n", status.config);
     let mut rows: Vec<Vec<String>> = status
         .napis
         .iter()
@@ -246,8 +218,7 @@ fn rate_cells(rates: &Rates) -> Vec<String> {
 pub fn watch(frame: &Frame) -> String {
     let mut out = format!(
         "kpoll  {}  interval {:.2}s\n",
-        config_line(&frame.config),
-        frame.interval_s
+        frame.config, frame.interval_s
     );
     match &frame.interfaces {
         None => out.push_str("RX IRQs/s: /proc/interrupts unavailable\n"),
@@ -384,12 +355,12 @@ eth0     -  total            51878
     fn watch_text() {
         let before = procfs::parse(&read("proc_net_kpoll_busy.txt")).unwrap();
         let mut after = before.clone();
-        after.napis[0].counters.app_polls += 1000;
-        after.napis[0].counters.held_us += 500_000;
-        after.napis[0].counters.service_polls = Some(8);
-        after.total.app_polls += 1000;
-        after.total.held_us += 500_000;
-        after.total.service_polls = Some(9);
+        after.napis[0].counters.add(Counter::AppPolls, 1000);
+        after.napis[0].counters.add(Counter::HeldNs, 500_000);
+        after.napis[0].counters.set(Counter::ServicePolls, Some(8));
+        after.total.add(Counter::AppPolls, 1000);
+        after.total.add(Counter::HeldNs, 500_000);
+        after.total.set(Counter::ServicePolls, Some(9));
         let irqs = interrupts::parse(&read("interrupts_2cpu.txt")).unwrap();
         let frame = watch::frame((&before, Some(&irqs)), (&after, Some(&irqs)), &eth0(), 1.0);
         let text = watch(&frame);

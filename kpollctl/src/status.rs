@@ -2,9 +2,11 @@
 //!
 //! Pure: [`build`] takes parsed inputs; rendering is in `render` and `json`.
 
+use kpoll_policy::counters::Counter;
+
 use crate::{
     interrupts::{Interrupts, RxMatcher},
-    procfs::{Config, Counters, Napi, Report},
+    procfs::{ConfigLine, Counters, Napi, Report},
 };
 
 /// One NAPI line plus the count of its own IRQ when the kernel reported the IRQ number.
@@ -46,7 +48,7 @@ impl IfaceIrqs {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Status {
-    pub config: Config,
+    pub config: ConfigLine,
     pub napis: Vec<NapiStatus>,
     pub total: Counters,
     /// `None` when `/proc/interrupts` could not be read.
@@ -99,15 +101,18 @@ pub fn build(report: &Report, interrupts: Option<&Interrupts>, matchers: &[RxMat
 
 /// `app_packets / app_polls`, if any poll ran.
 pub fn packets_per_poll(counters: &Counters) -> Option<f64> {
-    (counters.app_polls > 0).then(|| counters.app_packets as f64 / counters.app_polls as f64)
+    let (polls, packets) = (
+        counters.count(Counter::AppPolls),
+        counters.count(Counter::AppPackets),
+    );
+    (polls > 0).then(|| packets as f64 / polls as f64)
 }
 
 /// Percentage of ended holds that the watchdog ended (rather than the application going idle).
 pub fn watchdog_share(counters: &Counters) -> Option<f64> {
-    let ended = counters
-        .idle_resumes
-        .saturating_add(counters.watchdog_fires);
-    (ended > 0).then(|| 100.0 * counters.watchdog_fires as f64 / ended as f64)
+    let fires = counters.count(Counter::WatchdogFires);
+    let ended = counters.count(Counter::IdleResumes).saturating_add(fires);
+    (ended > 0).then(|| 100.0 * fires as f64 / ended as f64)
 }
 
 #[cfg(test)]
@@ -147,13 +152,11 @@ mod tests {
 
     #[test]
     fn ratios() {
-        let counters = Counters {
-            app_polls: 4,
-            app_packets: 10,
-            idle_resumes: 3,
-            watchdog_fires: 1,
-            ..Counters::default()
-        };
+        let mut counters = Counters::default();
+        counters.add(Counter::AppPolls, 4);
+        counters.add(Counter::AppPackets, 10);
+        counters.add(Counter::IdleResumes, 3);
+        counters.add(Counter::WatchdogFires, 1);
         assert_eq!(packets_per_poll(&counters), Some(2.5));
         assert_eq!(watchdog_share(&counters), Some(25.0));
         assert_eq!(packets_per_poll(&Counters::default()), None);

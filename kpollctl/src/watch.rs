@@ -5,12 +5,14 @@
 
 use std::{io::Write, thread, time::Duration};
 
+use kpoll_policy::counters::Counter;
+
 use crate::{
     error::Error,
     interrupts::{Interrupts, RxMatcher},
     json,
     paths::Paths,
-    procfs::{Config, Counters, Napi, Report},
+    procfs::{ConfigLine, Counters, Napi, Report},
     render, source,
     status::iface_irqs,
 };
@@ -33,15 +35,16 @@ impl Rates {
     /// Rates from a counter delta over `secs` seconds, shared by `napis` NAPI instances.
     pub fn from_delta(delta: &Counters, secs: f64, napis: usize) -> Rates {
         let per_s = |value: u64| value as f64 / secs;
+        let rate = |counter: Counter| per_s(delta.count(counter));
+        let held_us = delta.count(Counter::HeldNs);
         Rates {
-            suspensions: per_s(delta.suspensions),
-            app_polls: per_s(delta.app_polls),
-            app_packets: per_s(delta.app_packets),
-            idle_resumes: per_s(delta.idle_resumes),
-            watchdog_fires: per_s(delta.watchdog_fires),
-            held_pct: (napis > 0)
-                .then(|| 100.0 * delta.held_us as f64 / (secs * 1e6) / napis as f64),
-            service_polls: delta.service_polls.map(per_s),
+            suspensions: rate(Counter::Suspensions),
+            app_polls: rate(Counter::AppPolls),
+            app_packets: rate(Counter::AppPackets),
+            idle_resumes: rate(Counter::IdleResumes),
+            watchdog_fires: rate(Counter::WatchdogFires),
+            held_pct: (napis > 0).then(|| 100.0 * held_us as f64 / (secs * 1e6) / napis as f64),
+            service_polls: delta.get(Counter::ServicePolls).map(per_s),
         }
     }
 }
@@ -84,7 +87,7 @@ impl IfaceRates {
 pub struct Frame {
     /// Measured time between the two snapshots, in seconds.
     pub interval_s: f64,
-    pub config: Config,
+    pub config: ConfigLine,
     pub napis: Vec<NapiRates>,
     pub total: Rates,
     /// `None` when `/proc/interrupts` could not be read in either snapshot.
@@ -259,11 +262,17 @@ mod tests {
     use super::*;
     use crate::{interrupts, procfs};
 
+    /// The first `count` columns of the header.
+    fn columns(count: usize) -> String {
+        let columns: Vec<&str> = kpoll_policy::report::columns().take(count).collect();
+        columns.join(" ")
+    }
+
     fn report(lines: &[&str], total: &str) -> Report {
         let mut text = format!(
             "config enabled=1 watchdog_us=10000 budget=64 napis=2 reclaimed=0 untracked=0 \
              ports=11211\n{}\n",
-            procfs::COLUMNS[..11].join(" ")
+            columns(11)
         );
         for line in lines {
             text.push_str(line);
@@ -345,7 +354,7 @@ mod tests {
         let older = |total: &str| {
             procfs::parse(&format!(
                 "config enabled=1 watchdog_us=10000 budget=64 ports=11211\n{}\n{total}\n",
-                procfs::COLUMNS[..10].join(" ")
+                columns(10)
             ))
             .unwrap()
         };

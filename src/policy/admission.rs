@@ -114,7 +114,8 @@ impl Admission {
         true
     }
 
-    /// The mean packets per hold, × 16 (for tests and statistics).
+    /// The mean packets per hold, × 16.
+    #[cfg(test)]
     pub fn mean_yield_x16(&self) -> u64 {
         self.yield_scaled.load(Relaxed)
     }
@@ -128,7 +129,8 @@ impl Admission {
         self.packets.store(0, Relaxed);
     }
 
-    /// Poor holds in a row (for tests and statistics).
+    /// Poor holds in a row.
+    #[cfg(test)]
     pub fn wasted(&self) -> u32 {
         self.wasted.load(Relaxed)
     }

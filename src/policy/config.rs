@@ -1,58 +1,52 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `net.kpoll.*` sysctl knobs: `enabled`, `watchdog_us`, `budget` and `ports`.
+//! The live values of the `net.kpoll.*` knobs (see [`super::knob`]), shared by all contexts.
 //!
-//! The glue keeps one [`Config`] in a static and points its sysctl table's proc handlers at the
-//! `set_*` and `format_*` methods, which run in process context. The getters are read from every
-//! context: [`Config::sock_opted_in`] from the socket wakeup hook (softirq), [`Config::budget`]
-//! when `epoll_wait()` polls a NAPI instance (process context) and [`Config::watchdog_ns`] when
-//! events are delivered (process context).
+//! The module keeps one [`Config`] in its state, which an `Arc` shares between the hook, sysctl
+//! and proc registrations. Its sysctl handlers (process context) call [`Config::set`] and
+//! [`Config::format`] with the entry's [`Knob`], and `/proc/net/kpoll` shows [`Config::get`]. The
+//! getters are read from every context: [`Config::sock_opted_in`] from the socket wakeup hook
+//! (softirq), [`Config::budget`] when `epoll_wait()` polls a NAPI instance (process context) and
+//! [`Config::watchdog_ns`] when events are delivered (process context).
 //!
-//! Each knob is a single atomic, so a reader sees either the old or the new value, never a mix.
-//! Setters parse and range-check the whole text before storing anything, so a refused write
-//! changes nothing. Writers of the same knob are expected to be serialised by the caller; that
-//! matters only for `ports`, see [`PortSet::store`].
+//! Each number knob is a single atomic, so a reader sees either the old or the new value, never a
+//! mix. [`Config::set`] parses and range-checks the whole text before storing anything, so a
+//! refused write changes nothing. Writers must be serialised by the caller (the module's are:
+//! `kernel::sysctl::Registration` runs every write under one mutex); that matters only for
+//! `ports`, see [`PortSet::store`].
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::{
+    fmt::Write,
+    sync::atomic::{AtomicU32, Ordering},
+};
 
-use super::ports::{self, PortSet};
+use super::knob::{Accepts, Knob, KnobValue};
+use super::ports::PortSet;
 use super::text::TextWriter;
 
-pub use super::text::{parse_u32, ConfigError};
-
-/// Default for `watchdog_us`: how long a queue stays held after `epoll_wait()` last returned.
-pub const WATCHDOG_US_DEFAULT: u32 = 10_000;
-/// Smallest accepted `watchdog_us`.
-pub const WATCHDOG_US_MIN: u32 = 50;
-/// Largest accepted `watchdog_us` (one second).
-pub const WATCHDOG_US_MAX: u32 = 1_000_000;
-/// Default for `budget`: packets per NAPI poll from `epoll_wait()`, NAPI's usual weight.
-pub const BUDGET_DEFAULT: u32 = 64;
-/// Smallest accepted `budget`.
-pub const BUDGET_MIN: u32 = 1;
-/// Largest accepted `budget`.
-pub const BUDGET_MAX: u32 = 1024;
+pub use super::text::ConfigError;
 
 /// The module's tunables, shared by all contexts.
 pub struct Config {
-    enabled: AtomicBool,
-    watchdog_us: AtomicU32,
-    budget: AtomicU32,
+    /// The value of every flag and number knob, indexed by [`Knob`] (the `ports` slot is unused).
+    numbers: [AtomicU32; Knob::COUNT],
     ports: PortSet,
     /// Bumped whenever the set of opted-in sockets may have changed (`enabled`, `ports`).
     epoch: AtomicU32,
 }
 
 impl Config {
-    /// Returns the defaults: enabled, 10 ms watchdog, budget 64, no ports.
-    pub const fn new() -> Self {
-        Self {
-            enabled: AtomicBool::new(true),
-            watchdog_us: AtomicU32::new(WATCHDOG_US_DEFAULT),
-            budget: AtomicU32::new(BUDGET_DEFAULT),
+    /// Returns every knob at its [`Knob::default`].
+    pub fn new() -> Self {
+        let config = Self {
+            numbers: [const { AtomicU32::new(0) }; Knob::COUNT],
             ports: PortSet::new(),
             epoch: AtomicU32::new(0),
+        };
+        for knob in Knob::ALL {
+            config.store(knob, knob.default());
         }
+        config
     }
 
     /// The configuration epoch: NAPI IDs noted under another epoch are stale (see
@@ -72,91 +66,70 @@ impl Config {
         self.epoch.store(seed, Ordering::Relaxed);
     }
 
+    fn number(&self, knob: Knob) -> u32 {
+        self.numbers[knob as usize].load(Ordering::Relaxed)
+    }
+
     /// Returns true if kpoll may hold queues at all.
     pub fn enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
+        self.number(Knob::Enabled) != 0
     }
 
     /// Returns the watchdog period in microseconds, as shown by the sysctl.
     pub fn watchdog_us(&self) -> u32 {
-        self.watchdog_us.load(Ordering::Relaxed)
+        self.number(Knob::WatchdogUs)
     }
 
-    /// Returns the watchdog period in nanoseconds, ready for [`NapiHold::events_delivered`].
+    /// Returns the watchdog period in nanoseconds, ready for [`NapiHold::events_delivered_for`].
     ///
-    /// [`NapiHold::events_delivered`]: super::hold::NapiHold::events_delivered
+    /// [`NapiHold::events_delivered_for`]: super::hold::NapiHold::events_delivered_for
     pub fn watchdog_ns(&self) -> u64 {
         u64::from(self.watchdog_us()).saturating_mul(1000)
     }
 
     /// Returns the packet budget for one NAPI poll from `epoll_wait()`.
     pub fn budget(&self) -> u16 {
-        let budget = self.budget.load(Ordering::Relaxed);
-        // Stored values are at most `BUDGET_MAX`, so the fallback is never taken.
-        u16::try_from(budget).unwrap_or(u16::MAX)
+        // Stored values are at most 1024 (`Knob::Budget.accepts()`), so the fallback is never
+        // taken.
+        u16::try_from(self.number(Knob::Budget)).unwrap_or(u16::MAX)
     }
 
-    /// Returns the set of opted-in local ports.
-    pub fn ports(&self) -> &PortSet {
-        &self.ports
+    /// Returns the current value of `knob`.
+    pub fn get(&self, knob: Knob) -> KnobValue {
+        match knob.accepts() {
+            Accepts::Flag | Accepts::Number { .. } => KnobValue::Number(self.number(knob)),
+            Accepts::Ports => KnobValue::Ports(self.ports.load()),
+        }
     }
 
-    /// Parses and stores `enabled`, which must be 0 or 1.
-    pub fn set_enabled(&self, text: &[u8]) -> Result<(), ConfigError> {
-        let enabled = match parse_u32(text)? {
-            0 => false,
-            1 => true,
-            _ => return Err(ConfigError::OutOfRange),
-        };
-        self.enabled.store(enabled, Ordering::Relaxed);
-        self.new_epoch();
-        Ok(())
+    fn store(&self, knob: Knob, value: KnobValue) {
+        match value {
+            KnobValue::Number(number) => {
+                self.numbers[knob as usize].store(number, Ordering::Relaxed)
+            }
+            KnobValue::Ports(list) => self.ports.store(&list),
+        }
     }
 
-    /// Parses and stores `watchdog_us`, which must be in
-    /// [`WATCHDOG_US_MIN`]`..=`[`WATCHDOG_US_MAX`].
+    /// Parses `text` as [`Knob::parse`] does and stores the value; stores nothing on error.
     ///
-    /// Queues that are already held keep their current deadline; the new period applies from the
-    /// next `epoll_wait()` that returns events.
-    pub fn set_watchdog_us(&self, text: &[u8]) -> Result<(), ConfigError> {
-        let watchdog_us = parse_in_range(text, WATCHDOG_US_MIN, WATCHDOG_US_MAX)?;
-        self.watchdog_us.store(watchdog_us, Ordering::Relaxed);
+    /// A new `watchdog_us` applies from the next `epoll_wait()` that returns events: queues that
+    /// are already held keep their current deadline.
+    pub fn set(&self, knob: Knob, text: &[u8]) -> Result<(), ConfigError> {
+        self.store(knob, knob.parse(text)?);
+        if knob.decides_opt_in() {
+            self.new_epoch();
+        }
         Ok(())
     }
 
-    /// Parses and stores `budget`, which must be in [`BUDGET_MIN`]`..=`[`BUDGET_MAX`].
-    pub fn set_budget(&self, text: &[u8]) -> Result<(), ConfigError> {
-        let budget = parse_in_range(text, BUDGET_MIN, BUDGET_MAX)?;
-        self.budget.store(budget, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Parses and stores `ports`; see [`ports::parse_ports`] for the syntax.
-    pub fn set_ports(&self, text: &[u8]) -> Result<(), ConfigError> {
-        let list = ports::parse_ports(text)?;
-        self.ports.store(&list);
-        self.new_epoch();
-        Ok(())
-    }
-
-    /// Writes `enabled` as `"0\n"` or `"1\n"`; returns the number of bytes written.
-    pub fn format_enabled(&self, out: &mut [u8]) -> usize {
-        format_line(u64::from(self.enabled()), out)
-    }
-
-    /// Writes `watchdog_us` followed by a newline; returns the number of bytes written.
-    pub fn format_watchdog_us(&self, out: &mut [u8]) -> usize {
-        format_line(u64::from(self.watchdog_us()), out)
-    }
-
-    /// Writes `budget` followed by a newline; returns the number of bytes written.
-    pub fn format_budget(&self, out: &mut [u8]) -> usize {
-        format_line(u64::from(self.budget()), out)
-    }
-
-    /// Writes `ports` as in [`ports::format_ports`]; returns the number of bytes written.
-    pub fn format_ports(&self, out: &mut [u8]) -> usize {
-        ports::format_ports(&self.ports.load(), out)
+    /// Writes the value of `knob` and a newline into `out` as the sysctl shows it (`"3000\n"`,
+    /// `"11211 8080\n"`), dropping what does not fit; returns the number of bytes written.
+    pub fn format(&self, knob: Knob, out: &mut [u8]) -> usize {
+        let mut writer = TextWriter::new(out);
+        // A `TextWriter` never fails: it drops what does not fit.
+        let _ = writeln!(writer, "{}", self.get(knob));
+        writer.len()
     }
 
     /// Decides whether a socket takes part in kpoll.
@@ -174,31 +147,14 @@ impl Default for Config {
     }
 }
 
-/// Parses a `u32` and checks that it lies in `min..=max`.
-fn parse_in_range(text: &[u8], min: u32, max: u32) -> Result<u32, ConfigError> {
-    let value = parse_u32(text)?;
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::OutOfRange)
-    }
-}
-
-/// Writes `value` and a newline into `out`, truncating safely; returns the bytes written.
-fn format_line(value: u64, out: &mut [u8]) -> usize {
-    let mut writer = TextWriter::new(out);
-    writer.decimal(value);
-    writer.byte(b'\n');
-    writer.len()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::ports::PortList;
     use super::*;
 
-    fn shown(config: &Config, format: fn(&Config, &mut [u8]) -> usize) -> String {
+    fn shown(config: &Config, knob: Knob) -> String {
         let mut buf = [0u8; 128];
-        let len = format(config, &mut buf);
+        let len = config.format(knob, &mut buf);
         String::from_utf8(buf[..len].to_vec()).unwrap()
     }
 
@@ -209,24 +165,27 @@ mod tests {
         assert_eq!(config.watchdog_us(), 10_000);
         assert_eq!(config.watchdog_ns(), 10_000_000);
         assert_eq!(config.budget(), 64);
-        assert!(config.ports().load().is_empty());
-        assert_eq!(shown(&config, Config::format_enabled), "1\n");
-        assert_eq!(shown(&config, Config::format_watchdog_us), "10000\n");
-        assert_eq!(shown(&config, Config::format_budget), "64\n");
-        assert_eq!(shown(&config, Config::format_ports), "\n");
+        assert_eq!(config.get(Knob::Ports), KnobValue::Ports(PortList::new()));
+        assert_eq!(shown(&config, Knob::Enabled), "1\n");
+        assert_eq!(shown(&config, Knob::WatchdogUs), "10000\n");
+        assert_eq!(shown(&config, Knob::Budget), "64\n");
+        assert_eq!(shown(&config, Knob::Ports), "\n");
         assert!(Config::default().enabled());
+        for knob in Knob::ALL {
+            assert_eq!(config.get(knob), knob.default());
+        }
     }
 
     #[test]
     fn enabled_accepts_zero_and_one_only() {
         let config = Config::new();
-        assert_eq!(config.set_enabled(b"0\n"), Ok(()));
+        assert_eq!(config.set(Knob::Enabled, b"0\n"), Ok(()));
         assert!(!config.enabled());
-        assert_eq!(shown(&config, Config::format_enabled), "0\n");
-        assert_eq!(config.set_enabled(b"1"), Ok(()));
+        assert_eq!(shown(&config, Knob::Enabled), "0\n");
+        assert_eq!(config.set(Knob::Enabled, b"1"), Ok(()));
         assert!(config.enabled());
 
-        config.set_enabled(b"0").unwrap();
+        config.set(Knob::Enabled, b"0").unwrap();
         for bad in [
             &b"2"[..],
             b"-1",
@@ -237,88 +196,93 @@ mod tests {
             b"01x",
             b"1 1",
         ] {
-            assert!(config.set_enabled(bad).is_err(), "{bad:?}");
+            assert!(config.set(Knob::Enabled, bad).is_err(), "{bad:?}");
             assert!(!config.enabled(), "{bad:?} changed the value");
         }
-        assert_eq!(config.set_enabled(b"2"), Err(ConfigError::OutOfRange));
-        assert_eq!(config.set_enabled(b""), Err(ConfigError::Empty));
-        assert_eq!(config.set_enabled(b"-1"), Err(ConfigError::NotANumber));
+        assert_eq!(
+            config.set(Knob::Enabled, b"2"),
+            Err(ConfigError::OutOfRange)
+        );
+        assert_eq!(config.set(Knob::Enabled, b""), Err(ConfigError::Empty));
+        assert_eq!(
+            config.set(Knob::Enabled, b"-1"),
+            Err(ConfigError::NotANumber)
+        );
     }
 
     #[test]
     fn watchdog_us_range() {
         let config = Config::new();
-        assert_eq!(config.set_watchdog_us(b"3000\n"), Ok(()));
+        let set = |text: &[u8]| config.set(Knob::WatchdogUs, text);
+        assert_eq!(set(b"3000\n"), Ok(()));
         assert_eq!(config.watchdog_ns(), 3_000_000);
-        assert_eq!(shown(&config, Config::format_watchdog_us), "3000\n");
-        assert_eq!(config.set_watchdog_us(b"50"), Ok(()));
+        assert_eq!(shown(&config, Knob::WatchdogUs), "3000\n");
+        assert_eq!(set(b"50"), Ok(()));
         assert_eq!(config.watchdog_us(), 50);
-        assert_eq!(config.set_watchdog_us(b"1000000"), Ok(()));
+        assert_eq!(set(b"1000000"), Ok(()));
         assert_eq!(config.watchdog_ns(), 1_000_000_000);
 
-        config.set_watchdog_us(b"777").unwrap();
-        assert_eq!(config.set_watchdog_us(b"49"), Err(ConfigError::OutOfRange));
-        assert_eq!(
-            config.set_watchdog_us(b"1000001"),
-            Err(ConfigError::OutOfRange)
-        );
-        assert_eq!(config.set_watchdog_us(b"0"), Err(ConfigError::OutOfRange));
-        assert_eq!(
-            config.set_watchdog_us(b"99999999999999999999"),
-            Err(ConfigError::OutOfRange)
-        );
-        assert_eq!(
-            config.set_watchdog_us(b"-100"),
-            Err(ConfigError::NotANumber)
-        );
-        assert_eq!(config.set_watchdog_us(b"2ms"), Err(ConfigError::NotANumber));
-        assert_eq!(config.set_watchdog_us(b""), Err(ConfigError::Empty));
+        set(b"777").unwrap();
+        assert_eq!(set(b"49"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"1000001"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"0"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"99999999999999999999"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"-100"), Err(ConfigError::NotANumber));
+        assert_eq!(set(b"2ms"), Err(ConfigError::NotANumber));
+        assert_eq!(set(b""), Err(ConfigError::Empty));
         assert_eq!(config.watchdog_us(), 777);
     }
 
     #[test]
     fn budget_range() {
         let config = Config::new();
-        assert_eq!(config.set_budget(b"1\n"), Ok(()));
+        let set = |text: &[u8]| config.set(Knob::Budget, text);
+        assert_eq!(set(b"1\n"), Ok(()));
         assert_eq!(config.budget(), 1);
-        assert_eq!(config.set_budget(b"1024"), Ok(()));
+        assert_eq!(set(b"1024"), Ok(()));
         assert_eq!(config.budget(), 1024);
-        assert_eq!(shown(&config, Config::format_budget), "1024\n");
+        assert_eq!(shown(&config, Knob::Budget), "1024\n");
 
-        config.set_budget(b"128").unwrap();
-        assert_eq!(config.set_budget(b"0"), Err(ConfigError::OutOfRange));
-        assert_eq!(config.set_budget(b"1025"), Err(ConfigError::OutOfRange));
-        assert_eq!(config.set_budget(b"65536"), Err(ConfigError::OutOfRange));
-        assert_eq!(config.set_budget(b"-1"), Err(ConfigError::NotANumber));
-        assert_eq!(config.set_budget(b"lots"), Err(ConfigError::NotANumber));
-        assert_eq!(config.set_budget(b" \n"), Err(ConfigError::Empty));
+        set(b"128").unwrap();
+        assert_eq!(set(b"0"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"1025"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"65536"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"-1"), Err(ConfigError::NotANumber));
+        assert_eq!(set(b"lots"), Err(ConfigError::NotANumber));
+        assert_eq!(set(b" \n"), Err(ConfigError::Empty));
         assert_eq!(config.budget(), 128);
     }
 
     #[test]
     fn ports_knob() {
         let config = Config::new();
-        assert_eq!(config.set_ports(b"11211 8080\n"), Ok(()));
-        assert_eq!(shown(&config, Config::format_ports), "11211 8080\n");
-        assert!(config.ports().contains(8080));
+        let set = |text: &[u8]| config.set(Knob::Ports, text);
+        assert_eq!(set(b"11211 8080\n"), Ok(()));
+        assert_eq!(shown(&config, Knob::Ports), "11211 8080\n");
+        assert!(config.sock_opted_in(false, 8080));
 
-        assert_eq!(config.set_ports(b"5 5"), Err(ConfigError::Duplicate));
-        assert_eq!(config.set_ports(b"11211 0"), Err(ConfigError::OutOfRange));
-        assert_eq!(config.set_ports(b"abc"), Err(ConfigError::NotANumber));
-        assert_eq!(shown(&config, Config::format_ports), "11211 8080\n");
+        assert_eq!(set(b"5 5"), Err(ConfigError::Duplicate));
+        assert_eq!(set(b"11211 0"), Err(ConfigError::OutOfRange));
+        assert_eq!(set(b"abc"), Err(ConfigError::NotANumber));
+        assert_eq!(shown(&config, Knob::Ports), "11211 8080\n");
 
-        assert_eq!(config.set_ports(b"\n"), Ok(()));
-        assert_eq!(shown(&config, Config::format_ports), "\n");
+        assert_eq!(set(b"\n"), Ok(()));
+        assert_eq!(shown(&config, Knob::Ports), "\n");
     }
 
     #[test]
     fn formatters_truncate_safely() {
         let config = Config::new();
         let mut small = [0u8; 2];
-        assert_eq!(config.format_watchdog_us(&mut small), 2);
+        assert_eq!(config.format(Knob::WatchdogUs, &mut small), 2);
         assert_eq!(&small, b"10");
         let mut none = [0u8; 0];
-        assert_eq!(config.format_enabled(&mut none), 0);
+        assert_eq!(config.format(Knob::Enabled, &mut none), 0);
+
+        config.set(Knob::Ports, b"11211 8080").unwrap();
+        let mut small = [0u8; 7];
+        assert_eq!(config.format(Knob::Ports, &mut small), 7);
+        assert_eq!(&small, b"11211 8");
     }
 
     #[test]
@@ -326,12 +290,12 @@ mod tests {
         let config = Config::new();
         assert!(config.sock_opted_in(true, 1234));
         assert!(!config.sock_opted_in(false, 11211));
-        config.set_ports(b"11211").unwrap();
+        config.set(Knob::Ports, b"11211").unwrap();
         assert!(config.sock_opted_in(false, 11211));
         assert!(!config.sock_opted_in(false, 11212));
         assert!(!config.sock_opted_in(false, 0));
 
-        config.set_enabled(b"0").unwrap();
+        config.set(Knob::Enabled, b"0").unwrap();
         assert!(!config.sock_opted_in(true, 1234));
         assert!(!config.sock_opted_in(false, 11211));
     }
@@ -340,19 +304,19 @@ mod tests {
     fn opt_in_changes_start_a_new_epoch() {
         let config = Config::new();
         let first = config.epoch();
-        config.set_watchdog_us(b"3000").unwrap();
-        config.set_budget(b"8").unwrap();
+        config.set(Knob::WatchdogUs, b"3000").unwrap();
+        config.set(Knob::Budget, b"8").unwrap();
         assert_eq!(
             config.epoch(),
             first,
             "timing knobs do not change who is opted in"
         );
-        config.set_ports(b"11211").unwrap();
+        config.set(Knob::Ports, b"11211").unwrap();
         let second = config.epoch();
         assert_ne!(second, first);
-        assert!(config.set_ports(b"0").is_err());
+        assert!(config.set(Knob::Ports, b"0").is_err());
         assert_eq!(config.epoch(), second, "a rejected write changes nothing");
-        config.set_enabled(b"0").unwrap();
+        config.set(Knob::Enabled, b"0").unwrap();
         assert_ne!(config.epoch(), second);
     }
 }

@@ -51,8 +51,10 @@
 //!
 //! - [`napi_ids`]: the set of NAPI IDs an epoll instance has seen, embedded in the kernel's
 //!   `struct eventpoll`.
-//! - [`ports`] and [`config`]: the `net.kpoll.*` sysctl knobs, parsed from and formatted to text.
+//! - [`knob`]: the `net.kpoll.*` sysctl knobs, their names, ranges and defaults; [`ports`] the
+//!   port list's syntax; [`config`] their live values.
 //! - [`counters`]: per-NAPI statistics.
+//! - [`report`]: the lines and columns of `/proc/net/kpoll`.
 //! - [`admission`]: whether a queue is worth holding (holds that polled nothing back off).
 //! - [`rhythm`]: the adaptive hold deadline, a multiple of the application's pace.
 
@@ -63,7 +65,9 @@ pub mod claim;
 pub mod config;
 pub mod counters;
 pub mod hold;
+pub mod knob;
 pub mod napi_ids;
 pub mod ports;
+pub mod report;
 pub mod rhythm;
 mod text;

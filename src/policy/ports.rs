@@ -7,13 +7,16 @@
 //! The list is written as decimal ports separated by whitespace or commas, e.g.
 //! `echo "11211 8080" > /proc/sys/net/kpoll/ports`, and an empty write clears it.
 //!
-//! [`parse_ports`] and [`format_ports`] run in process context (the sysctl proc handler).
-//! [`PortSet::contains`] runs in softirq context from the socket wakeup hook for every wakeup,
-//! so it is a handful of relaxed atomic loads and takes no lock.
+//! [`parse_ports`] runs in process context (the sysctl proc handler). [`PortSet::contains`] runs
+//! in softirq context from the socket wakeup hook for every wakeup, so it is a handful of relaxed
+//! atomic loads and takes no lock.
 
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::{
+    fmt,
+    sync::atomic::{AtomicU16, Ordering},
+};
 
-use super::text::{self, TextWriter};
+use super::text;
 
 pub use super::text::ConfigError;
 
@@ -39,11 +42,6 @@ impl PortList {
     /// Returns the ports in the order they were written.
     pub fn as_slice(&self) -> &[u16] {
         self.ports.get(..self.len).unwrap_or(&[])
-    }
-
-    /// Returns the number of ports in the list.
-    pub fn len(&self) -> usize {
-        self.len
     }
 
     /// Returns true if the list holds no port.
@@ -80,6 +78,33 @@ impl PartialEq for PortList {
 
 impl Eq for PortList {}
 
+impl fmt::Display for PortList {
+    /// The ports separated by single spaces (`11211 8080`); nothing for the empty list.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, port) in self.as_slice().iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{port}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits a port list into its non-empty tokens; ASCII whitespace and commas both separate.
+pub fn tokens(text: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    text.split(|byte| byte.is_ascii_whitespace() || *byte == b',')
+        .filter(|token| !token.is_empty())
+}
+
+/// Parses one token of a port list: a decimal port in `1..=65535`.
+pub fn parse_port(token: &[u8]) -> Result<u16, ConfigError> {
+    match u16::try_from(text::parse_u32(token)?) {
+        Ok(0) | Err(_) => Err(ConfigError::OutOfRange),
+        Ok(port) => Ok(port),
+    }
+}
+
 /// Parses the text written to `net.kpoll.ports`.
 ///
 /// Ports are decimal, `1..=65535`, separated by any mix of ASCII whitespace and commas. Blank
@@ -87,32 +112,11 @@ impl Eq for PortList {}
 /// 65535, a duplicate or more than [`MAX_PORTS`] ports refuse the whole write.
 pub fn parse_ports(text: &[u8]) -> Result<PortList, ConfigError> {
     let mut list = PortList::new();
-    for token in text::tokens(text) {
-        let value = text::parse_u32(token)?;
-        let port = u16::try_from(value).map_err(|_| ConfigError::OutOfRange)?;
-        list.push(port)?;
+    for token in tokens(text) {
+        list.push(parse_port(token)?)?;
     }
     Ok(list)
 }
-
-/// Writes `list` as sysctl output, e.g. `"11211 8080\n"`, or `"\n"` for the empty list.
-///
-/// Returns the number of bytes written. Output that does not fit in `out` is dropped.
-pub fn format_ports(list: &PortList, out: &mut [u8]) -> usize {
-    let mut writer = TextWriter::new(out);
-    for (index, &port) in list.as_slice().iter().enumerate() {
-        if index > 0 {
-            writer.byte(b' ');
-        }
-        writer.decimal(u64::from(port));
-    }
-    writer.byte(b'\n');
-    writer.len()
-}
-
-// Only used as the array-repeat initialiser below; each element is a separate atomic.
-#[allow(clippy::declare_interior_mutable_const)]
-const NO_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// The live set of opted-in ports, read locklessly from softirq context.
 ///
@@ -125,15 +129,16 @@ impl PortSet {
     /// Returns an empty set.
     pub const fn new() -> Self {
         Self {
-            slots: [NO_PORT; MAX_PORTS],
+            slots: [const { AtomicU16::new(0) }; MAX_PORTS],
         }
     }
 
     /// Replaces the set with `list`.
     ///
-    /// Process context. Writers must be serialised by the caller: the sysctl write handler
-    /// holds the write mutex of its `kernel::sysctl::Registration` around the parse and this
-    /// store. Readers are not excluded: while a write is in progress, a concurrent
+    /// Process context. Writers must be serialised by the caller, or two of them could leave a
+    /// set that neither wrote: the module only stores from its sysctl write handler, which
+    /// `kernel::sysctl::Registration` runs under the mutex that serialises every write through
+    /// its table. Readers are not excluded: while a write is in progress, a concurrent
     /// [`contains`](Self::contains) sees some slots old and some new. It can then report a port
     /// from either list as present, and a port that is in both lists but moved to a different
     /// slot can briefly look absent. Both are harmless: the answer only decides whether one socket
@@ -156,8 +161,9 @@ impl PortSet {
                 .any(|slot| slot.load(Ordering::Relaxed) == port)
     }
 
-    /// Returns a copy of the set, for the sysctl read handler (process context), which repeats
-    /// a read that raced with a write.
+    /// Returns a copy of the set (process context). A sysctl read that raced with a write is
+    /// repeated by `kernel::sysctl::Registration` with writers excluded; `/proc/net/kpoll`
+    /// takes no lock, so there a racing write can show some ports of each list.
     pub fn load(&self) -> PortList {
         let mut list = PortList::new();
         for slot in &self.slots {
@@ -187,9 +193,7 @@ mod tests {
     }
 
     fn formatted(list: &PortList) -> String {
-        let mut buf = [0u8; 256];
-        let len = format_ports(list, &mut buf);
-        String::from_utf8(buf[..len].to_vec()).unwrap()
+        format!("{list}\n")
     }
 
     #[test]
@@ -230,7 +234,10 @@ mod tests {
     #[test]
     fn at_most_max_ports() {
         let sixteen: String = (1..=16).map(|port| format!("{port} ")).collect();
-        assert_eq!(parse_ports(sixteen.as_bytes()).unwrap().len(), MAX_PORTS);
+        assert_eq!(
+            parse_ports(sixteen.as_bytes()).unwrap().as_slice().len(),
+            MAX_PORTS
+        );
         let seventeen: String = (1..=17).map(|port| format!("{port} ")).collect();
         assert_eq!(parse_ports(seventeen.as_bytes()), Err(ConfigError::TooMany));
     }
@@ -256,13 +263,24 @@ mod tests {
     }
 
     #[test]
-    fn format_truncates_safely() {
-        let list = parse_ports(b"11211 8080").unwrap();
-        let mut small = [0u8; 7];
-        assert_eq!(format_ports(&list, &mut small), 7);
-        assert_eq!(&small, b"11211 8");
-        let mut none = [0u8; 0];
-        assert_eq!(format_ports(&list, &mut none), 0);
+    fn tokens_split_on_whitespace_and_commas() {
+        let mut found = tokens(b" 1,2  3,\n,4\n");
+        assert_eq!(found.next(), Some(&b"1"[..]));
+        assert_eq!(found.next(), Some(&b"2"[..]));
+        assert_eq!(found.next(), Some(&b"3"[..]));
+        assert_eq!(found.next(), Some(&b"4"[..]));
+        assert_eq!(found.next(), None);
+        assert_eq!(tokens(b"").count(), 0);
+        assert_eq!(tokens(b" ,\n").count(), 0);
+    }
+
+    #[test]
+    fn one_port() {
+        assert_eq!(parse_port(b"1"), Ok(1));
+        assert_eq!(parse_port(b"65535"), Ok(65535));
+        assert_eq!(parse_port(b"0"), Err(ConfigError::OutOfRange));
+        assert_eq!(parse_port(b"65536"), Err(ConfigError::OutOfRange));
+        assert_eq!(parse_port(b"x"), Err(ConfigError::NotANumber));
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Rhythm {
 
     /// The deadline the latest hold was given (0 before any): a watchdog fire with a deadline
     /// below `watchdog_us` was decided by the estimate.
+    #[cfg(test)]
     pub fn current(&self) -> u64 {
         self.current_ns.load(Relaxed)
     }
@@ -121,6 +122,7 @@ impl Rhythm {
     }
 
     /// The mean interval between returns with events while held (ns), 0 while unknown.
+    #[cfg(test)]
     pub fn mean(&self) -> u64 {
         self.mean_ns.load(Relaxed)
     }

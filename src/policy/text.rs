@@ -11,6 +11,8 @@
 //! by optional ASCII whitespace (so the newline `echo` appends is fine). Anything else is refused
 //! with a [`ConfigError`], which the glue maps to `-EINVAL`.
 
+use core::fmt;
+
 /// Why a written value was refused. The glue maps every variant to `-EINVAL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigError {
@@ -24,6 +26,19 @@ pub enum ConfigError {
     Duplicate,
     /// A port list has more than [`MAX_PORTS`](super::ports::MAX_PORTS) entries.
     TooMany,
+}
+
+impl fmt::Display for ConfigError {
+    /// What is wrong with the value, for a tool's error message (`out of range`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::Empty => "empty",
+            ConfigError::NotANumber => "not an unsigned decimal number",
+            ConfigError::OutOfRange => "out of range",
+            ConfigError::Duplicate => "a port appears twice",
+            ConfigError::TooMany => "too many ports",
+        })
+    }
 }
 
 /// Parses one unsigned decimal `u32`, ignoring surrounding ASCII whitespace.
@@ -45,12 +60,6 @@ pub fn parse_u32(text: &[u8]) -> Result<u32, ConfigError> {
             .and_then(|value| value.checked_add(u32::from(digit - b'0')))
             .ok_or(ConfigError::OutOfRange)
     })
-}
-
-/// Splits a list into its non-empty tokens; ASCII whitespace and commas both separate.
-pub(super) fn tokens(text: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
-    text.split(|byte| byte.is_ascii_whitespace() || *byte == b',')
-        .filter(|token| !token.is_empty())
 }
 
 /// Returns `text` without leading and trailing ASCII whitespace.
@@ -81,45 +90,27 @@ impl<'a> TextWriter<'a> {
         Self { out, len: 0 }
     }
 
-    /// Appends one byte if there is room for it.
-    pub(super) fn byte(&mut self, byte: u8) {
-        if let Some(slot) = self.out.get_mut(self.len) {
-            *slot = byte;
-            self.len += 1;
-        }
-    }
-
-    /// Appends `value` in decimal.
-    pub(super) fn decimal(&mut self, value: u64) {
-        // `u64::MAX` has 20 decimal digits.
-        let mut digits = [0u8; 20];
-        let mut count = 0;
-        let mut rest = value;
-        loop {
-            if let Some(slot) = digits.get_mut(count) {
-                // The remainder is below 10, so the cast cannot truncate.
-                *slot = b'0' + (rest % 10) as u8;
-                count += 1;
-            }
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        for &digit in digits.iter().take(count).rev() {
-            self.byte(digit);
-        }
-    }
-
     /// Returns the number of bytes written so far.
     pub(super) fn len(&self) -> usize {
         self.len
     }
 }
 
+impl fmt::Write for TextWriter<'_> {
+    /// Appends as much of `text` as fits; never fails.
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let free = self.out.get_mut(self.len..).unwrap_or(&mut []);
+        let count = text.len().min(free.len());
+        free[..count].copy_from_slice(&text.as_bytes()[..count]);
+        self.len += count;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::fmt::Write;
 
     #[test]
     fn parse_u32_accepts_plain_decimal() {
@@ -149,25 +140,10 @@ mod tests {
     }
 
     #[test]
-    fn tokens_split_on_whitespace_and_commas() {
-        let mut found = tokens(b" 1,2  3,\n,4\n");
-        assert_eq!(found.next(), Some(&b"1"[..]));
-        assert_eq!(found.next(), Some(&b"2"[..]));
-        assert_eq!(found.next(), Some(&b"3"[..]));
-        assert_eq!(found.next(), Some(&b"4"[..]));
-        assert_eq!(found.next(), None);
-        assert_eq!(tokens(b"").count(), 0);
-        assert_eq!(tokens(b" ,\n").count(), 0);
-    }
-
-    #[test]
-    fn writer_formats_decimals() {
+    fn writer_formats() {
         let mut buf = [0u8; 32];
         let mut writer = TextWriter::new(&mut buf);
-        writer.decimal(0);
-        writer.byte(b' ');
-        writer.decimal(u64::MAX);
-        writer.byte(b'\n');
+        writeln!(writer, "0 {}", u64::MAX).unwrap();
         let len = writer.len();
         assert_eq!(&buf[..len], b"0 18446744073709551615\n");
     }
@@ -176,14 +152,22 @@ mod tests {
     fn writer_truncates_without_overflowing() {
         let mut buf = [0u8; 3];
         let mut writer = TextWriter::new(&mut buf);
-        writer.decimal(12345);
-        writer.byte(b'\n');
+        writeln!(writer, "{}", 12345).unwrap();
         assert_eq!(writer.len(), 3);
         assert_eq!(&buf, b"123");
 
         let mut empty = [0u8; 0];
         let mut writer = TextWriter::new(&mut empty);
-        writer.decimal(1);
+        write!(writer, "1").unwrap();
         assert_eq!(writer.len(), 0);
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(ConfigError::OutOfRange.to_string(), "out of range");
+        assert_eq!(
+            ConfigError::NotANumber.to_string(),
+            "not an unsigned decimal number"
+        );
     }
 }
