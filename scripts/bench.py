@@ -22,11 +22,11 @@ sys.dont_write_bytecode = True  # no __pycache__ in the shared tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 from harness import bench_configs, bench_run  # noqa: E402
 from harness.bench_report import make_report  # noqa: E402
-from vm import KPOLL_CACHE, Vm  # noqa: E402
+from harness.env import CACHE  # noqa: E402
+from harness.vm import Vm  # noqa: E402
 
 
 
@@ -73,7 +73,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--initrd")
     ap.add_argument("--report-only", metavar="DIR",
                     help="re-render DIR/report.md from DIR/results.json; no run")
-    ap.add_argument("--loadgen", default=os.path.join(KPOLL_CACHE, "tools-target", "release",
+    ap.add_argument("--loadgen", default=os.path.join(CACHE, "tools-target", "release",
                                                       "kpoll-loadgen"))
     ap.add_argument("--out", help="output folder (default $KPOLL_CACHE/bench-results/<time>, "
                                   "or docs/results with --commit-results)")
@@ -117,7 +117,7 @@ def main() -> int:
     if len(boots) != len(wanted):
         sys.exit(f"--boots: unknown boot in {wanted}")
     out = args.out or (os.path.join(ROOT, "docs", "results") if args.commit_results else
-                       os.path.join(KPOLL_CACHE, "bench-results",
+                       os.path.join(CACHE, "bench-results",
                                     datetime.datetime.now().strftime("%Y%m%d-%H%M%S")))
     os.makedirs(out, exist_ok=True)
     exe = os.path.abspath(args.loadgen)
@@ -136,7 +136,7 @@ def main() -> int:
             continue
         bench_run.log(f"{boot_name} boot ({spec.about}): "
                       f"{len(configs)} configurations x {prof.reps} repetitions -> {out}")
-        console = os.path.join(KPOLL_CACHE, "logs", f"bench-console-{boot_name}.log")
+        console = os.path.join(CACHE, "logs", f"bench-console-{boot_name}.log")
         os.makedirs(os.path.dirname(console), exist_ok=True)
         with Vm(args.kernel, args.initrd, vcpus=spec.vcpus, queues=spec.queues,
                 log_path=console, icount=spec.icount) as vm:

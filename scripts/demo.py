@@ -9,11 +9,11 @@ import statistics
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from guest import kpoll_counters, measure_load, start_memcached, stop_memcached  # noqa: E402
-from vm import Vm  # noqa: E402
+from harness.vm import Vm  # noqa: E402
 
 
 def main():

@@ -5,6 +5,8 @@ import re
 import subprocess
 import time
 
+from harness.procfs import read_cpu_jiffies, read_irq_counts
+
 GUEST = "10.213.0.2"
 MEMCACHED_PORT = 11211
 RX_IRQ = "virtio0-input"
@@ -88,7 +90,7 @@ def memcaslap(vm, seconds=5, concurrency=16, threads=1, extra=()):
 
 
 def rx_irqs(vm):
-    return sum(vm.interrupts(RX_IRQ).values())
+    return sum(read_irq_counts(vm, RX_IRQ).values())
 
 
 def kpoll_counters(vm):
@@ -108,9 +110,9 @@ def kpoll_counters(vm):
 
 def measure_load(vm, seconds=5, concurrency=16):
     """memcaslap run with the RX IRQ and CPU deltas around it."""
-    irq0, cpu0 = rx_irqs(vm), vm.cpu_jiffies()
+    irq0, cpu0 = rx_irqs(vm), read_cpu_jiffies(vm)
     stats = memcaslap(vm, seconds=seconds, concurrency=concurrency)
-    irq1, cpu1 = rx_irqs(vm), vm.cpu_jiffies()
+    irq1, cpu1 = rx_irqs(vm), read_cpu_jiffies(vm)
     stats["rx_irqs"] = irq1 - irq0
     stats["irqs_per_req"] = stats["rx_irqs"] / max(stats["ops"], 1)
     stats["busy_jiffies"] = cpu1[0] - cpu0[0]

@@ -3,7 +3,7 @@ kernel's checkers are in it), every test leaves the guest as it found it, and th
 scanned for kernel reports when the guest goes down."""
 import os
 
-from vm import Vm
+from harness.vm import Vm
 
 # Boot banners that prove the checkers are in the kernel that was booted (KPOLL_FLAVOUR).
 BANNERS = {"debug": "Lock dependency validator", "kasan": "KernelAddressSanitizer initialized"}

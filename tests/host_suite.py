@@ -100,9 +100,9 @@ def console_patterns(results):
     """The console scan catches every kind of checker report and none of the boot noise."""
 
     def check():
-        import vm
-        missed = [line for line in SPLATS if not vm.PROBLEM_RE.search(line)]
-        false = [line for line in BENIGN if vm.PROBLEM_RE.search(line)]
+        from harness.console import PROBLEM_RE
+        missed = [line for line in SPLATS if not PROBLEM_RE.search(line)]
+        false = [line for line in BENIGN if PROBLEM_RE.search(line)]
         assert not missed and not false, f"missed {missed}; flagged {false}"
         return f"{len(SPLATS)} report kinds caught, {len(BENIGN)} benign lines passed"
 

@@ -14,8 +14,8 @@ from typing import Callable, Dict, List
 
 from guest import insmod, knob, rmmod, set_knob
 from guest_session import run_tests
+from harness.vm import Vm
 from tap import Results
-from vm import Vm
 
 TOOL = "kpoll-sysctl-write"
 PORTS = "/proc/sys/net/kpoll/ports"

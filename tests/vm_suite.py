@@ -13,6 +13,7 @@ from guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_l
                    memcache_request, memcaslap, memcaslap_background, rmmod, rx_irqs, set_knob,
                    start_memcached, stop_memcached, wait_for)
 from guest_session import run_tests
+from harness.procfs import read_cpu_jiffies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = bad_input.KNOBS
@@ -205,9 +206,9 @@ def test_idle_hands_back_to_irqs(vm):
         wait_for(lambda: holds_ended(vm) > ended0, "a hold ended after the load", 30, 0.05)
         wait_for(lambda: all(n["state"] != "held" for n in kpoll_counters(vm)["napis"]),
                  "no held queue after the load", 30, 0.05)
-        busy0, total0 = vm.cpu_jiffies()
+        busy0, total0 = read_cpu_jiffies(vm)
         time.sleep(2)  # the measurement window for idle CPU, not a synchronisation
-        busy1, total1 = vm.cpu_jiffies()
+        busy1, total1 = read_cpu_jiffies(vm)
         idle_share = 1.0 - (busy1 - busy0) / max(total1 - total0, 1)
         irq0 = rx_irqs(vm)
         reply = memcache_request(vm, b"get nothing-here\r\n")
