@@ -4,7 +4,8 @@ rates and latencies, an icount boot for guest instructions per request), every c
 harness/bench_configs.py under every load of harness/bench_run.py, repetitions with a rotating
 configuration order. Writes results.json and report.md into --out.
 
-Usually started by scripts/bench.sh (`make bench`), which builds everything first.
+Usually started by scripts/bench.sh (`make bench`), which builds everything first; by hand, run
+it from the repository root as `python3 -m scripts.bench`.
 """
 import argparse
 import datetime
@@ -18,15 +19,10 @@ import time
 import traceback
 from typing import Any
 
-sys.dont_write_bytecode = True  # no __pycache__ in the shared tree
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from harness import bench_configs, bench_run  # noqa: E402
-from harness.bench_report import make_report  # noqa: E402
-from harness.env import CACHE  # noqa: E402
-from harness.vm import Vm  # noqa: E402
+from harness import bench_configs, bench_run
+from harness.bench_report import make_report
+from harness.env import CACHE, ROOT
+from harness.vm import Vm
 
 
 

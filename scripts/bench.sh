@@ -13,6 +13,8 @@ guest=$("$KPOLL_ROOT/scripts/build-guest.sh")
 read -r kernel initrd <<<"$guest"
 cargo build --quiet --release --manifest-path "$KPOLL_ROOT/Cargo.toml" -p kpoll-loadgen \
 	--target-dir "$KPOLL_CACHE/tools-target" >&2 || die "building kpoll-loadgen failed"
+# No __pycache__ in the shared tree.
+export PYTHONDONTWRITEBYTECODE=1
 cd "$KPOLL_ROOT"
-exec python3 "$KPOLL_ROOT/scripts/bench.py" --kernel "$kernel" --initrd "$initrd" \
+exec python3 -m scripts.bench --kernel "$kernel" --initrd "$initrd" \
 	--loadgen "$KPOLL_CACHE/tools-target/release/kpoll-loadgen" "$@"

@@ -2,18 +2,14 @@
 """kpoll demo: unmodified memcached in the guest under memcaslap load, kpoll off vs on,
 interleaved over several repetitions, printed as a table.
 
-"vanilla" runs with kpoll not loaded; "kpoll on" loads it and opts memcached's port in."""
+"vanilla" runs with kpoll not loaded; "kpoll on" loads it and opts memcached's port in.
+Started by scripts/demo.sh (`make demo`) as `python3 -m scripts.demo` from the repository root."""
 import argparse
-import os
 import statistics
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-
-from guest import kpoll_counters, measure_load, start_memcached, stop_memcached  # noqa: E402
-from harness.vm import Vm  # noqa: E402
+from harness.vm import Vm
+from tests.guest import kpoll_counters, measure_load, start_memcached, stop_memcached
 
 
 def main():

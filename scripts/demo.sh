@@ -7,4 +7,5 @@ source "$(dirname "$0")/lib.sh"
 
 guest=$("$KPOLL_ROOT/scripts/build-guest.sh")
 read -r kernel initrd <<<"$guest"
-exec python3 "$KPOLL_ROOT/scripts/demo.py" --kernel "$kernel" --initrd "$initrd" "$@"
+cd "$KPOLL_ROOT"
+exec python3 -m scripts.demo --kernel "$kernel" --initrd "$initrd" "$@"

@@ -3,7 +3,8 @@ vanilla and kpoll in both boots (icount and wall clock) into a temporary folder,
 results.json and report.md are inspected.
 It checks the harness, not a speed.
 
-    import bench_smoke; bench_smoke.run(results, kernel, initrd)   # results: tap.Results
+    from tests import bench_smoke; bench_smoke.run(results, kernel, initrd)   # tap.Results
+    python3 -m tests.bench_smoke KERNEL INITRD   # alone, from the repository root
 """
 import json
 import os
@@ -12,18 +13,16 @@ import subprocess
 import sys
 import tempfile
 
-from guest import build_loadgen
+from harness.env import ROOT
+from tests.guest import build_loadgen
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 CONFIGS = ("vanilla", "kpoll")
 
 
 def _bench(kernel, initrd, out):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench.py"),
-                           "--mode", "smoke", "--kernel", kernel, "--initrd", initrd,
+    proc = subprocess.run([sys.executable, "-m", "scripts.bench", "--mode", "smoke", "--kernel", kernel, "--initrd", initrd,
                            "--loadgen", build_loadgen(), "--out", out], capture_output=True,
-                          text=True, timeout=900, stdin=subprocess.DEVNULL)
+                          text=True, timeout=900, stdin=subprocess.DEVNULL, cwd=ROOT)
     assert proc.returncode == 0, (f"bench.py --mode smoke exited {proc.returncode}:\n"
                                   f"{proc.stderr[-3000:]}")
     return proc
@@ -95,8 +94,7 @@ def run(results, kernel, initrd):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, HERE)
-    from tap import Results
+    from tests.tap import Results
     if len(sys.argv) != 3:
         sys.exit("usage: bench_smoke.py KERNEL INITRD")
     res = Results()

@@ -232,8 +232,8 @@ def run(results):
 
 if __name__ == "__main__":
     import sys
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from tap import Results
+
+    from tests.tap import Results
     r = Results()
     run(r)
     sys.exit(r.summary())

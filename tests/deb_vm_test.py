@@ -3,20 +3,16 @@
 linux-image package with kpoll.ko as DKMS built it against the linux-headers package in a
 chroot, and kpollctl from its package, and runs the memcached opt-in test there.
 
-Usage: deb_vm_test.py VMLINUZ INITRD RELEASE. Ends with "N passed, N failed"."""
+Usage (from the repository root): python3 -m tests.deb_vm_test VMLINUZ INITRD RELEASE. Ends with "N passed, N failed"."""
 import os
 import re
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
-
-from guest import (kpoll_counters, measure_load, memcache_request, start_memcached,  # noqa: E402
-                   stop_memcached)
-from guest_session import run_tests  # noqa: E402
-from tap import Results  # noqa: E402
-from vm_suite import IRQ_CUT_RATIO  # noqa: E402
+from tests.guest import (kpoll_counters, measure_load, memcache_request, start_memcached,
+                         stop_memcached)
+from tests.guest_session import run_tests
+from tests.tap import Results
+from tests.vm_suite import IRQ_CUT_RATIO
 
 RELEASE = sys.argv[3] if len(sys.argv) > 3 else ""
 SYSCTL_CONF = "/etc/sysctl.d/90-kpoll.conf"

@@ -4,7 +4,7 @@ The client programs run in the harness's network namespace (`vm.host`, `vm.host_
 check every byte they get back."""
 import subprocess
 
-from guest import GUEST, wait_for
+from tests.guest import GUEST, wait_for
 
 ECHO_CLIENT = r"""
 import os, resource, selectors, signal, socket, sys

@@ -9,13 +9,13 @@ import signal
 import subprocess
 import threading
 
-from echo import (CLIENT_SAW_CLOSE, PING_PROBE, echo_client, echo_load, echo_log, start_echo,
-                  stop_echo)
-from guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, knob,
+from tests import trust_tests
+from tests.echo import (CLIENT_SAW_CLOSE, PING_PROBE, echo_client, echo_load, echo_log,
+                        start_echo, stop_echo)
+from tests.guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, knob,
                    kpoll_counters, memcache_request, memcached_stats, memcaslap_background, rmmod,
                    run_loadgen, rx_irqs, set_knob, start_memcached, stop_memcached, wait_for)
-from guest_session import run_tests
-import trust_tests
+from tests.guest_session import run_tests
 
 SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
 # The watchdog for the hostage test: long enough that TCG's timer jitter is small against it.

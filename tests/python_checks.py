@@ -1,6 +1,6 @@
 """The typed Python harness (harness/) passes `mypy --strict` and `ruff check` (ruff.toml).
 
-    import python_checks; python_checks.run(results)   # results: tap.Results
+    from tests import python_checks; python_checks.run(results)   # results: tap.Results
 """
 import os
 import subprocess

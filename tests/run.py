@@ -1,20 +1,15 @@
 #!/usr/bin/env python3
 """kpoll's test runner: host tests, builds, then the VM suite. Prints TAP-like lines and ends
-with 'N passed, N failed'. Exit status 0 only if nothing failed."""
+with 'N passed, N failed'. Exit status 0 only if nothing failed.
+
+Started by tests/run.sh as `python3 -m tests.run` from the repository root."""
 import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, ROOT)
-
-from tap import Results  # noqa: E402
-import deb_suite  # noqa: E402
-import python_checks  # noqa: E402
-import host_suite  # noqa: E402
-import model_check  # noqa: E402
+from harness.env import ROOT
+from tests import deb_suite, host_suite, model_check, python_checks
+from tests.tap import Results
 
 
 def build(results, name, cmd, env=None):
@@ -49,10 +44,7 @@ def main():
     if not guest:
         return results.summary()
 
-    import bench_smoke
-    import fault_suite
-    import sysctl_suite
-    import vm_suite
+    from tests import bench_smoke, fault_suite, sysctl_suite, vm_suite
 
     vm_suite.run(results, *guest)
     sysctl_suite.run(results, *guest)

@@ -12,10 +12,10 @@ import os
 import shlex
 from typing import Callable, Dict, List
 
-from guest import insmod, knob, rmmod, set_knob
-from guest_session import run_tests
 from harness.vm import Vm
-from tap import Results
+from tests.guest import insmod, knob, rmmod, set_knob
+from tests.guest_session import run_tests
+from tests.tap import Results
 
 TOOL = "kpoll-sysctl-write"
 PORTS = "/proc/sys/net/kpoll/ports"

@@ -6,10 +6,10 @@ import json
 import subprocess
 from typing import Callable, Optional
 
-from guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, kpoll_counters,
+from tests.echo import ECHO_CLIENT, start_echo, stop_echo
+from tests.guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, kpoll_counters,
                    memcache_request, memcaslap_background, rmmod, set_knob, start_memcached,
                    stop_memcached, wait_for)
-from echo import ECHO_CLIENT, start_echo, stop_echo
 
 HOLDER_PORT = 7301
 CONSUMER_PORT = 7302

@@ -6,14 +6,13 @@ import os
 import subprocess
 import time
 
-import bad_input
-import trust_tests
-from echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
-from guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
+from harness.procfs import read_cpu_jiffies
+from tests import bad_input, trust_tests
+from tests.echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
+from tests.guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
                    memcache_request, memcaslap, memcaslap_background, rmmod, rx_irqs, set_knob,
                    start_memcached, stop_memcached, wait_for)
-from guest_session import run_tests
-from harness.procfs import read_cpu_jiffies
+from tests.guest_session import run_tests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = bad_input.KNOBS
