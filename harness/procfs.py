@@ -52,3 +52,31 @@ def read_irq_counts(vm: Guest, pattern: str = RX_IRQ) -> dict[str, int]:
 def read_cpu_jiffies(vm: Guest) -> tuple[int, int]:
     """cpu_jiffies() of the guest's /proc/stat now."""
     return cpu_jiffies(vm.check("head -n1 /proc/stat"))
+
+
+def timer_list_busy(text: str) -> tuple[int, int]:
+    """(guest clock ns, busy ns summed over CPUs) from per-CPU reads of /proc/timer_list.
+
+    `text` holds one block per CPU, `@cpu N` and then the `now at`, `idle_sleeptime` and
+    `iowait_sleeptime` lines that CPU read itself (see harness.guest_metrics.read_busy). A CPU's
+    idle time is its `idle_sleeptime + iowait_sleeptime` (NO_HZ idle accounting in
+    nanoseconds); its busy time is its own read's `now` minus that."""
+    first_now, busy = 0, 0
+    blocks = text.split("@cpu ")[1:]
+    for block in blocks:
+        cpu = int(block.split()[0])
+        m = re.search(r"now at (\d+) nsecs", block)
+        slept = [int(x) for x in re.findall(r"(?:idle|iowait)_sleeptime\s*:\s*(\d+)", block)]
+        if not m or len(slept) != 2 * len(blocks):
+            raise RuntimeError(f"unexpected /proc/timer_list: {block[:300]}")
+        now = int(m.group(1))
+        first_now = first_now or now
+        busy += now - slept[2 * cpu] - slept[2 * cpu + 1]
+    if not blocks:
+        raise RuntimeError(f"no CPU read /proc/timer_list: {text[:300]}")
+    return first_now, busy
+
+
+def net_rx_softirqs(line: str) -> int:
+    """NET_RX softirqs summed over CPUs, from /proc/softirqs' NET_RX line."""
+    return sum(int(x) for x in line.split()[1:] if x.isdigit())

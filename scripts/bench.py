@@ -22,6 +22,7 @@ from typing import Any
 from harness import bench_configs, bench_run
 from harness.bench_report import make_report
 from harness.env import CACHE, ROOT
+from harness.loadgen import build_loadgen
 from harness.vm import Vm
 
 
@@ -69,8 +70,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--initrd")
     ap.add_argument("--report-only", metavar="DIR",
                     help="re-render DIR/report.md from DIR/results.json; no run")
-    ap.add_argument("--loadgen", default=os.path.join(CACHE, "tools-target", "release",
-                                                      "kpoll-loadgen"))
+    ap.add_argument("--loadgen", help="kpoll-loadgen executable (default: build it, "
+                                      "harness.loadgen.build_loadgen)")
     ap.add_argument("--out", help="output folder (default $KPOLL_CACHE/bench-results/<time>, "
                                   "or docs/results with --commit-results)")
     ap.add_argument("--commit-results", action="store_true",
@@ -116,7 +117,10 @@ def main() -> int:
                        os.path.join(CACHE, "bench-results",
                                     datetime.datetime.now().strftime("%Y%m%d-%H%M%S")))
     os.makedirs(out, exist_ok=True)
-    exe = os.path.abspath(args.loadgen)
+    try:
+        exe = os.path.abspath(args.loadgen) if args.loadgen else build_loadgen()
+    except AssertionError as e:
+        sys.exit(str(e))
     if not os.access(exe, os.X_OK):
         sys.exit(f"kpoll-loadgen not found at {exe}")
     json_path = os.path.join(out, "results.json")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: builds the patched kernel, kpoll.ko and the guest, boots it, runs unmodified
-# memcached under memcaslap load from the host namespace with kpoll off and on, and prints a
-# before/after table of RX IRQs per request, throughput and guest CPU.
+# memcached under kpoll-loadgen load from the host namespace with kpoll off and on (measured as
+# the benchmark measures), and prints a before/after table of RX IRQs per request, throughput
+# and guest CPU per request.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 from harness.env import ROOT
-from tests.guest import build_loadgen
+from harness.loadgen import build_loadgen
 
 CONFIGS = ("vanilla", "kpoll")
 

@@ -3,13 +3,13 @@
 linux-image package with kpoll.ko as DKMS built it against the linux-headers package in a
 chroot, and kpollctl from its package, and runs the memcached opt-in test there.
 
-Usage (from the repository root): python3 -m tests.deb_vm_test VMLINUZ INITRD RELEASE. Ends with "N passed, N failed"."""
-import os
+Usage (from the repository root): python3 -m tests.deb_vm_test VMLINUZ INITRD RELEASE.
+Ends with "N passed, N failed"."""
 import re
 import sys
 
-from tests.guest import (kpoll_counters, measure_load, memcache_request, start_memcached,
-                         stop_memcached)
+from harness.memcached import memcache_request, start_memcached, stop_memcached
+from tests.guest import kpoll_counters, measure_load
 from tests.guest_session import run_tests
 from tests.tap import Results
 from tests.vm_suite import IRQ_CUT_RATIO

@@ -4,7 +4,8 @@ The client programs run in the harness's network namespace (`vm.host`, `vm.host_
 check every byte they get back."""
 import subprocess
 
-from tests.guest import GUEST, wait_for
+from harness.netns import GUEST_IP as GUEST
+from harness.wait import wait_for
 
 ECHO_CLIENT = r"""
 import os, resource, selectors, signal, socket, sys

@@ -9,12 +9,16 @@ import signal
 import subprocess
 import threading
 
+from harness.loadgen import build_loadgen, run_loadgen
+from harness.memcached import (MEMCACHED_PORT, memcache_request, memcached_stats,
+                              start_memcached, stop_memcached)
+from harness.netns import GUEST_IP as GUEST
+from harness.wait import wait_for
 from tests import trust_tests
 from tests.echo import (CLIENT_SAW_CLOSE, PING_PROBE, echo_client, echo_load, echo_log,
                         start_echo, stop_echo)
-from tests.guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, knob,
-                   kpoll_counters, memcache_request, memcached_stats, memcaslap_background, rmmod,
-                   run_loadgen, rx_irqs, set_knob, start_memcached, stop_memcached, wait_for)
+from tests.guest import (guest_answers, insmod, knob, kpoll_counters, memcaslap_background,
+                         rmmod, rx_irqs, set_knob)
 from tests.guest_session import run_tests
 
 SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
@@ -229,7 +233,7 @@ def test_rmmod_under_load_repeated(vm):
     """insmod, wait for a hold, rmmod under verified memcached load: 20 rounds (soak: more)."""
     exe = build_loadgen()
     rounds = 20 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     try:
         with LoadLoop(vm, exe) as load:
             for i in range(rounds):
@@ -254,7 +258,7 @@ def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm):
     /proc/net/kpoll the whole time."""
     exe = build_loadgen()
     rounds = 50 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     try:
         vm.check("rm -f /tmp/stop-writer; (while [ ! -e /tmp/stop-writer ]; do "
                  f"echo -n {MEMCACHED_PORT} > /proc/sys/net/kpoll/ports; "
@@ -288,7 +292,7 @@ def test_million_verified_requests(vm):
     own counters agree with the load generator's."""
     exe = build_loadgen()
     target = 1_000_000 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     insmod(vm)
     reports = []
     try:
@@ -364,7 +368,7 @@ def test_channel_changes_while_held(vm):
     lost; then a link down/up under load; the queues end up interrupt-driven."""
     exe = build_loadgen()
     rounds = 5 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     insmod(vm)
     try:
         assert channels(vm) == 2, "the NIC does not have 2 queues"

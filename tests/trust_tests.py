@@ -2,14 +2,16 @@
 sockets are gone handed back, NAPI table entries reclaimed across unbind/rebind, IPv6 sockets
 opted in by port. Each test function takes the booted Vm and leaves the guest as it found it;
 vm_suite.py and fault_suite.py list them next to their own tests."""
-import json
 import subprocess
 from typing import Callable, Optional
 
+from harness.loadgen import build_loadgen, run_json
+from harness.memcached import MEMCACHED_PORT, memcache_request, start_memcached, stop_memcached
+from harness.netns import GUEST_IP as GUEST
+from harness.wait import wait_for
 from tests.echo import ECHO_CLIENT, start_echo, stop_echo
-from tests.guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, kpoll_counters,
-                   memcache_request, memcaslap_background, rmmod, set_knob, start_memcached,
-                   stop_memcached, wait_for)
+from tests.guest import (guest_answers, insmod, kpoll_counters, memcaslap_background, rmmod,
+                         set_knob)
 
 HOLDER_PORT = 7301
 CONSUMER_PORT = 7302
@@ -266,17 +268,15 @@ def test_ipv6_sockets_opt_in_by_port(vm):
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out
         before = kpoll_counters(vm)["total"]
-        proc = vm.host([exe, "--server", f"[{GUEST6}]:{MEMCACHED_PORT}", "--json", "--closed",
-                        "--connections", "16", "--duration", "3", "--warmup", "0",
-                        "--keys", "1000"], timeout=120)
+        proc, report = run_json(vm, exe, ["--json", "--closed", "--connections", "16",
+                                          "--duration", "3", "--warmup", "0", "--keys", "1000"],
+                                120, server=f"[{GUEST6}]:{MEMCACHED_PORT}")
         after = kpoll_counters(vm)["total"]
     finally:
         rmmod(vm)
         stop_memcached(vm)
         vm.run(f"ip -6 addr del {GUEST6}/64 dev eth0")
-    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
-    assert line, f"kpoll-loadgen over IPv6 failed: {proc.stderr[-2000:]}"
-    report = json.loads(line)
+    assert report is not None, f"kpoll-loadgen over IPv6 failed: {proc.stderr[-2000:]}"
     requests, errors = report["requests"]["total"], report["errors"]["total"]
     holds = int(after["suspensions"]) - int(before["suspensions"])
     polled = int(after["app_packets"]) - int(before["app_packets"])
@@ -310,7 +310,7 @@ def test_rebind_34_times_keeps_holding(vm):
 
 
 def rebind_rounds(vm, rounds: int) -> str:
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     insmod(vm)
     seen: set[str] = set()
     per_round = []

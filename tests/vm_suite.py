@@ -6,12 +6,14 @@ import os
 import subprocess
 import time
 
+from harness.memcached import memcache_request, start_memcached, stop_memcached
+from harness.netns import GUEST_IP as GUEST
 from harness.procfs import read_cpu_jiffies
+from harness.wait import wait_for
 from tests import bad_input, trust_tests
 from tests.echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
-from tests.guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
-                   memcache_request, memcaslap, memcaslap_background, rmmod, rx_irqs, set_knob,
-                   start_memcached, stop_memcached, wait_for)
+from tests.guest import (guest_answers, insmod, knob, kpoll_counters, measure_load, memcaslap,
+                         memcaslap_background, rmmod, rx_irqs, set_knob)
 from tests.guest_session import run_tests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,0 +1,60 @@
+"""The guest's counters around a load run: busy time, RX IRQs, NET_RX softirqs and kpoll's.
+
+Guest busy time is `now − Σ idle_sleeptime` from `/proc/timer_list`: NO_HZ idle accounting in
+nanoseconds, not tick samples. Under QEMU `-icount shift=0` a guest nanosecond of busy time is
+one executed instruction, so busy time per request becomes guest instructions per request: a
+cost that does not depend on how fast the host emulates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness import procfs
+from harness.guest_api import Guest
+
+KPOLL_NAME_COLUMNS = ("napi_id", "dev", "irq", "state")
+SEPARATOR = "@@kpoll-bench@@"
+
+
+@dataclass
+class Counters:
+    """Guest counters at one instant."""
+
+    rx_irqs: int
+    net_rx: int
+    kpoll: dict[str, int] = field(default_factory=dict)
+
+
+def read_busy(vm: Guest) -> tuple[int, int]:
+    """(guest clock ns, busy ns summed over CPUs).
+
+    A CPU's idle time in /proc/timer_list is exact only on the CPU that reads it: that CPU runs
+    the reader, so no idle period of its own is in progress, while another CPU may be idle right
+    now and timer_list does not show since when. So each CPU reads its own line, pinned with
+    `taskset` (procfs.timer_list_busy parses the result)."""
+    out = vm.check(
+        "n=$(grep -c ^processor /proc/cpuinfo); i=0; while [ $i -lt $n ]; do "
+        "echo @cpu $i; taskset -c $i grep -E '^now at|idle_sleeptime|iowait_sleeptime' "
+        "/proc/timer_list; i=$((i+1)); done")
+    return procfs.timer_list_busy(out)
+
+
+def read_counters(vm: Guest) -> Counters:
+    """RX IRQs, NET_RX softirqs and the kpoll total line, in one guest command."""
+    out = vm.check(f"cat /proc/interrupts; echo {SEPARATOR}; grep NET_RX /proc/softirqs; "
+                   f"echo {SEPARATOR}; cat /proc/net/kpoll 2>/dev/null || true")
+    irq_text, softirq_text, kpoll_text = out.split(SEPARATOR)
+    rx = sum(procfs.irq_counts(irq_text, procfs.RX_IRQ).values())
+    return Counters(rx, procfs.net_rx_softirqs(softirq_text), parse_kpoll_total(kpoll_text))
+
+
+def parse_kpoll_total(text: str) -> dict[str, int]:
+    """The counters of /proc/net/kpoll's total line by column name ({} without the module)."""
+    lines = text.strip().splitlines()
+    if len(lines) < 3:
+        return {}
+    header = lines[1].split()
+    total = next((ln.split() for ln in lines[2:] if ln.startswith("total ")), None)
+    if total is None:
+        return {}
+    return {k: int(v) for k, v in zip(header, total, strict=False) if k not in KPOLL_NAME_COLUMNS}
