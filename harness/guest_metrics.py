@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from harness import procfs
 from harness.guest_api import Guest
+from harness.kpoll_status import STATUS_COMMAND, parse_status
 
-KPOLL_NAME_COLUMNS = ("napi_id", "dev", "irq", "state")
 SEPARATOR = "@@kpoll-bench@@"
 
 
@@ -40,21 +40,12 @@ def read_busy(vm: Guest) -> tuple[int, int]:
 
 
 def read_counters(vm: Guest) -> Counters:
-    """RX IRQs, NET_RX softirqs and the kpoll total line, in one guest command."""
+    """RX IRQs, NET_RX softirqs and kpoll's total counters (none without the module), in one
+    guest command."""
     out = vm.check(f"cat /proc/interrupts; echo {SEPARATOR}; grep NET_RX /proc/softirqs; "
-                   f"echo {SEPARATOR}; cat /proc/net/kpoll 2>/dev/null || true")
+                   f"echo {SEPARATOR}; {STATUS_COMMAND} 2>/dev/null || true")
     irq_text, softirq_text, kpoll_text = out.split(SEPARATOR)
     rx = sum(procfs.irq_counts(irq_text, procfs.RX_IRQ).values())
-    return Counters(rx, procfs.net_rx_softirqs(softirq_text), parse_kpoll_total(kpoll_text))
+    kpoll = parse_status(kpoll_text).total if kpoll_text.strip() else {}
+    return Counters(rx, procfs.net_rx_softirqs(softirq_text), kpoll)
 
-
-def parse_kpoll_total(text: str) -> dict[str, int]:
-    """The counters of /proc/net/kpoll's total line by column name ({} without the module)."""
-    lines = text.strip().splitlines()
-    if len(lines) < 3:
-        return {}
-    header = lines[1].split()
-    total = next((ln.split() for ln in lines[2:] if ln.startswith("total ")), None)
-    if total is None:
-        return {}
-    return {k: int(v) for k, v in zip(header, total, strict=False) if k not in KPOLL_NAME_COLUMNS}

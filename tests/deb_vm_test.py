@@ -8,8 +8,9 @@ Ends with "N passed, N failed"."""
 import re
 import sys
 
+from harness.kpoll_status import kpoll_report
 from harness.memcached import memcache_request, start_memcached, stop_memcached
-from tests.guest import kpoll_counters, measure_load
+from tests.guest import measure_load
 from tests.guest_session import run_tests
 from tests.tap import Results
 from tests.vm_suite import IRQ_CUT_RATIO
@@ -54,9 +55,9 @@ def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm):
         off = measure_load(vm, seconds=5)
         out = vm.check("kpollctl enable --port 11211 --persist")
         assert out.startswith("ports: - -> 11211"), out
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         on = measure_load(vm, seconds=5)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
         reply = memcache_request(vm, b"get deb-key\r\n")
         assert reply == b"VALUE deb-key 0 5\r\nhello\r\nEND\r\n", reply
         status = vm.check("kpollctl status")

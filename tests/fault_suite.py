@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 
+from harness.kpoll_status import kpoll_report
 from harness.loadgen import build_loadgen, run_loadgen
 from harness.memcached import (MEMCACHED_PORT, memcache_request, memcached_stats,
                               start_memcached, stop_memcached)
@@ -17,8 +18,8 @@ from harness.wait import wait_for
 from tests import trust_tests
 from tests.echo import (CLIENT_SAW_CLOSE, PING_PROBE, echo_client, echo_load, echo_log,
                         start_echo, stop_echo)
-from tests.guest import (guest_answers, insmod, knob, kpoll_counters, memcaslap_background,
-                         rmmod, rx_irqs, set_knob)
+from tests.guest import (guest_answers, insmod, knob, memcaslap_background, rmmod, rx_irqs,
+                         set_knob)
 from tests.guest_session import run_tests
 
 SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
@@ -27,11 +28,11 @@ HOSTAGE_WATCHDOG_US = 50000
 
 
 def total(vm, name):
-    return int(kpoll_counters(vm)["total"][name])
+    return int(kpoll_report(vm).total[name])
 
 
 def held_queues(vm):
-    return [n["napi_id"] for n in kpoll_counters(vm)["napis"] if n["state"] == "held"]
+    return kpoll_report(vm).held()
 
 
 def wait_no_hold(vm, what, timeout=10):
@@ -210,9 +211,9 @@ def test_many_connections_and_migrating_threads(vm):
     insmod(vm)
     try:
         start_echo(vm, "--port 7120 --so-kpoll --workers 64 --migrate-ms 5")
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         echoed = echo_load(vm, 7120, conns=1200, requests=30000 * SOAK)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
         migrating = "MIGRATING" in echo_log(vm)
         stop_echo(vm)
         wait_no_hold(vm, "after the server stopped")
@@ -298,7 +299,7 @@ def test_million_verified_requests(vm):
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out
-        s0, k0, irq0 = memcached_stats(vm), kpoll_counters(vm)["total"], rx_irqs(vm)
+        s0, k0, irq0 = memcached_stats(vm), kpoll_report(vm).total, rx_irqs(vm)
         done = 0
         while done < target:
             # 4000 requests are outstanding when a run ends; the debug guest answers ~1500-2500
@@ -310,7 +311,7 @@ def test_million_verified_requests(vm):
             assert r["errors"]["total"] == 0, r["errors"]
             done += r["requests"]["total"]
             assert len(reports) < 40, f"only {done} requests after {len(reports)} runs"
-        s1, k1, irq1 = memcached_stats(vm), kpoll_counters(vm)["total"], rx_irqs(vm)
+        s1, k1, irq1 = memcached_stats(vm), kpoll_report(vm).total, rx_irqs(vm)
     finally:
         rmmod(vm)
         stop_memcached(vm)
@@ -388,7 +389,7 @@ def test_channel_changes_while_held(vm):
             vm.check("ip link set eth0 down && ip link set eth0 up && "
                      "ip addr replace 10.213.0.2/24 dev eth0")
         wait_for(lambda: guest_answers(vm), "the guest answering after ifup", 30, 0.2)
-        napis = len(kpoll_counters(vm)["napis"])
+        napis = len(kpoll_report(vm).napis)
         wait_no_hold(vm, "after the load")
         assert_irqs_return(vm)
     finally:
@@ -410,7 +411,7 @@ def test_device_unbind_rebind_while_held(vm):
         assert rc == 0, out
         load = memcaslap_background(vm, 600)
         wait_hold(vm, "before unbind")
-        old = {n["napi_id"] for n in kpoll_counters(vm)["napis"]}
+        old = {n.napi_id for n in kpoll_report(vm).napis}
         dev = vm.check("basename $(readlink /sys/class/net/eth0/device)").strip()
         vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
         load.kill()

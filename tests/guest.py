@@ -1,7 +1,7 @@
-"""The test suites' guest helpers: memcaslap loads with their RX IRQ and CPU deltas, kpoll's
-counters, the module and its knobs. memcached itself, kpoll-loadgen and waiting are in the
-harness (harness.memcached, harness.loadgen, harness.wait), shared with the demo and the
-benchmark."""
+"""The test suites' guest helpers: memcaslap loads with their RX IRQ and CPU deltas, the module
+and its knobs. memcached itself, kpoll-loadgen, kpoll's counters (kpollctl status --json) and
+waiting are in the harness (harness.memcached, harness.loadgen, harness.kpoll_status,
+harness.wait), shared with the demo and the benchmark."""
 import re
 import subprocess
 
@@ -41,21 +41,6 @@ def memcaslap(vm, seconds=5, concurrency=16, threads=1, extra=()):
 
 def rx_irqs(vm):
     return sum(read_irq_counts(vm, RX_IRQ).values())
-
-
-def kpoll_counters(vm):
-    """Parses /proc/net/kpoll into {'config': {...}, 'napis': [{...}], 'total': {...}}."""
-    text = vm.check("cat /proc/net/kpoll")
-    lines = text.strip().splitlines()
-    # `ports=` runs to the end of the line (a space-separated list); the other pairs precede it.
-    head, _, ports = lines[0].partition(" ports=")
-    config = dict(kv.split("=", 1) for kv in head.split()[1:])
-    config["ports"] = ports
-    header = lines[1].split()
-    rows = [dict(zip(header, line.split())) for line in lines[2:]]
-    napis = [r for r in rows if r["napi_id"] != "total"]
-    total = next(r for r in rows if r["napi_id"] == "total")
-    return {"config": config, "napis": napis, "total": {k: v for k, v in total.items()}}
 
 
 def measure_load(vm, seconds=5, concurrency=16):

@@ -5,13 +5,13 @@ vm_suite.py and fault_suite.py list them next to their own tests."""
 import subprocess
 from typing import Callable, Optional
 
+from harness.kpoll_status import kpoll_report
 from harness.loadgen import build_loadgen, run_json
 from harness.memcached import MEMCACHED_PORT, memcache_request, start_memcached, stop_memcached
 from harness.netns import GUEST_IP as GUEST
 from harness.wait import wait_for
 from tests.echo import ECHO_CLIENT, start_echo, stop_echo
-from tests.guest import (guest_answers, insmod, kpoll_counters, memcaslap_background, rmmod,
-                         set_knob)
+from tests.guest import guest_answers, insmod, memcaslap_background, rmmod, set_knob
 
 HOLDER_PORT = 7301
 CONSUMER_PORT = 7302
@@ -69,7 +69,7 @@ print(len(times), round(pick(0.5), 2), round(pick(0.99), 2), round(times[-1], 2)
 
 
 def queue_states(vm) -> list[str]:
-    return [n["state"] for n in kpoll_counters(vm)["napis"]]
+    return [n.state for n in kpoll_report(vm).napis]
 
 
 def log_has(vm, log: str, word: str) -> bool:
@@ -109,7 +109,7 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
         vm.check(f"(kpoll-holder --port {HOLDER_PORT} --go-file /tmp/go --then {then} "
                  f"> {log} 2>&1 &)")
         wait_log(vm, log, "READY")
-        fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+        fires0 = int(kpoll_report(vm).total["watchdog_fires"])
         stream = vm.host_popen(["python3", "-c", STREAM, GUEST, str(HOLDER_PORT)])
         wait_log(vm, log, "HELD", 60)
         # The consumer is pinged every millisecond from now on, across the holder's way out of
@@ -130,7 +130,7 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
         if then == "sleep":
             wait_for(lambda: "held" not in queue_states(vm), "the watchdog's release",
                      10 * LONG_WATCHDOG_US / 1e6, 0.05)
-        fires = int(kpoll_counters(vm)["total"]["watchdog_fires"]) - fires0
+        fires = int(kpoll_report(vm).total["watchdog_fires"]) - fires0
         holder_log = vm.run(f"cat {log}")[1]
     finally:
         if stream is not None:
@@ -209,7 +209,7 @@ def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
         baseline = bystander_pings(vm, 3)
         start_echo(vm, f"--port 7401 --so-kpoll --fault stall --fault-after 50 --fault-every 1 "
                        f"--stall-ms {HOSTAGE_BATCH_MS}", log="/tmp/near-holder.log")
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         # One connection, closed loop: every batch is one request, and with the 8 ms stall after
         # it A returns to epoll_wait() just under the watchdog, where the next request waits.
         client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7401", "1", str(10**9)],
@@ -217,7 +217,7 @@ def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
         wait_for(lambda: log_has(vm, "/tmp/near-holder.log", "STALL-END"),
                  "the holder's first 8 ms batch", 60, 0.05)
         during = bystander_pings(vm, 5)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
         stalls = vm.run("grep -c STALL-END /tmp/near-holder.log")[1].strip()
     finally:
         if client is not None:
@@ -267,11 +267,11 @@ def test_ipv6_sockets_opt_in_by_port(vm):
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         proc, report = run_json(vm, exe, ["--json", "--closed", "--connections", "16",
                                           "--duration", "3", "--warmup", "0", "--keys", "1000"],
                                 120, server=f"[{GUEST6}]:{MEMCACHED_PORT}")
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
     finally:
         rmmod(vm)
         stop_memcached(vm)
@@ -321,20 +321,20 @@ def rebind_rounds(vm, rounds: int) -> str:
         assert rc == 0, out
         for i in range(rounds):
             unbind_rebind(vm)
-            before = int(kpoll_counters(vm)["total"]["suspensions"])
+            before = int(kpoll_report(vm).total["suspensions"])
             assert before >= last_total, f"round {i}: totals went down {last_total} -> {before}"
             load = memcaslap_background(vm, 600)
-            wait_for(lambda: any(n["state"] == "held" and n["napi_id"] not in seen
-                                 for n in kpoll_counters(vm)["napis"]),
+            wait_for(lambda: any(n.state == "held" and n.napi_id not in seen
+                                 for n in kpoll_report(vm).napis),
                      f"a hold on a new NAPI in round {i}", 60, 0.02)
             load.kill()
             load.wait()
             load = None
-            report = kpoll_counters(vm)
-            last_total = int(report["total"]["suspensions"])
+            report = kpoll_report(vm)
+            last_total = int(report.total["suspensions"])
             per_round.append(last_total - before)
-            seen |= {n["napi_id"] for n in report["napis"] if n["state"] != "gone"}
-        config = kpoll_counters(vm)["config"]
+            seen |= {n.napi_id for n in report.napis if n.state != "gone"}
+        config = kpoll_report(vm).config
         reply = memcache_request(vm, b"set rebind 0 0 2\r\nok\r\nget rebind\r\n")
     finally:
         if load is not None:

@@ -6,13 +6,14 @@ import os
 import subprocess
 import time
 
+from harness.kpoll_status import kpoll_report
 from harness.memcached import memcache_request, start_memcached, stop_memcached
 from harness.netns import GUEST_IP as GUEST
 from harness.procfs import read_cpu_jiffies
 from harness.wait import wait_for
 from tests import bad_input, trust_tests
 from tests.echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
-from tests.guest import (guest_answers, insmod, knob, kpoll_counters, measure_load, memcaslap,
+from tests.guest import (guest_answers, insmod, knob, measure_load, memcaslap,
                          memcaslap_background, rmmod, rx_irqs, set_knob)
 from tests.guest_session import run_tests
 
@@ -90,9 +91,9 @@ def test_memcached_port_optin_cuts_irqs(vm):
         off = measure_load(vm, seconds=5)
         rc, out = set_knob(vm, "ports", "11211")
         assert rc == 0, out
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         on = measure_load(vm, seconds=5)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
     finally:
         rmmod(vm)
         stop_memcached(vm)
@@ -165,10 +166,10 @@ def test_so_kpoll_echo_server_cuts_irqs(vm):
         irq1 = rx_irqs(vm)
         stop_echo(vm)
         start_echo(vm, "--port 7002 --so-kpoll")
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         opted = echo_load(vm, 7002)
         irq2 = rx_irqs(vm)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
     finally:
         stop_echo(vm)
         rmmod(vm)
@@ -182,7 +183,7 @@ def test_so_kpoll_echo_server_cuts_irqs(vm):
 
 def holds_ended(vm):
     """Holds handed back so far: on an idle epoll_wait() or by the watchdog."""
-    total = kpoll_counters(vm)["total"]
+    total = kpoll_report(vm).total
     return int(total["idle_resumes"]) + int(total["watchdog_fires"])
 
 
@@ -197,7 +198,7 @@ def test_idle_hands_back_to_irqs(vm):
         # Load until a hold is seen (a slow debug guest may need longer than a fixed run), then
         # stop it and wait for the hand-back that the idle epoll_wait() must make.
         load = memcaslap_background(vm, 600)
-        wait_for(lambda: any(n["state"] == "held" for n in kpoll_counters(vm)["napis"]),
+        wait_for(lambda: any(n.state == "held" for n in kpoll_report(vm).napis),
                  "a held queue under load", 60, 0.02)
         load.kill()
         load.wait()
@@ -205,7 +206,7 @@ def test_idle_hands_back_to_irqs(vm):
         # The hold ends on the idle epoll_wait() (idle_resumes) or, when the adaptive deadline
         # ran out first, by the watchdog (watchdog_fires): either way the queue is handed back.
         wait_for(lambda: holds_ended(vm) > ended0, "a hold ended after the load", 30, 0.05)
-        wait_for(lambda: all(n["state"] != "held" for n in kpoll_counters(vm)["napis"]),
+        wait_for(lambda: all(n.state != "held" for n in kpoll_report(vm).napis),
                  "no held queue after the load", 30, 0.05)
         busy0, total0 = read_cpu_jiffies(vm)
         time.sleep(2)  # the measurement window for idle CPU, not a synchronisation
@@ -243,7 +244,7 @@ def test_stalled_app_gets_irqs_back(vm):
     insmod(vm)
     try:
         start_echo(vm, "--port 7003 --so-kpoll --stall-after 3000 --stall-ms 3000")
-        fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+        fires0 = int(kpoll_report(vm).total["watchdog_fires"])
         client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7003", "16", "6000"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -252,7 +253,7 @@ def test_stalled_app_gets_irqs_back(vm):
             trickle = vm.host_popen(["python3", "-c", TRICKLE, GUEST, "7003", "1.5"])
             wait_for(lambda: rx_irqs(vm) > irq0 + 5, "RX IRQs during the stall", 2.5, 0.05)
             stalled = "STALL-END" not in vm.run("cat /tmp/echo.log")[1]
-            fires = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+            fires = int(kpoll_report(vm).total["watchdog_fires"])
             trickle.wait(timeout=30)
             out, err = client.communicate(timeout=240)
         finally:
@@ -278,8 +279,8 @@ def test_link_down_up_while_held(vm):
         set_knob(vm, "ports", "11211")
         load = memcaslap_background(vm, 60, "-R")
         try:
-            holds0 = int(kpoll_counters(vm)["total"]["suspensions"])
-            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > holds0 + 10,
+            holds0 = int(kpoll_report(vm).total["suspensions"])
+            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > holds0 + 10,
                      "holds under load", 30)
             vm.check("ip link set eth0 down && ip link set eth0 up && "
                      "ip addr replace 10.213.0.2/24 dev eth0")
@@ -304,12 +305,12 @@ def test_server_killed_while_held(vm):
         client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7004", "8", "100000"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 30)
+            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > 0, "a hold", 30)
             vm.check("killall -9 kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
             client.communicate(timeout=60)
         finally:
             client.kill()
-        napis = kpoll_counters(vm)["napis"]
+        napis = kpoll_report(vm).napis
         irq0 = rx_irqs(vm)
         reply_ok = all(guest_answers(vm) for _ in range(3))
         irq1 = rx_irqs(vm)
@@ -317,14 +318,9 @@ def test_server_killed_while_held(vm):
         stop_echo(vm)
         rmmod(vm)
     assert reply_ok, "guest unreachable after the server was killed"
-    assert all(n["state"] != "held" for n in napis), napis
+    assert all(n.state != "held" for n in napis), napis
     assert irq1 >= irq0 + 3, f"RX IRQs after kill: {irq1 - irq0}"
-    return f"queue state after kill: {[n['state'] for n in napis]}"
-
-
-def kpollctl_json(vm):
-    import json
-    return json.loads(vm.check("kpollctl status --json"))
+    return f"queue state after kill: {[n.state for n in napis]}"
 
 
 def test_kpollctl_reports_and_steers(vm):
@@ -342,9 +338,9 @@ def test_kpollctl_reports_and_steers(vm):
         assert rc == 2, (rc, out)
         out = vm.check("kpollctl enable --port 11211")
         assert "11211" in out and knob(vm, "ports") == "11211", out
-        before = kpollctl_json(vm)
+        before = kpoll_report(vm)
         on = measure_load(vm, seconds=3)
-        after = kpollctl_json(vm)
+        after = kpoll_report(vm)
         irqs_now = rx_irqs(vm)
         out = vm.check("kpollctl disable")
         assert knob(vm, "ports") == "", out
@@ -353,11 +349,11 @@ def test_kpollctl_reports_and_steers(vm):
     finally:
         rmmod(vm)
         stop_memcached(vm)
-    t0, t1 = before["total"], after["total"]
+    t0, t1 = before.total, after.total
     assert t1["app_packets"] > t0["app_packets"] and t1["suspensions"] > t0["suspensions"], t1
     for key in t0:
         assert t1[key] >= t0[key], key
-    reported = sum(i["rx_irqs"] for i in after["interfaces"] or [])
+    reported = sum(i["rx_irqs"] for i in after.interfaces or [])
     assert 0 < reported <= irqs_now <= reported + 20, (reported, irqs_now)
     assert on["irqs_per_req"] < 0.5 * off["irqs_per_req"], (on["irqs_per_req"], off["irqs_per_req"])
     assert "NAPI" in human and "eth0" in human, human
@@ -371,7 +367,7 @@ def test_rmmod_under_load(vm):
         set_knob(vm, "ports", "11211")
         load = memcaslap_background(vm, 6, "-v", "0.1", stdout=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 20)
+            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > 0, "a hold", 20)
             rmmod(vm)
             irq0 = rx_irqs(vm)
             wait_for(lambda: rx_irqs(vm) > irq0 + 10, "RX IRQs after rmmod", 10)
