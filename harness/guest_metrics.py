@@ -17,8 +17,8 @@ SEPARATOR = "@@kpoll-bench@@"
 
 
 @dataclass
-class Counters:
-    """Guest counters at one instant."""
+class CounterSnapshot:
+    """The guest's counters at one instant (a load run takes their difference)."""
 
     rx_irqs: int
     net_rx: int
@@ -39,7 +39,7 @@ def read_busy(vm: Guest) -> tuple[int, int]:
     return procfs.timer_list_busy(out)
 
 
-def read_counters(vm: Guest) -> Counters:
+def read_counters(vm: Guest) -> CounterSnapshot:
     """RX IRQs, NET_RX softirqs and kpoll's total counters (none without the module), in one
     guest command."""
     out = vm.check(f"cat /proc/interrupts; echo {SEPARATOR}; grep NET_RX /proc/softirqs; "
@@ -47,5 +47,5 @@ def read_counters(vm: Guest) -> Counters:
     irq_text, softirq_text, kpoll_text = out.split(SEPARATOR)
     rx = sum(procfs.irq_counts(irq_text, procfs.RX_IRQ).values())
     kpoll = parse_status(kpoll_text).total if kpoll_text.strip() else {}
-    return Counters(rx, procfs.net_rx_softirqs(softirq_text), kpoll)
+    return CounterSnapshot(rx, procfs.net_rx_softirqs(softirq_text), kpoll)
 

@@ -26,7 +26,6 @@ from harness.loadgen import build_loadgen
 from harness.vm import Vm
 
 
-
 def _cmd(argv: list[str]) -> str | None:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout.strip()
@@ -44,7 +43,7 @@ def environment(vm: Vm, args: argparse.Namespace) -> dict[str, Any]:
         pass
     qemu = _cmd(["qemu-system-x86_64", "--version"])
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "qemu": qemu.splitlines()[0] if qemu else None, "host_nproc": os.cpu_count(),
         "host_cpu": cpu, "host_kernel": platform.release(),
         "guest_kernel": vm.check("uname -r").strip(),

@@ -64,18 +64,18 @@ def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm):
     finally:
         stop_memcached(vm)
     for run in (off, on):
-        assert run["verify_failed"] == 0 and run["verify_misses"] == 0, run
-    assert off["irqs_per_req"] > 0.2, f"kpoll off: {off['irqs_per_req']:.3f} IRQs/request"
+        assert run.verify_failed == 0 and run.verify_misses == 0, run
+    assert off.irqs_per_req > 0.2, f"kpoll off: {off.irqs_per_req:.3f} IRQs/request"
     polls = int(after["app_polls"]) - int(before["app_polls"])
     holds = int(after["suspensions"]) - int(before["suspensions"])
     assert polls > 0 and holds > 0, f"no holds/polls from epoll_wait: {before} -> {after}"
-    ratio = on["irqs_per_req"] / off["irqs_per_req"]
-    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off['irqs_per_req']:.3f} on "
-                                    f"{on['irqs_per_req']:.3f} (ratio {ratio:.3f})")
+    ratio = on.irqs_per_req / off.irqs_per_req
+    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off.irqs_per_req:.3f} on "
+                                    f"{on.irqs_per_req:.3f} (ratio {ratio:.3f})")
     assert "ports=11211" in status, status
-    return (f"RX IRQs/request off {off['irqs_per_req']:.3f} -> on {on['irqs_per_req']:.4f} "
-            f"({off['ops']} / {on['ops']} requests, 0 verify failures); TPS {off['tps']} -> "
-            f"{on['tps']}; {holds} holds, {polls} polls from epoll_wait")
+    return (f"RX IRQs/request off {off.irqs_per_req:.3f} -> on {on.irqs_per_req:.4f} "
+            f"({off.ops} / {on.ops} requests, 0 verify failures); TPS {off.tps} -> "
+            f"{on.tps}; {holds} holds, {polls} polls from epoll_wait")
 
 
 def test_persisted_opt_in_survives_a_reload(vm):

@@ -2,20 +2,53 @@
 and its knobs. memcached itself, kpoll-loadgen, kpoll's counters (kpollctl status --json) and
 waiting are in the harness (harness.memcached, harness.loadgen, harness.kpoll_status,
 harness.wait), shared with the demo and the benchmark."""
+from __future__ import annotations
+
 import re
 import subprocess
+from dataclasses import dataclass
+from typing import Any
 
 from harness.memcached import SERVER
 from harness.netns import GUEST_IP
 from harness.procfs import RX_IRQ, read_cpu_jiffies, read_irq_counts
+from harness.vm import Vm
+
+# memcaslap's counters that a run reports (None when its output lacks one).
+MEMCASLAP_COUNTERS = ("cmd_get", "cmd_set", "get_misses", "verify_misses", "verify_failed")
 
 
-def memcaslap_argv(seconds, *extra, concurrency=16, threads=1):
+@dataclass
+class MemcaslapRun:
+    """One memcaslap run; measure_load() adds the guest's RX IRQs and busy jiffies over it."""
+
+    ops: int
+    tps: int
+    cmd_get: int | None
+    cmd_set: int | None
+    get_misses: int | None
+    verify_misses: int | None
+    verify_failed: int | None
+    rx_irqs: int = 0
+    busy_jiffies: int = 0
+
+    @property
+    def irqs_per_req(self) -> float:
+        return self.rx_irqs / max(self.ops, 1)
+
+    @property
+    def busy_per_1k(self) -> float:
+        return 1000.0 * self.busy_jiffies / max(self.ops, 1)
+
+
+def memcaslap_argv(seconds: int, *extra: str, concurrency: int = 16,
+                   threads: int = 1) -> list[str]:
     return ["memcaslap", "-s", SERVER, "-T", str(threads),
             "-c", str(concurrency), "-t", f"{seconds}s", *extra]
 
 
-def memcaslap_background(vm, seconds, *extra, **popen_options):
+def memcaslap_background(vm: Vm, seconds: int, *extra: str,
+                         **popen_options: Any) -> subprocess.Popen[Any]:
     """Starts memcaslap (1 thread, 16 connections) from the host namespace; returns the Popen.
     Its output goes nowhere unless `popen_options` say otherwise."""
     popen_options.setdefault("stdout", subprocess.DEVNULL)
@@ -23,57 +56,62 @@ def memcaslap_background(vm, seconds, *extra, **popen_options):
     return vm.host_popen(memcaslap_argv(seconds, *extra), **popen_options)
 
 
-def memcaslap(vm, seconds=5, concurrency=16, threads=1, extra=()):
-    """Runs memcaslap from the host namespace; returns a dict of its counters."""
+def memcaslap(vm: Vm, seconds: int = 5, concurrency: int = 16, threads: int = 1,
+              extra: tuple[str, ...] = ()) -> MemcaslapRun:
+    """Runs memcaslap from the host namespace; returns its counters."""
     cmd = memcaslap_argv(seconds, "-v", "0.1", *extra, concurrency=concurrency, threads=threads)
     proc = vm.host(cmd, timeout=seconds + 60)
-    out = proc.stdout if isinstance(proc.stdout, str) else proc.stdout.decode()
+    out = proc.stdout
     assert proc.returncode == 0, f"memcaslap failed: {out[-2000:]} {proc.stderr}"
-    stats = {}
-    for key in ("cmd_get", "cmd_set", "get_misses", "verify_misses", "verify_failed"):
+    counters: dict[str, int | None] = {}
+    for key in MEMCASLAP_COUNTERS:
         m = re.search(rf"^{key}: (\d+)", out, re.M)
-        stats[key] = int(m.group(1)) if m else None
+        counters[key] = int(m.group(1)) if m else None
     m = re.search(r"Ops: (\d+) TPS: (\d+)", out)
     assert m, f"no totals in memcaslap output: {out[-1000:]}"
-    stats["ops"], stats["tps"] = int(m.group(1)), int(m.group(2))
-    return stats
+    return MemcaslapRun(ops=int(m.group(1)), tps=int(m.group(2)), cmd_get=counters["cmd_get"],
+                        cmd_set=counters["cmd_set"], get_misses=counters["get_misses"],
+                        verify_misses=counters["verify_misses"],
+                        verify_failed=counters["verify_failed"])
 
 
-def rx_irqs(vm):
+def rx_irqs(vm: Vm) -> int:
     return sum(read_irq_counts(vm, RX_IRQ).values())
 
 
-def measure_load(vm, seconds=5, concurrency=16):
+def measure_load(vm: Vm, seconds: int = 5, concurrency: int = 16) -> MemcaslapRun:
     """memcaslap run with the RX IRQ and CPU deltas around it."""
     irq0, cpu0 = rx_irqs(vm), read_cpu_jiffies(vm)
-    stats = memcaslap(vm, seconds=seconds, concurrency=concurrency)
+    run = memcaslap(vm, seconds=seconds, concurrency=concurrency)
     irq1, cpu1 = rx_irqs(vm), read_cpu_jiffies(vm)
-    stats["rx_irqs"] = irq1 - irq0
-    stats["irqs_per_req"] = stats["rx_irqs"] / max(stats["ops"], 1)
-    stats["busy_jiffies"] = cpu1[0] - cpu0[0]
-    stats["busy_per_1k"] = 1000.0 * stats["busy_jiffies"] / max(stats["ops"], 1)
-    return stats
+    run.rx_irqs = irq1 - irq0
+    run.busy_jiffies = cpu1[0] - cpu0[0]
+    return run
 
 
-def insmod(vm):
+def insmod(vm: Vm) -> None:
     vm.check("insmod /lib/kpoll/kpoll.ko")
 
 
-def rmmod(vm):
+def rmmod(vm: Vm) -> None:
     vm.run("rmmod kpoll")
 
 
-def knob(vm, name):
+def knob(vm: Vm, name: str) -> str:
     return vm.check(f"cat /proc/sys/net/kpoll/{name}").strip()
 
 
-def set_knob(vm, name, value):
+def set_knob(vm: Vm, name: str, value: object) -> tuple[int, str]:
     """Writes a knob; returns (rc, output) of the write."""
     return vm.run(f"echo -n '{value}' > /proc/sys/net/kpoll/{name}")
 
 
-def guest_answers(vm):
+# A TCP connect to port 9 of the guest, closed: refused when the guest answers.
+_ANSWERS_PROBE = ("import socket\ntry:\n    socket.create_connection(('{guest}', 9), timeout=2)\n"
+                  "except ConnectionRefusedError:\n    raise SystemExit(0)\nraise SystemExit(1)\n")
+
+
+def guest_answers(vm: Vm) -> bool:
     """A TCP connect to a closed guest port is refused: one round trip through the RX queue."""
-    probe = ("import socket\ntry:\n    socket.create_connection(('%s', 9), timeout=2)\n"
-             "except ConnectionRefusedError:\n    raise SystemExit(0)\nraise SystemExit(1)\n" % GUEST_IP)
+    probe = _ANSWERS_PROBE.format(guest=GUEST_IP)
     return vm.host(["python3", "-c", probe], timeout=10).returncode == 0

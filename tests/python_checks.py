@@ -1,22 +1,31 @@
-"""The typed Python harness (harness/) passes `mypy --strict` and `ruff check` (ruff.toml).
+"""The typed Python (CHECKED: harness/, scripts/, typed tests/) passes `mypy --strict` and
+`ruff check` (ruff.toml).
 
     from tests import python_checks; python_checks.run(results)   # results: tap.Results
 """
-import os
+from __future__ import annotations
+
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHECKED = ["harness"]
+from harness.env import ROOT
+from tests.tap import Results
+
+# The typed Python: the harness, the entry points of scripts/, and the typed test modules.
+CHECKED = ["harness", "scripts", "tests/__init__.py", "tests/tap.py", "tests/guest.py",
+           "tests/guest_session.py", "tests/echo.py", "tests/python_checks.py",
+           "tests/bad_input.py", "tests/bench_smoke.py", "tests/model_check.py"]
 
 
-def _tool(argv):
+def _tool(argv: list[str]) -> str:
     proc = subprocess.run([sys.executable, "-m", *argv, *CHECKED], cwd=ROOT, capture_output=True,
                           text=True)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "clean"
 
 
-def run(results):
-    results.run("python: mypy --strict on harness/", _tool, ["mypy", "--strict"])
-    results.run("python: ruff check on harness/", _tool, ["ruff", "check"])
+def run(results: Results) -> None:
+    results.run("python: mypy --strict on harness/, scripts/ and the typed tests/", _tool,
+                ["mypy", "--strict"])
+    results.run("python: ruff check on harness/, scripts/ and the typed tests/", _tool,
+                ["ruff", "check"])

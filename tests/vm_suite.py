@@ -66,10 +66,10 @@ def test_load_raises_rx_irqs(vm):
         after = rx_irqs(vm)
     finally:
         stop_memcached(vm)
-    assert stats["ops"] > 100, stats
-    assert stats["verify_failed"] == 0, stats
-    assert after - before > 100, f"RX IRQs moved by {after - before} over {stats['ops']} requests"
-    return f"{stats['ops']} requests, {after - before} RX IRQs"
+    assert stats.ops > 100, stats
+    assert stats.verify_failed == 0, stats
+    assert after - before > 100, f"RX IRQs moved by {after - before} over {stats.ops} requests"
+    return f"{stats.ops} requests, {after - before} RX IRQs"
 
 
 # --- polling core -----------------------------------------------------------------------------
@@ -98,18 +98,18 @@ def test_memcached_port_optin_cuts_irqs(vm):
         rmmod(vm)
         stop_memcached(vm)
     for run in (off, on):
-        assert run["verify_failed"] == 0 and run["verify_misses"] == 0, run
-    assert off["irqs_per_req"] > 0.2, f"kpoll off: {off['irqs_per_req']:.3f} IRQs/request"
-    ratio = on["irqs_per_req"] / off["irqs_per_req"]
+        assert run.verify_failed == 0 and run.verify_misses == 0, run
+    assert off.irqs_per_req > 0.2, f"kpoll off: {off.irqs_per_req:.3f} IRQs/request"
+    ratio = on.irqs_per_req / off.irqs_per_req
     app_packets = int(after["app_packets"]) - int(before["app_packets"])
     app_polls = int(after["app_polls"]) - int(before["app_polls"])
     suspensions = int(after["suspensions"]) - int(before["suspensions"])
     assert app_polls > 0 and app_packets > 0, f"no polls from epoll_wait: {before} -> {after}"
     assert suspensions > 0, after
-    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off['irqs_per_req']:.3f} on "
-                                    f"{on['irqs_per_req']:.3f} (ratio {ratio:.3f})")
-    return (f"IRQs/request off {off['irqs_per_req']:.3f} -> on {on['irqs_per_req']:.4f}; "
-            f"TPS {off['tps']} -> {on['tps']}; app packets {app_packets}")
+    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off.irqs_per_req:.3f} on "
+                                    f"{on.irqs_per_req:.3f} (ratio {ratio:.3f})")
+    return (f"IRQs/request off {off.irqs_per_req:.3f} -> on {on.irqs_per_req:.4f}; "
+            f"TPS {off.tps} -> {on.tps}; app packets {app_packets}")
 
 
 def write_knob(vm, name, value, user=None):
@@ -355,9 +355,9 @@ def test_kpollctl_reports_and_steers(vm):
         assert t1[key] >= t0[key], key
     reported = sum(i["rx_irqs"] for i in after.interfaces or [])
     assert 0 < reported <= irqs_now <= reported + 20, (reported, irqs_now)
-    assert on["irqs_per_req"] < 0.5 * off["irqs_per_req"], (on["irqs_per_req"], off["irqs_per_req"])
+    assert on.irqs_per_req < 0.5 * off.irqs_per_req, (on.irqs_per_req, off.irqs_per_req)
     assert "NAPI" in human and "eth0" in human, human
-    return f"enabled {on['irqs_per_req']:.3f} vs disabled {off['irqs_per_req']:.3f} IRQs/request"
+    return f"enabled {on.irqs_per_req:.3f} vs disabled {off.irqs_per_req:.3f} IRQs/request"
 
 
 def test_rmmod_under_load(vm):
