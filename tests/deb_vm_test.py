@@ -10,6 +10,7 @@ import sys
 
 from harness.kpoll_status import kpoll_report
 from harness.memcached import memcache_request, start_memcached, stop_memcached
+from harness.vm import Vm
 from tests.guest import measure_load
 from tests.guest_session import run_tests
 from tests.tap import Results
@@ -24,7 +25,7 @@ BENIGN_CONSOLE = re.compile(r"(RETBleed|Spectre|MDS|MMIO Stale Data|SRSO|GDS|RFD
                             r"VMSCAPE|TAA|Speculative Store Bypass|L1TF|x86/bugs).*WARNING")
 
 
-def test_boots_the_packaged_kernel(vm):
+def test_boots_the_packaged_kernel(vm: Vm) -> str:
     release = vm.check("uname -r").strip()
     assert release == RELEASE, f"booted {release}, packaged {RELEASE}"
     hooks = vm.check("grep -c -w -e kpoll_register -e kpoll_unregister /proc/kallsyms").strip()
@@ -34,7 +35,7 @@ def test_boots_the_packaged_kernel(vm):
     return f"Linux {release}; virtio_net from the package's modules"
 
 
-def test_dkms_module_loads(vm):
+def test_dkms_module_loads(vm: Vm) -> str:
     path = f"/lib/modules/{RELEASE}/updates/dkms/kpoll.ko"
     vm.check(f"test -f {path}")
     vm.check("modprobe kpoll")
@@ -45,7 +46,7 @@ def test_dkms_module_loads(vm):
     return f"modprobe kpoll: {path} (DKMS), taint {taint or '-'}"
 
 
-def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm):
+def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm: Vm) -> str:
     """memcached with kpoll loaded but no port opted in, then after
     `kpollctl enable --port 11211 --persist`: RX IRQs/request and verified replies."""
     start_memcached(vm)
@@ -78,7 +79,7 @@ def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm):
             f"{on.tps}; {holds} holds, {polls} polls from epoll_wait")
 
 
-def test_persisted_opt_in_survives_a_reload(vm):
+def test_persisted_opt_in_survives_a_reload(vm: Vm) -> str:
     """What boot does with the files --persist wrote: systemd-modules-load loads the modules
     listed in modules-load.d, then systemd-sysctl applies sysctl.d (here by hand)."""
     vm.check(f"grep -qx kpoll {MODULES_CONF}")
@@ -107,7 +108,7 @@ TESTS = [
 ]
 
 
-def main():
+def main() -> int:
     if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2

@@ -2,13 +2,16 @@
 sockets are gone handed back, NAPI table entries reclaimed across unbind/rebind, IPv6 sockets
 opted in by port. Each test function takes the booted Vm and leaves the guest as it found it;
 vm_suite.py and fault_suite.py list them next to their own tests."""
+from __future__ import annotations
+
 import subprocess
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from harness.kpoll_status import kpoll_report
 from harness.loadgen import build_loadgen, run_json
 from harness.memcached import MEMCACHED_PORT, memcache_request, start_memcached, stop_memcached
 from harness.netns import GUEST_IP as GUEST
+from harness.vm import Vm
 from harness.wait import wait_for
 from tests.echo import ECHO_CLIENT, start_echo, stop_echo
 from tests.guest import guest_answers, insmod, memcaslap_background, rmmod, set_knob
@@ -68,15 +71,15 @@ print(len(times), round(pick(0.5), 2), round(pick(0.99), 2), round(times[-1], 2)
 """
 
 
-def queue_states(vm) -> list[str]:
+def queue_states(vm: Vm) -> list[str]:
     return [n.state for n in kpoll_report(vm).napis]
 
 
-def log_has(vm, log: str, word: str) -> bool:
+def log_has(vm: Vm, log: str, word: str) -> bool:
     return word in vm.run(f"cat {log}")[1]
 
 
-def wait_log(vm, log: str, word: str, timeout: float = 30, interval: float = 0.05) -> None:
+def wait_log(vm: Vm, log: str, word: str, timeout: float = 30, interval: float = 0.05) -> None:
     """Waits for `word` in a guest program's log; fails with the log if it reports an error
     or never says it."""
     def said() -> bool:
@@ -89,7 +92,7 @@ def wait_log(vm, log: str, word: str, timeout: float = 30, interval: float = 0.0
         raise AssertionError(f"{exc}; {log}: {vm.run(f'cat {log}')[1][-500:]!r}") from None
 
 
-def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = None) -> str:
+def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None) -> str:
     """Consumer (echo server, opted in, never holding: one request at a time) and holder
     (kpoll-holder) share the single RX queue. The holder takes the hold, `between` runs, the
     holder leaves epoll_wait() as `then` says; the consumer's round trips must then be answered
@@ -153,29 +156,29 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
     return f"{count} consumer pings, worst {worst_ms} ms; queue {states}"
 
 
-def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm):
+def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm: Vm) -> str:
     """Finding 6: a process takes the hold with zero-timeout epoll_wait() calls returning an
     always-ready eventfd, returns 0 once, then blocks in pause()."""
     return holder_leaves(vm, "empty")
 
 
-def test_holder_empty_return_after_a_knob_write_gives_the_queue_back(vm):
+def test_holder_empty_return_after_a_knob_write_gives_the_queue_back(vm: Vm) -> str:
     """Finding 6: as above, with a write of net.kpoll.ports (same value: a new configuration
     epoch) between taking the hold and going to sleep in epoll_wait()."""
-    def rewrite_ports(vm):
+    def rewrite_ports(vm: Vm) -> None:
         rc, out = set_knob(vm, "ports", f"{HOLDER_PORT} {CONSUMER_PORT}")
         assert rc == 0, out
     return holder_leaves(vm, "empty-blocking", rewrite_ports)
 
 
-def test_holder_asleep_outside_epoll_does_not_starve_the_queue(vm):
+def test_holder_asleep_outside_epoll_does_not_starve_the_queue(vm: Vm) -> str:
     """Finding 6: the holder takes the hold and then sleeps in nanosleep(), never returning to
     epoll_wait(): until the watchdog releases the hold, the watchdog's service polls serve the
     queue, so the consumer's round trips stay far below the watchdog."""
     return holder_leaves(vm, "sleep")
 
 
-def test_queue_whose_last_socket_closed_goes_back_to_irq(vm):
+def test_queue_whose_last_socket_closed_goes_back_to_irq(vm: Vm) -> str:
     """Finding 5 (stale slots): the holder closes its only socket on the held queue and stays
     busy in epoll_wait() on other work (an eventfd): the queue goes back to its IRQ."""
     return holder_leaves(vm, "close-spin")
@@ -189,14 +192,14 @@ HOSTAGE_NEAR_WATCHDOG_US = 10_000
 BYSTANDER_P99_MS = 2.0
 
 
-def bystander_pings(vm, seconds: float) -> tuple[int, float, float, float]:
+def bystander_pings(vm: Vm, seconds: float) -> tuple[int, float, float, float]:
     proc = vm.host(["python3", "-c", PING_P99, GUEST, "7402", str(seconds)], timeout=60)
     assert proc.returncode == 0, proc.stderr
     count, p50, p99, worst = proc.stdout.split()
     return int(count), float(p50), float(p99), float(worst)
 
 
-def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
+def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm: Vm) -> str:
     """Finding 5: holder A works 8 ms after every batch (watchdog 10 ms), so it comes back to
     epoll_wait() just in time, again and again; app B (not opted in) on the same queue is pinged
     every millisecond: A adds less than 2 ms to B's p99 (the held queue gets service polls)."""
@@ -249,7 +252,7 @@ GUEST6 = "fd00:6b70::2"
 HOST6 = "fd00:6b70::1"
 
 
-def test_ipv6_sockets_opt_in_by_port(vm):
+def test_ipv6_sockets_opt_in_by_port(vm: Vm) -> str:
     """memcached listening on IPv6 is opted in by net.kpoll.ports: under verified load over
     IPv6 kpoll holds and polls the queue."""
     exe = build_loadgen()
@@ -287,7 +290,7 @@ def test_ipv6_sockets_opt_in_by_port(vm):
 
 # --- unbind/rebind: NAPI IDs come and go -----------------------------------------------------
 
-def unbind_rebind(vm) -> None:
+def unbind_rebind(vm: Vm) -> None:
     dev = vm.check("basename $(readlink /sys/class/net/eth0/device)").strip()
     vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
     vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/bind")
@@ -296,23 +299,23 @@ def unbind_rebind(vm) -> None:
     wait_for(lambda: guest_answers(vm), "the guest answering after rebind", 30, 0.2)
 
 
-def test_rebind_50_times_keeps_holding(vm):
+def test_rebind_50_times_keeps_holding(vm: Vm) -> str:
     """Finding 3: the two-queue NIC is unbound and bound again 50 times (new NAPI IDs each
     time, 100 in all: more than the table has entries); after every rebind a held load gets new
     holds, the totals never go down and nothing is left untracked."""
     return rebind_rounds(vm, 50)
 
 
-def test_rebind_34_times_keeps_holding(vm):
+def test_rebind_34_times_keeps_holding(vm: Vm) -> str:
     """As the 50-round test, for the slower KASAN kernel: 68 NAPI IDs, still more than the
     table's 64 entries, so entries of gone NAPIs must be reclaimed."""
     return rebind_rounds(vm, 34)
 
 
-def rebind_rounds(vm, rounds: int) -> str:
+def rebind_rounds(vm: Vm, rounds: int) -> str:
     start_memcached(vm, "-t 2")
     insmod(vm)
-    seen: set[str] = set()
+    seen: set[int] = set()
     per_round = []
     last_total = 0
     load = None
@@ -324,7 +327,8 @@ def rebind_rounds(vm, rounds: int) -> str:
             before = int(kpoll_report(vm).total["suspensions"])
             assert before >= last_total, f"round {i}: totals went down {last_total} -> {before}"
             load = memcaslap_background(vm, 600)
-            wait_for(lambda: any(n.state == "held" and n.napi_id not in seen
+            # The lambda reads `seen` while this round waits, before the round updates it.
+            wait_for(lambda: any(n.state == "held" and n.napi_id not in seen  # noqa: B023
                                  for n in kpoll_report(vm).napis),
                      f"a hold on a new NAPI in round {i}", 60, 0.02)
             load.kill()

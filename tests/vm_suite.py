@@ -10,12 +10,23 @@ from harness.kpoll_status import kpoll_report
 from harness.memcached import memcache_request, start_memcached, stop_memcached
 from harness.netns import GUEST_IP as GUEST
 from harness.procfs import read_cpu_jiffies
+from harness.vm import Vm
 from harness.wait import wait_for
 from tests import bad_input, trust_tests
 from tests.echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
-from tests.guest import (guest_answers, insmod, knob, measure_load, memcaslap,
-                         memcaslap_background, rmmod, rx_irqs, set_knob)
+from tests.guest import (
+    guest_answers,
+    insmod,
+    knob,
+    measure_load,
+    memcaslap,
+    memcaslap_background,
+    rmmod,
+    rx_irqs,
+    set_knob,
+)
 from tests.guest_session import run_tests
+from tests.tap import Results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = bad_input.KNOBS
@@ -24,7 +35,7 @@ DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "10000", "budget": "64"}
 
 # --- foundation -------------------------------------------------------------------------------
 
-def test_boots_patched_kernel(vm):
+def test_boots_patched_kernel(vm: Vm) -> str:
     release = vm.check("uname -r").strip()
     assert release.startswith("6.12."), release
     hooks = vm.check("grep -c -w -e kpoll_register -e kpoll_unregister /proc/kallsyms").strip()
@@ -32,7 +43,7 @@ def test_boots_patched_kernel(vm):
     return f"Linux {release} with kpoll hook points"
 
 
-def test_module_loads_and_unloads(vm):
+def test_module_loads_and_unloads(vm: Vm) -> None:
     insmod(vm)
     try:
         lsmod = vm.check("cat /proc/modules")
@@ -49,7 +60,7 @@ def test_module_loads_and_unloads(vm):
     assert rc != 0, out
 
 
-def test_memcached_answers_from_host(vm):
+def test_memcached_answers_from_host(vm: Vm) -> None:
     start_memcached(vm)
     try:
         reply = memcache_request(vm, b"set kpoll-key 0 0 5\r\nhello\r\nget kpoll-key\r\n")
@@ -58,7 +69,7 @@ def test_memcached_answers_from_host(vm):
         stop_memcached(vm)
 
 
-def test_load_raises_rx_irqs(vm):
+def test_load_raises_rx_irqs(vm: Vm) -> str:
     start_memcached(vm)
     try:
         before = rx_irqs(vm)
@@ -83,7 +94,7 @@ def test_load_raises_rx_irqs(vm):
 IRQ_CUT_RATIO = 0.75
 
 
-def test_memcached_port_optin_cuts_irqs(vm):
+def test_memcached_port_optin_cuts_irqs(vm: Vm) -> str:
     """Unmodified memcached, opted in by port: fewer RX IRQs/request, queue held and polled."""
     start_memcached(vm)
     insmod(vm)
@@ -112,13 +123,13 @@ def test_memcached_port_optin_cuts_irqs(vm):
             f"TPS {off.tps} -> {on.tps}; app packets {app_packets}")
 
 
-def write_knob(vm, name, value, user=None):
+def write_knob(vm: Vm, name: str, value: str, user: str | None = None) -> tuple[int, str]:
     """Writes a knob as root or as `user`; returns (rc, output)."""
     cmd = f"echo -n '{value}' > /proc/sys/net/kpoll/{name}"
     return vm.run(f'su -s /bin/sh {user} -c "{cmd}"' if user else cmd)
 
 
-def test_bad_input_table(vm):
+def test_bad_input_table(vm: Vm) -> str:
     """Every row of README's bad-input table gets its error and changes nothing."""
     table = bad_input.rows()
     start = {"enabled": "0", "ports": "7777", "watchdog_us": "5000", "budget": "16"}
@@ -156,7 +167,7 @@ def test_bad_input_table(vm):
     return f"{len(table)} rows of the README table"
 
 
-def test_so_kpoll_echo_server_cuts_irqs(vm):
+def test_so_kpoll_echo_server_cuts_irqs(vm: Vm) -> str:
     """An application that opts in with setsockopt (inherited by accepted sockets)."""
     insmod(vm)
     try:
@@ -181,13 +192,13 @@ def test_so_kpoll_echo_server_cuts_irqs(vm):
     return f"IRQs/request plain {off:.3f} -> SO_KPOLL {on:.4f}"
 
 
-def holds_ended(vm):
+def holds_ended(vm: Vm) -> int:
     """Holds handed back so far: on an idle epoll_wait() or by the watchdog."""
     total = kpoll_report(vm).total
     return int(total["idle_resumes"]) + int(total["watchdog_fires"])
 
 
-def test_idle_hands_back_to_irqs(vm):
+def test_idle_hands_back_to_irqs(vm: Vm) -> str:
     """After load stops: a request is answered, the IRQ counter moves, the guest is idle."""
     start_memcached(vm)
     insmod(vm)
@@ -238,7 +249,7 @@ while time.monotonic() < end:
 """
 
 
-def test_stalled_app_gets_irqs_back(vm):
+def test_stalled_app_gets_irqs_back(vm: Vm) -> str:
     """An app takes events then spins without epoll_wait while traffic continues: the watchdog
     gives the queue back to IRQs."""
     insmod(vm)
@@ -269,7 +280,7 @@ def test_stalled_app_gets_irqs_back(vm):
     return f"IRQs back while the app was stalled; watchdog fires {fires - fires0}"
 
 
-def test_link_down_up_while_held(vm):
+def test_link_down_up_while_held(vm: Vm) -> None:
     """ifdown/ifup disables and re-enables the NAPI while holds come and go under load: traffic
     and IRQs come back. (On one vCPU the guest shell runs between holds; the two-vCPU guest of
     fault_suite.py flaps the link with the queue seen held.)"""
@@ -297,7 +308,7 @@ def test_link_down_up_while_held(vm):
     assert irq1 > irq0, "no RX IRQ after link down/up"
 
 
-def test_server_killed_while_held(vm):
+def test_server_killed_while_held(vm: Vm) -> str:
     """kill -9 of the server under load: the hold is dropped (epoll freed) and IRQs return."""
     insmod(vm)
     try:
@@ -323,7 +334,7 @@ def test_server_killed_while_held(vm):
     return f"queue state after kill: {[n.state for n in napis]}"
 
 
-def test_kpollctl_reports_and_steers(vm):
+def test_kpollctl_reports_and_steers(vm: Vm) -> str:
     """kpollctl: errors without the module, enable/disable change IRQ behaviour, its counters
     move under load and its RX IRQ count agrees with /proc/interrupts."""
     rc, out = vm.run("kpollctl status")
@@ -360,7 +371,7 @@ def test_kpollctl_reports_and_steers(vm):
     return f"enabled {on.irqs_per_req:.3f} vs disabled {off.irqs_per_req:.3f} IRQs/request"
 
 
-def test_rmmod_under_load(vm):
+def test_rmmod_under_load(vm: Vm) -> None:
     start_memcached(vm)
     insmod(vm)
     try:
@@ -399,6 +410,6 @@ TESTS = [
 ]
 
 
-def run(results, kernel, initrd):
+def run(results: Results, kernel: str, initrd: str) -> None:
     run_tests(results, "vm", kernel, initrd, TESTS,
               "kpoll-test-console.log", os.environ.get("KPOLL_FLAVOUR"), vcpus=1)
