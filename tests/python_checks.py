@@ -16,7 +16,7 @@ CHECKED = ["harness", "scripts", "tests/__init__.py", "tests/tap.py", "tests/gue
            "tests/guest_session.py", "tests/echo.py", "tests/python_checks.py",
            "tests/bad_input.py", "tests/bench_smoke.py", "tests/model_check.py",
            "tests/vm_suite.py", "tests/trust_tests.py", "tests/sysctl_suite.py",
-           "tests/deb_vm_test.py", "tests/host_suite.py"]
+           "tests/deb_vm_test.py", "tests/host_suite.py", "tests/fault_suite.py"]
 
 
 def _tool(argv: list[str]) -> str:
