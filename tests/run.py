@@ -3,6 +3,8 @@
 with 'N passed, N failed'. Exit status 0 only if nothing failed.
 
 Started by tests/run.sh as `python3 -m tests.run` from the repository root."""
+from __future__ import annotations
+
 import os
 import subprocess
 import sys
@@ -12,7 +14,8 @@ from tests import deb_suite, host_suite, model_check, python_checks
 from tests.tap import Results
 
 
-def build(results, name, cmd, env=None):
+def build(results: Results, name: str, cmd: list[str],
+          env: dict[str, str] | None = None) -> str | None:
     """Runs a build step; returns its last stdout line (a path) or None on failure."""
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     ok = proc.returncode == 0
@@ -22,18 +25,20 @@ def build(results, name, cmd, env=None):
     return proc.stdout.strip().splitlines()[-1]
 
 
-def build_guest(results, flavour):
+def build_guest(results: Results, flavour: str) -> tuple[str, str] | None:
     """Builds the kernel, kpoll.ko, the guest programs and the initramfs of a kernel flavour
     (scripts/build-guest.sh); (kernel, initrd) or None if the build failed (recorded)."""
     name = f"build the {flavour} guest (kernel, kpoll.ko, initramfs)"
     env = dict(os.environ, KPOLL_FLAVOUR=flavour)
     paths = build(results, name, ["scripts/build-guest.sh"], env)
-    if paths:
-        results.record(name, True, paths)
-    return tuple(paths.split()) if paths else None
+    if not paths:
+        return None
+    results.record(name, True, paths)
+    kernel, initrd = paths.split()
+    return kernel, initrd
 
 
-def main():
+def main() -> int:
     results = Results()
     host_suite.run(results)
     deb_suite.run(results)
