@@ -9,7 +9,13 @@ from collections.abc import Callable
 
 from harness.kpoll_status import kpoll_report
 from harness.loadgen import build_loadgen, run_json
-from harness.memcached import MEMCACHED_PORT, memcache_request, start_memcached, stop_memcached
+from harness.memcached import (
+    MEMCACHED_PORT,
+    PID_FILE,
+    memcache_request,
+    start_memcached,
+    stop_memcached,
+)
 from harness.netns import GUEST_IP as GUEST
 from harness.vm import Vm
 from harness.wait import wait_for
@@ -262,8 +268,9 @@ def test_ipv6_sockets_opt_in_by_port(vm: Vm) -> str:
              f"ip -6 addr add {GUEST6}/64 dev eth0")
     wait_for(lambda: "tentative" not in vm.run("ip -6 addr show dev eth0")[1],
              "the guest's IPv6 address usable", 10)
+    # The pid file where stop_memcached() looks (memcached writes it as `nobody`).
     vm.check(f"memcached -u nobody -t 1 -l {GUEST6} -p {MEMCACHED_PORT} -c 4096 -d "
-             "-P /run/memcached.pid")
+             f"-P {PID_FILE}")
     wait_for(lambda: vm.run(f"grep -q ':{MEMCACHED_PORT:04X} ' /proc/net/tcp6")[0] == 0,
              "memcached listening on IPv6")
     insmod(vm)
