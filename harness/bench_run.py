@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from harness import bench_configs as bc
-from harness.bench_measure import (
-    GUEST_ADDR,
-    MEMCACHED_PORT,
-    Load,
-    Run,
-    idle_run,
-    measured_run,
-    preload,
-)
 from harness.guest_api import Guest
+from harness.load_run import Load, Run, idle_run, measured_run
+from harness.loadgen import preload
+from harness.memcached import memcached_command, start_memcached, stop_memcached
 
 LOADS: tuple[Load, ...] = (
     Load("sat", 16),
@@ -98,34 +91,6 @@ def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
-def memcached_command(env: str, args: str) -> str:
-    return (f"{env} memcached -u nobody {args} -l {GUEST_ADDR} -p {MEMCACHED_PORT} -c 4096 -d "
-            "-P /tmp/memcached.pid").strip()
-
-
-def start_memcached(vm: Guest, env: str, args: str) -> None:
-    vm.check(memcached_command(env, args))
-    # The listening socket (state 0A): connections of the previous instance may linger.
-    listening = f":{MEMCACHED_PORT:04X} 00000000:0000 0A"
-    deadline = time.monotonic() + 30
-    while vm.run(f"grep -q '{listening}' /proc/net/tcp")[0] != 0:
-        if time.monotonic() > deadline:
-            raise RuntimeError("memcached did not start listening")
-        time.sleep(0.1)
-    if "LD_PRELOAD=" in env:
-        library = env.split("LD_PRELOAD=", 1)[1].split()[0]
-        # memcached -d sends stderr to /dev/null: check the library is really mapped. (The pid
-        # file is in /tmp: memcached writes it after dropping to `nobody`.)
-        if vm.run(f"grep -q {library} /proc/$(cat /tmp/memcached.pid)/maps")[0] != 0:
-            raise RuntimeError(f"{library} is not loaded into memcached")
-
-
-def stop_memcached(vm: Guest) -> None:
-    """Stops memcached and waits until it is gone and its port is free."""
-    vm.check("pid=$(cat /tmp/memcached.pid) && kill $pid && "
-             "while [ -e /proc/$pid/status ]; do :; done; rm -f /tmp/memcached.pid")
-
-
 def short(run: Run) -> str:
     if run.failed:
         return "LOADGEN FAILED"
@@ -141,7 +106,7 @@ def measure_config(vm: Guest, exe: str, cfg: bc.Config, prof: Profile, base_rps:
                    loads: list[Load], memcached_args: str) -> dict[str, Any]:
     """All loads of one configuration, memcached started afresh with its environment."""
     runs: dict[str, Any] = {}
-    start_memcached(vm, cfg.memcached_env, memcached_args)
+    start_memcached(vm, args=memcached_args, env=cfg.memcached_env)
     try:
         for etc in (False, True):
             group = [ld for ld in loads if ld.etc == etc]
@@ -163,7 +128,7 @@ def measure_config(vm: Guest, exe: str, cfg: bc.Config, prof: Profile, base_rps:
 
 def calibrate(vm: Guest, exe: str, prof: Profile, load: Load, memcached_args: str) -> float:
     """Vanilla's saturated rate in this boot (also warms the guest up; not reported)."""
-    start_memcached(vm, "", memcached_args)
+    start_memcached(vm, args=memcached_args)
     try:
         preload(vm, exe, False)
         run = measured_run(vm, exe, load, 0, prof.duration, prof.warmup)
@@ -182,7 +147,7 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
     configs = [c for c in configs if spec.configs is None or c.name in spec.configs]
     usable = [c for c in configs if bc.available(vm, c)]
     boot: dict[str, Any] = {"about": spec.about, "vcpus": spec.vcpus, "queues": spec.queues,
-                            "memcached": memcached_command("", spec.memcached_args),
+                            "memcached": memcached_command(args=spec.memcached_args),
                             "configs": [c.name for c in usable],
                             "skipped": [c.name for c in configs if c not in usable],
                             "entries": [], "aborted": None}

@@ -1,5 +1,6 @@
-"""The part of scripts/vm.py's `Vm` the harness modules use, as a typing Protocol, so that they
-do not import vm.py (nor its sys.path arrangement)."""
+"""The part of harness.vm's `Vm` that the measuring modules use, as a typing Protocol: they
+work with any guest that runs commands (and can be checked with a fake one), and do not
+import QEMU's lifecycle."""
 from __future__ import annotations
 
 import subprocess

@@ -4,7 +4,8 @@ rates and latencies, an icount boot for guest instructions per request), every c
 harness/bench_configs.py under every load of harness/bench_run.py, repetitions with a rotating
 configuration order. Writes results.json and report.md into --out.
 
-Usually started by scripts/bench.sh (`make bench`), which builds everything first.
+Usually started by scripts/bench.sh (`make bench`), which builds everything first; by hand, run
+it from the repository root as `python3 -m scripts.bench`.
 """
 import argparse
 import datetime
@@ -18,16 +19,11 @@ import time
 import traceback
 from typing import Any
 
-sys.dont_write_bytecode = True  # no __pycache__ in the shared tree
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-
-from harness import bench_configs, bench_run  # noqa: E402
-from harness.bench_report import make_report  # noqa: E402
-from vm import KPOLL_CACHE, Vm  # noqa: E402
-
+from harness import bench_configs, bench_run
+from harness.bench_report import make_report
+from harness.env import CACHE, ROOT
+from harness.loadgen import build_loadgen
+from harness.vm import Vm
 
 
 def _cmd(argv: list[str]) -> str | None:
@@ -47,7 +43,7 @@ def environment(vm: Vm, args: argparse.Namespace) -> dict[str, Any]:
         pass
     qemu = _cmd(["qemu-system-x86_64", "--version"])
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "qemu": qemu.splitlines()[0] if qemu else None, "host_nproc": os.cpu_count(),
         "host_cpu": cpu, "host_kernel": platform.release(),
         "guest_kernel": vm.check("uname -r").strip(),
@@ -73,8 +69,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--initrd")
     ap.add_argument("--report-only", metavar="DIR",
                     help="re-render DIR/report.md from DIR/results.json; no run")
-    ap.add_argument("--loadgen", default=os.path.join(KPOLL_CACHE, "tools-target", "release",
-                                                      "kpoll-loadgen"))
+    ap.add_argument("--loadgen", help="kpoll-loadgen executable (default: build it, "
+                                      "harness.loadgen.build_loadgen)")
     ap.add_argument("--out", help="output folder (default $KPOLL_CACHE/bench-results/<time>, "
                                   "or docs/results with --commit-results)")
     ap.add_argument("--commit-results", action="store_true",
@@ -117,10 +113,13 @@ def main() -> int:
     if len(boots) != len(wanted):
         sys.exit(f"--boots: unknown boot in {wanted}")
     out = args.out or (os.path.join(ROOT, "docs", "results") if args.commit_results else
-                       os.path.join(KPOLL_CACHE, "bench-results",
+                       os.path.join(CACHE, "bench-results",
                                     datetime.datetime.now().strftime("%Y%m%d-%H%M%S")))
     os.makedirs(out, exist_ok=True)
-    exe = os.path.abspath(args.loadgen)
+    try:
+        exe = os.path.abspath(args.loadgen) if args.loadgen else build_loadgen()
+    except AssertionError as e:
+        sys.exit(str(e))
     if not os.access(exe, os.X_OK):
         sys.exit(f"kpoll-loadgen not found at {exe}")
     json_path = os.path.join(out, "results.json")
@@ -136,7 +135,7 @@ def main() -> int:
             continue
         bench_run.log(f"{boot_name} boot ({spec.about}): "
                       f"{len(configs)} configurations x {prof.reps} repetitions -> {out}")
-        console = os.path.join(KPOLL_CACHE, "logs", f"bench-console-{boot_name}.log")
+        console = os.path.join(CACHE, "logs", f"bench-console-{boot_name}.log")
         os.makedirs(os.path.dirname(console), exist_ok=True)
         with Vm(args.kernel, args.initrd, vcpus=spec.vcpus, queues=spec.queues,
                 log_path=console, icount=spec.icount) as vm:

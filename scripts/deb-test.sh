@@ -133,4 +133,5 @@ cleanup
 mounted=()
 stage=
 # A distribution kernel initialises far more than the test kernels: give TCG time to boot it.
-KPOLL_BOOT_TIMEOUT=${KPOLL_BOOT_TIMEOUT:-300} exec python3 "$KPOLL_ROOT/tests/deb_vm_test.py" "$kernel" "$initrd" "$release"
+cd "$KPOLL_ROOT"
+KPOLL_BOOT_TIMEOUT=${KPOLL_BOOT_TIMEOUT:-300} exec python3 -m tests.deb_vm_test "$kernel" "$initrd" "$release"

@@ -4,17 +4,21 @@ Each row is `| where | input | result |`. `where` is a knob name, "any knob, wri
 non-root user", or `SO_KPOLL` set/get; `input` is the exact bytes written to the knob (a
 quoted string, or `17 ports`) or a socket-option variation (`optlen = N`, `level = NAME`,
 `uid = N`, `userns = N`, `kpoll not loaded`); `result` is the errno name expected."""
+from __future__ import annotations
+
 import os
 import re
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness.env import ROOT
+
+README = os.path.join(ROOT, "README.md")
 MARKER = "<!-- bad-input-table"
 KNOBS = ("enabled", "ports", "watchdog_us", "budget")
 ERRNO_TEXT = {"EINVAL": "Invalid argument", "EACCES": "Permission denied"}
 LEVELS = {"IPPROTO_TCP": "tcp", "IPPROTO_IP": "ip"}
 
 
-def rows(readme=os.path.join(ROOT, "README.md")):
+def rows(readme: str = README) -> list[tuple[str, ...]]:
     """The table rows as (where, input, result) with the Markdown backticks removed."""
     with open(readme) as f:
         text = f.read()
@@ -31,7 +35,7 @@ def rows(readme=os.path.join(ROOT, "README.md")):
     return found
 
 
-def knob_bytes(text):
+def knob_bytes(text: str) -> str:
     if text == "17 ports":
         return " ".join(str(p) for p in range(1000, 1017))
     m = re.fullmatch(r'"(.*)"', text)
@@ -39,7 +43,7 @@ def knob_bytes(text):
     return m.group(1)
 
 
-def sockopt_args(where, text):
+def sockopt_args(where: str, text: str) -> str | None:
     """kpoll-sockopt arguments for a socket-option row; None for the not-loaded rows."""
     op = where.split()[-1]
     assert op in ("set", "get"), where

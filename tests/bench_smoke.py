@@ -3,37 +3,41 @@ vanilla and kpoll in both boots (icount and wall clock) into a temporary folder,
 results.json and report.md are inspected.
 It checks the harness, not a speed.
 
-    import bench_smoke; bench_smoke.run(results, kernel, initrd)   # results: tap.Results
+    from tests import bench_smoke; bench_smoke.run(results, kernel, initrd)   # tap.Results
+    python3 -m tests.bench_smoke KERNEL INITRD   # alone, from the repository root
 """
+from __future__ import annotations
+
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
-from guest import build_loadgen
+from harness.env import ROOT
+from harness.loadgen import build_loadgen
+from tests.tap import Results
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 CONFIGS = ("vanilla", "kpoll")
 
 
-def _bench(kernel, initrd, out):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench.py"),
-                           "--mode", "smoke", "--kernel", kernel, "--initrd", initrd,
-                           "--loadgen", build_loadgen(), "--out", out], capture_output=True,
-                          text=True, timeout=900, stdin=subprocess.DEVNULL)
+def _bench(kernel: str, initrd: str, out: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "scripts.bench", "--mode", "smoke",
+                           "--kernel", kernel, "--initrd", initrd, "--loadgen", build_loadgen(),
+                           "--out", out], capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL, cwd=ROOT)
     assert proc.returncode == 0, (f"bench.py --mode smoke exited {proc.returncode}:\n"
                                   f"{proc.stderr[-3000:]}")
     return proc
 
 
-def _check_results(out):
+def _check_results(out: str) -> str:
     path = os.path.join(out, "results.json")
     assert os.path.isfile(path), "results.json missing"
     with open(path) as f:
-        data = json.load(f)
+        data: dict[str, Any] = json.load(f)
     for key in ("qemu", "host_nproc", "guest_kernel", "date"):
         assert data["environment"].get(key) is not None, f"environment.{key} missing"
     boots = {"cpu", "wall", "mq", "mq_napi", "mq_cpu", "mq_napi_cpu"}
@@ -48,7 +52,8 @@ def _check_results(out):
             for e in entries:
                 assert not e.get("error"), f"{boot_name} {name}: {e['error']}"
                 sat_load = "sat32" if boot_name.startswith("mq") else "sat"
-                assert "idle" in e["runs"] and sat_load in e["runs"], f"{name}: {sorted(e['runs'])}"
+                assert "idle" in e["runs"] and sat_load in e["runs"], (
+                    f"{name}: {sorted(e['runs'])}")
                 for load, r in e["runs"].items():
                     where = f"{boot_name} {name} {load}"
                     assert r["busy_ns"] > 0 and r["elapsed_ns"] > 0, f"{where}: {r}"
@@ -68,7 +73,7 @@ def _check_results(out):
     return "; ".join(details)
 
 
-def _check_report(out):
+def _check_report(out: str) -> str:
     path = os.path.join(out, "report.md")
     assert os.path.isfile(path), "report.md missing"
     with open(path) as f:
@@ -80,11 +85,11 @@ def _check_report(out):
     return "report.md ok"
 
 
-def run(results, kernel, initrd):
+def run(results: Results, kernel: str, initrd: str) -> None:
     out = tempfile.mkdtemp(prefix="kpoll-bench-smoke-")
     try:
-        ran = results.run("bench: bench.py --mode smoke runs (vanilla, kpoll; icount and wall boots)", _bench, kernel,
-                          initrd, out)
+        ran = results.run("bench: bench.py --mode smoke runs (vanilla, kpoll; icount and wall "
+                          "boots)", _bench, kernel, initrd, out)
         if ran is None:
             return
         results.run("bench: results.json has both boots and configurations, no loadgen errors",
@@ -95,8 +100,6 @@ def run(results, kernel, initrd):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, HERE)
-    from tap import Results
     if len(sys.argv) != 3:
         sys.exit("usage: bench_smoke.py KERNEL INITRD")
     res = Results()

@@ -3,20 +3,18 @@
 linux-image package with kpoll.ko as DKMS built it against the linux-headers package in a
 chroot, and kpollctl from its package, and runs the memcached opt-in test there.
 
-Usage: deb_vm_test.py VMLINUZ INITRD RELEASE. Ends with "N passed, N failed"."""
-import os
+Usage (from the repository root): python3 -m tests.deb_vm_test VMLINUZ INITRD RELEASE.
+Ends with "N passed, N failed"."""
 import re
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
-
-from guest import (kpoll_counters, measure_load, memcache_request, start_memcached,  # noqa: E402
-                   stop_memcached)
-from guest_session import run_tests  # noqa: E402
-from tap import Results  # noqa: E402
-from vm_suite import IRQ_CUT_RATIO  # noqa: E402
+from harness.kpoll_status import kpoll_report
+from harness.memcached import memcache_request, start_memcached, stop_memcached
+from harness.vm import Vm
+from tests.guest import measure_load
+from tests.guest_session import run_tests
+from tests.tap import Results
+from tests.vm_suite import IRQ_CUT_RATIO
 
 RELEASE = sys.argv[3] if len(sys.argv) > 3 else ""
 SYSCTL_CONF = "/etc/sysctl.d/90-kpoll.conf"
@@ -27,7 +25,7 @@ BENIGN_CONSOLE = re.compile(r"(RETBleed|Spectre|MDS|MMIO Stale Data|SRSO|GDS|RFD
                             r"VMSCAPE|TAA|Speculative Store Bypass|L1TF|x86/bugs).*WARNING")
 
 
-def test_boots_the_packaged_kernel(vm):
+def test_boots_the_packaged_kernel(vm: Vm) -> str:
     release = vm.check("uname -r").strip()
     assert release == RELEASE, f"booted {release}, packaged {RELEASE}"
     hooks = vm.check("grep -c -w -e kpoll_register -e kpoll_unregister /proc/kallsyms").strip()
@@ -37,7 +35,7 @@ def test_boots_the_packaged_kernel(vm):
     return f"Linux {release}; virtio_net from the package's modules"
 
 
-def test_dkms_module_loads(vm):
+def test_dkms_module_loads(vm: Vm) -> str:
     path = f"/lib/modules/{RELEASE}/updates/dkms/kpoll.ko"
     vm.check(f"test -f {path}")
     vm.check("modprobe kpoll")
@@ -48,7 +46,7 @@ def test_dkms_module_loads(vm):
     return f"modprobe kpoll: {path} (DKMS), taint {taint or '-'}"
 
 
-def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm):
+def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm: Vm) -> str:
     """memcached with kpoll loaded but no port opted in, then after
     `kpollctl enable --port 11211 --persist`: RX IRQs/request and verified replies."""
     start_memcached(vm)
@@ -58,30 +56,30 @@ def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm):
         off = measure_load(vm, seconds=5)
         out = vm.check("kpollctl enable --port 11211 --persist")
         assert out.startswith("ports: - -> 11211"), out
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         on = measure_load(vm, seconds=5)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
         reply = memcache_request(vm, b"get deb-key\r\n")
         assert reply == b"VALUE deb-key 0 5\r\nhello\r\nEND\r\n", reply
         status = vm.check("kpollctl status")
     finally:
         stop_memcached(vm)
     for run in (off, on):
-        assert run["verify_failed"] == 0 and run["verify_misses"] == 0, run
-    assert off["irqs_per_req"] > 0.2, f"kpoll off: {off['irqs_per_req']:.3f} IRQs/request"
+        assert run.verify_failed == 0 and run.verify_misses == 0, run
+    assert off.irqs_per_req > 0.2, f"kpoll off: {off.irqs_per_req:.3f} IRQs/request"
     polls = int(after["app_polls"]) - int(before["app_polls"])
     holds = int(after["suspensions"]) - int(before["suspensions"])
     assert polls > 0 and holds > 0, f"no holds/polls from epoll_wait: {before} -> {after}"
-    ratio = on["irqs_per_req"] / off["irqs_per_req"]
-    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off['irqs_per_req']:.3f} on "
-                                    f"{on['irqs_per_req']:.3f} (ratio {ratio:.3f})")
+    ratio = on.irqs_per_req / off.irqs_per_req
+    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off.irqs_per_req:.3f} on "
+                                    f"{on.irqs_per_req:.3f} (ratio {ratio:.3f})")
     assert "ports=11211" in status, status
-    return (f"RX IRQs/request off {off['irqs_per_req']:.3f} -> on {on['irqs_per_req']:.4f} "
-            f"({off['ops']} / {on['ops']} requests, 0 verify failures); TPS {off['tps']} -> "
-            f"{on['tps']}; {holds} holds, {polls} polls from epoll_wait")
+    return (f"RX IRQs/request off {off.irqs_per_req:.3f} -> on {on.irqs_per_req:.4f} "
+            f"({off.ops} / {on.ops} requests, 0 verify failures); TPS {off.tps} -> "
+            f"{on.tps}; {holds} holds, {polls} polls from epoll_wait")
 
 
-def test_persisted_opt_in_survives_a_reload(vm):
+def test_persisted_opt_in_survives_a_reload(vm: Vm) -> str:
     """What boot does with the files --persist wrote: systemd-modules-load loads the modules
     listed in modules-load.d, then systemd-sysctl applies sysctl.d (here by hand)."""
     vm.check(f"grep -qx kpoll {MODULES_CONF}")
@@ -110,22 +108,15 @@ TESTS = [
 ]
 
 
-def main():
+def main() -> int:
     if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
     kernel, initrd = sys.argv[1], sys.argv[2]
     results = Results()
     # The console scan of run_tests() with the distribution kernel's mitigation notes removed.
-    import vm as vm_module
-    pattern = vm_module.PROBLEM_RE
-    vm_module.PROBLEM_RE = type("Filtered", (), {
-        "search": staticmethod(lambda line: None if BENIGN_CONSOLE.search(line)
-                               else pattern.search(line))})()
-    try:
-        run_tests(results, "deb", kernel, initrd, TESTS, "kpoll-deb-test-console.log", vcpus=1)
-    finally:
-        vm_module.PROBLEM_RE = pattern
+    run_tests(results, "deb", kernel, initrd, TESTS, "kpoll-deb-test-console.log", vcpus=1,
+              benign_console=BENIGN_CONSOLE)
     return results.summary()
 
 

@@ -2,9 +2,14 @@
 
 The client programs run in the harness's network namespace (`vm.host`, `vm.host_popen`) and
 check every byte they get back."""
-import subprocess
+from __future__ import annotations
 
-from guest import GUEST, wait_for
+import subprocess
+from typing import Any
+
+from harness.netns import GUEST_IP as GUEST
+from harness.vm import Vm
+from harness.wait import wait_for
 
 ECHO_CLIENT = r"""
 import os, resource, selectors, signal, socket, sys
@@ -91,7 +96,7 @@ print(count, round(worst * 1000, 1), bad)
 """
 
 
-def echo_load(vm, port, conns=32, requests=20000):
+def echo_load(vm: Vm, port: int, conns: int = 32, requests: int = 20000) -> int:
     proc = vm.host(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns), str(requests)],
                    timeout=300)
     assert proc.returncode == 0, proc.stderr or proc.stdout
@@ -100,21 +105,22 @@ def echo_load(vm, port, conns=32, requests=20000):
     return total
 
 
-def echo_client(vm, port, conns, requests, **kwargs):
+def echo_client(vm: Vm, port: int, conns: int, requests: int,
+                **kwargs: Any) -> subprocess.Popen[str]:
     """Starts ECHO_CLIENT in the background; returns the Popen (text stdout/stderr)."""
     return vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns),
                           str(requests)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, **kwargs)
 
 
-def start_echo(vm, args, log="/tmp/echo.log"):
+def start_echo(vm: Vm, args: str, log: str = "/tmp/echo.log") -> None:
     vm.check(f"(kpoll-echo {args} > {log} 2>&1 &)")
     wait_for(lambda: "READY" in vm.run(f"cat {log}")[1], "kpoll-echo READY")
 
 
-def echo_log(vm, log="/tmp/echo.log"):
+def echo_log(vm: Vm, log: str = "/tmp/echo.log") -> str:
     return vm.run(f"cat {log}")[1]
 
 
-def stop_echo(vm):
+def stop_echo(vm: Vm) -> None:
     vm.run("killall kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")

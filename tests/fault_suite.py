@@ -4,41 +4,64 @@ Two guests with 2 vCPUs: one with a single-queue NIC (hostage, closes, exits, ma
 module unload under load, data integrity, protocol conformance), one with a two-queue NIC
 (channel changes and device unbind/rebind while a queue is held). Each test leaves the guest as
 it found it. Trial counts scale with KPOLL_SOAK (default 1; `make soak` raises it)."""
+from __future__ import annotations
+
 import os
 import signal
 import subprocess
 import threading
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
 
-from echo import (CLIENT_SAW_CLOSE, PING_PROBE, echo_client, echo_load, echo_log, start_echo,
-                  stop_echo)
-from guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, knob,
-                   kpoll_counters, memcache_request, memcached_stats, memcaslap_background, rmmod,
-                   run_loadgen, rx_irqs, set_knob, start_memcached, stop_memcached, wait_for)
-from guest_session import run_tests
-import trust_tests
+from harness.kpoll_status import kpoll_report
+from harness.loadgen import build_loadgen, run_loadgen
+from harness.memcached import (
+    MEMCACHED_PORT,
+    memcache_request,
+    memcached_stats,
+    start_memcached,
+    stop_memcached,
+)
+from harness.netns import GUEST_IP as GUEST
+from harness.vm import Vm
+from harness.wait import wait_for
+from tests import trust_tests
+from tests.echo import (
+    CLIENT_SAW_CLOSE,
+    PING_PROBE,
+    echo_client,
+    echo_load,
+    echo_log,
+    start_echo,
+    stop_echo,
+)
+from tests.guest import guest_answers, insmod, knob, memcaslap_background, rmmod, rx_irqs, set_knob
+from tests.guest_session import run_tests
+from tests.tap import Results
 
 SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
 # The watchdog for the hostage test: long enough that TCG's timer jitter is small against it.
 HOSTAGE_WATCHDOG_US = 50000
 
 
-def total(vm, name):
-    return int(kpoll_counters(vm)["total"][name])
+def total(vm: Vm, name: str) -> int:
+    return int(kpoll_report(vm).total[name])
 
 
-def held_queues(vm):
-    return [n["napi_id"] for n in kpoll_counters(vm)["napis"] if n["state"] == "held"]
+def held_queues(vm: Vm) -> list[int]:
+    return kpoll_report(vm).held()
 
 
-def wait_no_hold(vm, what, timeout=10):
+def wait_no_hold(vm: Vm, what: str, timeout: float = 10) -> None:
     wait_for(lambda: not held_queues(vm), f"no held queue {what}", timeout, 0.05)
 
 
-def wait_hold(vm, what, timeout=30):
+def wait_hold(vm: Vm, what: str, timeout: float = 30) -> None:
     wait_for(lambda: held_queues(vm), f"a held queue {what}", timeout, 0.02)
 
 
-def assert_irqs_return(vm):
+def assert_irqs_return(vm: Vm) -> None:
     """The RX queue is interrupt-driven again: three round trips raise RX IRQs."""
     irq0 = rx_irqs(vm)
     assert all(guest_answers(vm) for _ in range(3)), "the guest does not answer"
@@ -48,31 +71,33 @@ def assert_irqs_return(vm):
 class LoadLoop:
     """Back-to-back verified kpoll-loadgen runs against memcached until stopped."""
 
-    def __init__(self, vm, exe, seconds=4, connections=16):
-        self.args = ["--closed", "--connections", connections, "--duration", seconds,
-                     "--warmup", 0, "--drain-timeout", 10, "--keys", 2000]
-        self.vm, self.exe, self.reports = vm, exe, []
-        self.failure = None
+    def __init__(self, vm: Vm, exe: str, seconds: int = 4, connections: int = 16) -> None:
+        self.args: list[object] = ["--closed", "--connections", connections, "--duration",
+                                   seconds, "--warmup", 0, "--drain-timeout", 10, "--keys", 2000]
+        self.vm, self.exe = vm, exe
+        self.reports: list[dict[str, Any]] = []
+        self.failure: Exception | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
+    def _run(self) -> None:
         try:
             while not self._stop.is_set():
                 self.reports.append(run_loadgen(self.vm, self.exe, *self.args, timeout=120))
         except Exception as exc:  # noqa: BLE001 - reported by stop()
             self.failure = exc
 
-    def __enter__(self):
+    def __enter__(self) -> LoadLoop:
         self._thread.start()
         wait_for(lambda: self.reports or self.failure or self._thread.is_alive(), "load", 5)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._stop.set()
         self._thread.join(timeout=180)
 
-    def verdict(self):
+    def verdict(self) -> tuple[int, int, int]:
         """(requests, errors, misses) over every run; raises if a run did not report."""
         assert self.failure is None, f"load generator failed: {self.failure}"
         assert self.reports, "no load run finished"
@@ -84,7 +109,7 @@ class LoadLoop:
 
 # --- 1. hostage ------------------------------------------------------------------------------
 
-def test_hostage_app_does_not_hold_the_queue(vm):
+def test_hostage_app_does_not_hold_the_queue(vm: Vm) -> str:
     """App A takes events then spins for 10x the watchdog without epoll_wait, again and again;
     app B (not opted in) on the same queue keeps being answered, A's own traffic completes."""
     trials = 10 * SOAK
@@ -134,7 +159,7 @@ def test_hostage_app_does_not_hold_the_queue(vm):
 
 # --- 2. closes and exits while held ----------------------------------------------------------
 
-def test_epoll_fd_closed_while_held(vm):
+def test_epoll_fd_closed_while_held(vm: Vm) -> str:
     """The server closes its epoll fd during held streaks and carries on with a new one."""
     insmod(vm)
     try:
@@ -154,7 +179,7 @@ def test_epoll_fd_closed_while_held(vm):
     return f"{reopens} epoll close/re-open while held; {echoed} echoes, 0 wrong"
 
 
-def load_until_server_closes(vm, port, server_args, conns):
+def load_until_server_closes(vm: Vm, port: int, server_args: str, conns: int) -> int:
     """Starts kpoll-echo on `port` and loads it until the server closes the connections;
     returns how many echoes came back before that."""
     start_echo(vm, f"--port {port} --so-kpoll {server_args}")
@@ -164,7 +189,7 @@ def load_until_server_closes(vm, port, server_args, conns):
     return int(out.split()[0])
 
 
-def test_sockets_closed_while_held(vm):
+def test_sockets_closed_while_held(vm: Vm) -> str:
     """The server closes every connection during a held streak; the queue goes back to IRQs
     and the server keeps serving new connections."""
     insmod(vm)
@@ -182,7 +207,7 @@ def test_sockets_closed_while_held(vm):
     return f"closed while held after {before} echoes; then {echoed} new echoes"
 
 
-def test_exit_with_many_epolls_while_held(vm):
+def test_exit_with_many_epolls_while_held(vm: Vm) -> str:
     """A server with 32 threads (32 epoll instances) exits in the middle of a held streak."""
     insmod(vm)
     try:
@@ -201,14 +226,14 @@ def test_exit_with_many_epolls_while_held(vm):
 
 # --- 5. many connections, epolls, migrating threads ------------------------------------------
 
-def test_many_connections_and_migrating_threads(vm):
+def test_many_connections_and_migrating_threads(vm: Vm) -> str:
     """1200 connections over 64 threads (64 epolls) that hop between the 2 vCPUs every 5 ms."""
     insmod(vm)
     try:
         start_echo(vm, "--port 7120 --so-kpoll --workers 64 --migrate-ms 5")
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         echoed = echo_load(vm, 7120, conns=1200, requests=30000 * SOAK)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
         migrating = "MIGRATING" in echo_log(vm)
         stop_echo(vm)
         wait_no_hold(vm, "after the server stopped")
@@ -225,11 +250,11 @@ def test_many_connections_and_migrating_threads(vm):
 
 # --- 3. module unload ------------------------------------------------------------------------
 
-def test_rmmod_under_load_repeated(vm):
+def test_rmmod_under_load_repeated(vm: Vm) -> str:
     """insmod, wait for a hold, rmmod under verified memcached load: 20 rounds (soak: more)."""
     exe = build_loadgen()
     rounds = 20 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     try:
         with LoadLoop(vm, exe) as load:
             for i in range(rounds):
@@ -249,12 +274,12 @@ def test_rmmod_under_load_repeated(vm):
     return f"{rounds} rmmods while held; {requests} verified requests, 0 errors"
 
 
-def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm):
+def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm: Vm) -> str:
     """insmod/rmmod back to back under load while another process writes the knobs and reads
     /proc/net/kpoll the whole time."""
     exe = build_loadgen()
     rounds = 50 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     try:
         vm.check("rm -f /tmp/stop-writer; (while [ ! -e /tmp/stop-writer ]; do "
                  f"echo -n {MEMCACHED_PORT} > /proc/sys/net/kpoll/ports; "
@@ -283,18 +308,18 @@ def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm):
 
 # --- 6, 7. data integrity, protocol conformance ----------------------------------------------
 
-def test_million_verified_requests(vm):
+def test_million_verified_requests(vm: Vm) -> str:
     """>= 1M requests, every reply checked, with kpoll holding memcached's queue; memcached's
     own counters agree with the load generator's."""
     exe = build_loadgen()
     target = 1_000_000 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     insmod(vm)
     reports = []
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out
-        s0, k0, irq0 = memcached_stats(vm), kpoll_counters(vm)["total"], rx_irqs(vm)
+        s0, k0, irq0 = memcached_stats(vm), kpoll_report(vm).total, rx_irqs(vm)
         done = 0
         while done < target:
             # 4000 requests are outstanding when a run ends; the debug guest answers ~1500-2500
@@ -306,7 +331,7 @@ def test_million_verified_requests(vm):
             assert r["errors"]["total"] == 0, r["errors"]
             done += r["requests"]["total"]
             assert len(reports) < 40, f"only {done} requests after {len(reports)} runs"
-        s1, k1, irq1 = memcached_stats(vm), kpoll_counters(vm)["total"], rx_irqs(vm)
+        s1, k1, irq1 = memcached_stats(vm), kpoll_report(vm).total, rx_irqs(vm)
     finally:
         rmmod(vm)
         stop_memcached(vm)
@@ -326,13 +351,13 @@ def test_million_verified_requests(vm):
             f"{(irq1 - irq0) / done:.4f} RX IRQs/request")
 
 
-def memccapable(vm):
+def memccapable(vm: Vm) -> tuple[int, str]:
     proc = vm.host(["memccapable", "-h", GUEST, "-p", str(MEMCACHED_PORT), "-t", "10"],
                    timeout=300)
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def test_memccapable_with_kpoll_on_and_off(vm):
+def test_memccapable_with_kpoll_on_and_off(vm: Vm) -> str:
     start_memcached(vm)
     try:
         rc_off, out_off = memccapable(vm)
@@ -353,18 +378,18 @@ def test_memccapable_with_kpoll_on_and_off(vm):
 
 # --- 4. queue reconfiguration (two-queue NIC) -------------------------------------------------
 
-def channels(vm, count=None):
+def channels(vm: Vm, count: int | None = None) -> int:
     out = vm.check(f"kpoll-channels eth0 {count or ''}").split()
     assert out[0] == "combined", out
     return int(out[1])
 
 
-def test_channel_changes_while_held(vm):
+def test_channel_changes_while_held(vm: Vm) -> str:
     """ethtool -L (combined 2 -> 1 -> 2) while a queue is held, under verified load: no request
     lost; then a link down/up under load; the queues end up interrupt-driven."""
     exe = build_loadgen()
     rounds = 5 * SOAK
-    start_memcached(vm, threads=2)
+    start_memcached(vm, "-t 2")
     insmod(vm)
     try:
         assert channels(vm) == 2, "the NIC does not have 2 queues"
@@ -384,7 +409,7 @@ def test_channel_changes_while_held(vm):
             vm.check("ip link set eth0 down && ip link set eth0 up && "
                      "ip addr replace 10.213.0.2/24 dev eth0")
         wait_for(lambda: guest_answers(vm), "the guest answering after ifup", 30, 0.2)
-        napis = len(kpoll_counters(vm)["napis"])
+        napis = len(kpoll_report(vm).napis)
         wait_no_hold(vm, "after the load")
         assert_irqs_return(vm)
     finally:
@@ -395,7 +420,7 @@ def test_channel_changes_while_held(vm):
             f"0 errors; link flap while held; {napis} NAPIs seen")
 
 
-def test_device_unbind_rebind_while_held(vm):
+def test_device_unbind_rebind_while_held(vm: Vm) -> str:
     """The virtio-net device is unbound (its NAPIs deleted and freed) while a queue is held and
     bound again; kpoll forgets the old NAPIs and holds the new ones."""
     start_memcached(vm)
@@ -406,7 +431,7 @@ def test_device_unbind_rebind_while_held(vm):
         assert rc == 0, out
         load = memcaslap_background(vm, 600)
         wait_hold(vm, "before unbind")
-        old = {n["napi_id"] for n in kpoll_counters(vm)["napis"]}
+        old = {n.napi_id for n in kpoll_report(vm).napis}
         dev = vm.check("basename $(readlink /sys/class/net/eth0/device)").strip()
         vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
         load.kill()
@@ -462,12 +487,13 @@ KASAN_TWO_QUEUE_TESTS = [t for t in TWO_QUEUE_TESTS if t not in trust_tests.TWO_
     trust_tests.KASAN_TWO_QUEUE_TESTS
 
 
-def run_guest(results, kernel, initrd, queues, tests, stage, flavour):
+def run_guest(results: Results, kernel: str, initrd: str, queues: int,
+              tests: Sequence[Callable[[Vm], object]], stage: str, flavour: str | None) -> None:
     run_tests(results, f"{stage} ({queues}-queue NIC, 2 vCPUs)", kernel, initrd, tests,
               f"kpoll-{stage}-console-{queues}q.log", flavour, vcpus=2, queues=queues)
 
 
-def run(results, kernel, initrd):
+def run(results: Results, kernel: str, initrd: str) -> None:
     if not results.run("faults: build kpoll-loadgen", build_loadgen):
         return
     flavour = os.environ.get("KPOLL_FLAVOUR")
@@ -475,6 +501,6 @@ def run(results, kernel, initrd):
     run_guest(results, kernel, initrd, 2, TWO_QUEUE_TESTS, "faults", flavour)
 
 
-def run_memory_safety(results, kernel, initrd):
+def run_memory_safety(results: Results, kernel: str, initrd: str) -> None:
     run_guest(results, kernel, initrd, 1, KASAN_SINGLE_QUEUE_TESTS, "kasan", "kasan")
     run_guest(results, kernel, initrd, 2, KASAN_TWO_QUEUE_TESTS, "kasan", "kasan")

@@ -1,23 +1,30 @@
 """One guest boot running a list of tests: the boot is a test of its own (with a check that the
 kernel's checkers are in it), every test leaves the guest as it found it, and the console is
 scanned for kernel reports when the guest goes down."""
-import os
+from __future__ import annotations
 
-from vm import Vm
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.vm import Vm
+from tests.tap import Results
 
 # Boot banners that prove the checkers are in the kernel that was booted (KPOLL_FLAVOUR).
 BANNERS = {"debug": "Lock dependency validator", "kasan": "KernelAddressSanitizer initialized"}
 
 
-def run_tests(results, label, kernel, initrd, tests, log_name, flavour=None, **vm_options):
+def run_tests(results: Results, label: str, kernel: str, initrd: str,
+              tests: Sequence[Callable[[Vm], object]], log_name: str, flavour: str | None = None,
+              **vm_options: Any) -> None:
     """Boots a guest (`vm_options` go to Vm) and runs each test(vm), recording
     "<label>: <test name>"."""
     log_path = os.path.join(os.environ.get("KPOLL_LOG_DIR", "/tmp"), log_name)
-    boot = {}
+    boot: dict[str, Vm] = {}
 
-    def boot_vm():
+    def boot_vm() -> str:
         boot["vm"] = Vm(kernel, initrd, log_path=log_path, **vm_options).__enter__()
-        banner = BANNERS.get(flavour)
+        banner = BANNERS.get(flavour or "")
         assert banner is None or banner in boot["vm"].console_log(), f"no '{banner}' at boot"
         return f"guest up ({boot['vm'].accel}, {flavour or 'release'}); console {log_path}"
 

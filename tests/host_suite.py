@@ -1,16 +1,20 @@
 """Host-side tests: the policy crate's unit tests and the build scripts' error paths."""
+from __future__ import annotations
+
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 
+from tests.tap import Results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def cargo_tests(results):
-    proc = subprocess.run(["cargo", "test", "--workspace"], cwd=ROOT, capture_output=True, text=True)
+def cargo_tests(results: Results) -> None:
+    proc = subprocess.run(["cargo", "test", "--workspace"], cwd=ROOT, capture_output=True,
+                          text=True)
     found = 0
     for line in proc.stdout.splitlines():
         m = re.match(r"^test (\S+) \.\.\. (ok|FAILED|ignored)$", line)
@@ -23,10 +27,10 @@ def cargo_tests(results):
         results.record("host: cargo test exit status", False, proc.stderr[-2000:])
 
 
-def broken_patch_is_one_line(results):
+def broken_patch_is_one_line(results: Results) -> None:
     """A patch that does not apply stops the build with one line naming it."""
 
-    def check():
+    def check() -> str:
         with tempfile.TemporaryDirectory() as tmp:
             fake = os.path.join(tmp, "repo")
             for d in ("scripts", "config", "patches"):
@@ -36,7 +40,8 @@ def broken_patch_is_one_line(results):
             env = dict(os.environ, KPOLL_CACHE=os.path.join(tmp, "cache"))
             proc = subprocess.run(["bash", os.path.join(fake, "scripts", "prepare-kernel.sh")],
                                   env=env, capture_output=True, text=True)
-            errors = [l for l in proc.stderr.splitlines() if l.startswith("kpoll: error")]
+            errors = [line for line in proc.stderr.splitlines()
+                      if line.startswith("kpoll: error")]
             assert proc.returncode != 0, "prepare-kernel.sh succeeded with a broken patch"
             assert len(errors) == 1 and "9999-broken.patch does not apply" in errors[0], proc.stderr
             assert "made for 6.12.117" in errors[0], errors[0]
@@ -45,12 +50,12 @@ def broken_patch_is_one_line(results):
     results.run("host: a patch that does not apply is reported in one line", check)
 
 
-def missing_tun_is_one_line(results):
-    def check():
+def missing_tun_is_one_line(results: Results) -> None:
+    def check() -> str:
         env = dict(os.environ, KPOLL_TUN_DEVICE="/nonexistent/tun")
         proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "setup-toolchain.sh")],
                               env=env, capture_output=True, text=True)
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode != 0, "setup succeeded without a tun device"
         assert len(lines) == 1 and "tun" in lines[0], proc.stderr
         return lines[0]
@@ -58,12 +63,12 @@ def missing_tun_is_one_line(results):
     results.run("host: a missing /dev/net/tun is reported in one line", check)
 
 
-def wrong_rustc_is_one_line(results):
-    def check():
+def wrong_rustc_is_one_line(results: Results) -> None:
+    def check() -> str:
         env = dict(os.environ, KPOLL_RUSTC="/bin/false")
         proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "check-rust.sh")],
                               env=env, capture_output=True, text=True)
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert proc.returncode != 0, "check-rust.sh accepted /bin/false as rustc"
         assert len(lines) == 1 and "Rust" in lines[0], proc.stderr
         return lines[0]
@@ -96,20 +101,20 @@ BENIGN = [
 ]
 
 
-def console_patterns(results):
+def console_patterns(results: Results) -> None:
     """The console scan catches every kind of checker report and none of the boot noise."""
 
-    def check():
-        import vm
-        missed = [line for line in SPLATS if not vm.PROBLEM_RE.search(line)]
-        false = [line for line in BENIGN if vm.PROBLEM_RE.search(line)]
+    def check() -> str:
+        from harness.console import PROBLEM_RE
+        missed = [line for line in SPLATS if not PROBLEM_RE.search(line)]
+        false = [line for line in BENIGN if PROBLEM_RE.search(line)]
         assert not missed and not false, f"missed {missed}; flagged {false}"
         return f"{len(SPLATS)} report kinds caught, {len(BENIGN)} benign lines passed"
 
     results.run("host: console scan catches lockdep/RCU/KASAN/ODEBUG reports", check)
 
 
-def run(results):
+def run(results: Results) -> None:
     cargo_tests(results)
     broken_patch_is_one_line(results)
     missing_tun_is_one_line(results)

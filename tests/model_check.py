@@ -33,9 +33,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "model", "napi_hold.pml")
@@ -203,7 +204,7 @@ def _new_design() -> str:
     *searches, witness = _searches(jobs)
     notes: list[str] = []
     failures: list[str] = []
-    for (label, defines), search in zip(NEW_DESIGN_CONFIGS, searches):
+    for (label, defines), search in zip(NEW_DESIGN_CONFIGS, searches, strict=False):
         flags = " ".join(defines) or "(no -D)"
         if search.errors == 0 and search.complete:
             notes.append(f"{label} [{flags}]: {search.summary()}, 0 errors, complete")
@@ -249,10 +250,10 @@ def _old_design() -> str:
         f"expected a hold set on a disabled NAPI, got: {held.violation or 'no error'}")
     return "\n".join([
         f"all properties [-DOLD_DESIGN]: {full.violation} ({full.summary()})",
-        f"with napi_disable [-DOLD_DESIGN -DWITH_DISABLE -DEND_ONLY -DPBP_STEPS=0, BFS]: "
-        f"{held.violation} ({held.summary()})",
-        f"finding 1, the dead queue, shortest trail "
-        f"[{_spin_cmd(dead.defines)}, BFS] ({dead.summary()}):",
+        (f"with napi_disable [-DOLD_DESIGN -DWITH_DISABLE -DEND_ONLY -DPBP_STEPS=0, BFS]: "
+         f"{held.violation} ({held.summary()})"),
+        (f"finding 1, the dead queue, shortest trail "
+         f"[{_spin_cmd(dead.defines)}, BFS] ({dead.summary()}):"),
         *("  " + line for line in dead.trail),
     ])
 
@@ -274,12 +275,12 @@ def _parking_bit_design() -> str:
         f"expected a NAPI parked after napi_kpoll_poll_done() and left scheduled, got: "
         f"{prefer.violation}")
     return "\n".join([
-        f"a stale napi_kpoll_poll_done() acts on another CPU's parking, shortest trail "
-        f"[{_spin_cmd(stale.defines)}, BFS] ({stale.summary()}):",
+        (f"a stale napi_kpoll_poll_done() acts on another CPU's parking, shortest trail "
+         f"[{_spin_cmd(stale.defines)}, BFS] ({stale.summary()}):"),
         *("  " + line for line in stale.trail),
-        f"the prefer-busy-poll completion parks after napi_kpoll_poll_done(): SCHED stays "
-        f"set, nobody polls; shortest trail [{_spin_cmd(prefer.defines)}, BFS] "
-        f"({prefer.summary()}):",
+        (f"the prefer-busy-poll completion parks after napi_kpoll_poll_done(): SCHED stays "
+         f"set, nobody polls; shortest trail [{_spin_cmd(prefer.defines)}, BFS] "
+         f"({prefer.summary()}):"),
         *("  " + line for line in prefer.trail),
     ])
 

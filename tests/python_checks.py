@@ -1,22 +1,28 @@
-"""The typed Python harness (harness/) passes `mypy --strict` and `ruff check` (ruff.toml).
+"""The Python of kpoll (CHECKED: harness/, scripts/, tests/) passes `mypy --strict` and
+`ruff check` (ruff.toml).
 
-    import python_checks; python_checks.run(results)   # results: tap.Results
+    from tests import python_checks; python_checks.run(results)   # results: tap.Results
 """
-import os
+from __future__ import annotations
+
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHECKED = ["harness"]
+from harness.env import ROOT
+from tests.tap import Results
+
+# The typed Python: the harness, the entry points of scripts/ and the test suites.
+CHECKED = ["harness", "scripts", "tests"]
 
 
-def _tool(argv):
+def _tool(argv: list[str]) -> str:
     proc = subprocess.run([sys.executable, "-m", *argv, *CHECKED], cwd=ROOT, capture_output=True,
                           text=True)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "clean"
 
 
-def run(results):
-    results.run("python: mypy --strict on harness/", _tool, ["mypy", "--strict"])
-    results.run("python: ruff check on harness/", _tool, ["ruff", "check"])
+def run(results: Results) -> None:
+    results.run("python: mypy --strict on harness/, scripts/ and tests/", _tool,
+                ["mypy", "--strict"])
+    results.run("python: ruff check on harness/, scripts/ and tests/", _tool, ["ruff", "check"])

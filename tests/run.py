@@ -1,23 +1,21 @@
 #!/usr/bin/env python3
 """kpoll's test runner: host tests, builds, then the VM suite. Prints TAP-like lines and ends
-with 'N passed, N failed'. Exit status 0 only if nothing failed."""
+with 'N passed, N failed'. Exit status 0 only if nothing failed.
+
+Started by tests/run.sh as `python3 -m tests.run` from the repository root."""
+from __future__ import annotations
+
 import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-
-from tap import Results  # noqa: E402
-import deb_suite  # noqa: E402
-import python_checks  # noqa: E402
-import host_suite  # noqa: E402
-import model_check  # noqa: E402
+from harness.env import ROOT
+from tests import deb_suite, host_suite, model_check, python_checks
+from tests.tap import Results
 
 
-def build(results, name, cmd, env=None):
+def build(results: Results, name: str, cmd: list[str],
+          env: dict[str, str] | None = None) -> str | None:
     """Runs a build step; returns its last stdout line (a path) or None on failure."""
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     ok = proc.returncode == 0
@@ -27,18 +25,20 @@ def build(results, name, cmd, env=None):
     return proc.stdout.strip().splitlines()[-1]
 
 
-def build_guest(results, flavour):
+def build_guest(results: Results, flavour: str) -> tuple[str, str] | None:
     """Builds the kernel, kpoll.ko, the guest programs and the initramfs of a kernel flavour
     (scripts/build-guest.sh); (kernel, initrd) or None if the build failed (recorded)."""
     name = f"build the {flavour} guest (kernel, kpoll.ko, initramfs)"
     env = dict(os.environ, KPOLL_FLAVOUR=flavour)
     paths = build(results, name, ["scripts/build-guest.sh"], env)
-    if paths:
-        results.record(name, True, paths)
-    return tuple(paths.split()) if paths else None
+    if not paths:
+        return None
+    results.record(name, True, paths)
+    kernel, initrd = paths.split()
+    return kernel, initrd
 
 
-def main():
+def main() -> int:
     results = Results()
     host_suite.run(results)
     deb_suite.run(results)
@@ -49,10 +49,7 @@ def main():
     if not guest:
         return results.summary()
 
-    import bench_smoke
-    import fault_suite
-    import sysctl_suite
-    import vm_suite
+    from tests import bench_smoke, fault_suite, sysctl_suite, vm_suite
 
     vm_suite.run(results, *guest)
     sysctl_suite.run(results, *guest)

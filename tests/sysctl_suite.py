@@ -10,12 +10,12 @@ it again."""
 import functools
 import os
 import shlex
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
-from guest import insmod, knob, rmmod, set_knob
-from guest_session import run_tests
-from tap import Results
-from vm import Vm
+from harness.vm import Vm
+from tests.guest import insmod, knob, rmmod, set_knob
+from tests.guest_session import run_tests
+from tests.tap import Results
 
 TOOL = "kpoll-sysctl-write"
 PORTS = "/proc/sys/net/kpoll/ports"
@@ -32,7 +32,7 @@ ROUNDS = max(1, int(os.environ.get("KPOLL_SOAK", "1"))) * 3000
 MAX_VALUE_LEN = 255
 
 
-def write_calls(vm: Vm, *data: str) -> List[str]:
+def write_calls(vm: Vm, *data: str) -> list[str]:
     """Opens the ports file once and calls write() once per `data` item; returns one outcome
     per call ("ok N" or "error ERRNO")."""
     args = " ".join(shlex.quote(item) for item in data)
@@ -105,9 +105,9 @@ def test_reads_at_offsets(vm: Vm) -> str:
     return "byte-wise read, read from offset 6 and past the end"
 
 
-def tally(text: str) -> Dict[str, int]:
+def tally(text: str) -> dict[str, int]:
     """Parses the reader's `<count> <value>` lines."""
-    seen: Dict[str, int] = {}
+    seen: dict[str, int] = {}
     for line in text.splitlines():
         count, _, value = line.partition(" ")
         seen[value] = seen.get(value, 0) + int(count)

@@ -2,14 +2,25 @@
 sockets are gone handed back, NAPI table entries reclaimed across unbind/rebind, IPv6 sockets
 opted in by port. Each test function takes the booted Vm and leaves the guest as it found it;
 vm_suite.py and fault_suite.py list them next to their own tests."""
-import json
-import subprocess
-from typing import Callable, Optional
+from __future__ import annotations
 
-from guest import (GUEST, MEMCACHED_PORT, build_loadgen, guest_answers, insmod, kpoll_counters,
-                   memcache_request, memcaslap_background, rmmod, set_knob, start_memcached,
-                   stop_memcached, wait_for)
-from echo import ECHO_CLIENT, start_echo, stop_echo
+import subprocess
+from collections.abc import Callable
+
+from harness.kpoll_status import kpoll_report
+from harness.loadgen import build_loadgen, run_json
+from harness.memcached import (
+    MEMCACHED_PORT,
+    PID_FILE,
+    memcache_request,
+    start_memcached,
+    stop_memcached,
+)
+from harness.netns import GUEST_IP as GUEST
+from harness.vm import Vm
+from harness.wait import wait_for
+from tests.echo import ECHO_CLIENT, start_echo, stop_echo
+from tests.guest import guest_answers, insmod, memcaslap_background, rmmod, set_knob
 
 HOLDER_PORT = 7301
 CONSUMER_PORT = 7302
@@ -66,15 +77,15 @@ print(len(times), round(pick(0.5), 2), round(pick(0.99), 2), round(times[-1], 2)
 """
 
 
-def queue_states(vm) -> list[str]:
-    return [n["state"] for n in kpoll_counters(vm)["napis"]]
+def queue_states(vm: Vm) -> list[str]:
+    return [n.state for n in kpoll_report(vm).napis]
 
 
-def log_has(vm, log: str, word: str) -> bool:
+def log_has(vm: Vm, log: str, word: str) -> bool:
     return word in vm.run(f"cat {log}")[1]
 
 
-def wait_log(vm, log: str, word: str, timeout: float = 30, interval: float = 0.05) -> None:
+def wait_log(vm: Vm, log: str, word: str, timeout: float = 30, interval: float = 0.05) -> None:
     """Waits for `word` in a guest program's log; fails with the log if it reports an error
     or never says it."""
     def said() -> bool:
@@ -87,7 +98,7 @@ def wait_log(vm, log: str, word: str, timeout: float = 30, interval: float = 0.0
         raise AssertionError(f"{exc}; {log}: {vm.run(f'cat {log}')[1][-500:]!r}") from None
 
 
-def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = None) -> str:
+def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None) -> str:
     """Consumer (echo server, opted in, never holding: one request at a time) and holder
     (kpoll-holder) share the single RX queue. The holder takes the hold, `between` runs, the
     holder leaves epoll_wait() as `then` says; the consumer's round trips must then be answered
@@ -107,7 +118,7 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
         vm.check(f"(kpoll-holder --port {HOLDER_PORT} --go-file /tmp/go --then {then} "
                  f"> {log} 2>&1 &)")
         wait_log(vm, log, "READY")
-        fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+        fires0 = int(kpoll_report(vm).total["watchdog_fires"])
         stream = vm.host_popen(["python3", "-c", STREAM, GUEST, str(HOLDER_PORT)])
         wait_log(vm, log, "HELD", 60)
         # The consumer is pinged every millisecond from now on, across the holder's way out of
@@ -128,7 +139,7 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
         if then == "sleep":
             wait_for(lambda: "held" not in queue_states(vm), "the watchdog's release",
                      10 * LONG_WATCHDOG_US / 1e6, 0.05)
-        fires = int(kpoll_counters(vm)["total"]["watchdog_fires"]) - fires0
+        fires = int(kpoll_report(vm).total["watchdog_fires"]) - fires0
         holder_log = vm.run(f"cat {log}")[1]
     finally:
         if stream is not None:
@@ -151,29 +162,29 @@ def holder_leaves(vm, then: str, between: Optional[Callable[[object], None]] = N
     return f"{count} consumer pings, worst {worst_ms} ms; queue {states}"
 
 
-def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm):
+def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm: Vm) -> str:
     """Finding 6: a process takes the hold with zero-timeout epoll_wait() calls returning an
     always-ready eventfd, returns 0 once, then blocks in pause()."""
     return holder_leaves(vm, "empty")
 
 
-def test_holder_empty_return_after_a_knob_write_gives_the_queue_back(vm):
+def test_holder_empty_return_after_a_knob_write_gives_the_queue_back(vm: Vm) -> str:
     """Finding 6: as above, with a write of net.kpoll.ports (same value: a new configuration
     epoch) between taking the hold and going to sleep in epoll_wait()."""
-    def rewrite_ports(vm):
+    def rewrite_ports(vm: Vm) -> None:
         rc, out = set_knob(vm, "ports", f"{HOLDER_PORT} {CONSUMER_PORT}")
         assert rc == 0, out
     return holder_leaves(vm, "empty-blocking", rewrite_ports)
 
 
-def test_holder_asleep_outside_epoll_does_not_starve_the_queue(vm):
+def test_holder_asleep_outside_epoll_does_not_starve_the_queue(vm: Vm) -> str:
     """Finding 6: the holder takes the hold and then sleeps in nanosleep(), never returning to
     epoll_wait(): until the watchdog releases the hold, the watchdog's service polls serve the
     queue, so the consumer's round trips stay far below the watchdog."""
     return holder_leaves(vm, "sleep")
 
 
-def test_queue_whose_last_socket_closed_goes_back_to_irq(vm):
+def test_queue_whose_last_socket_closed_goes_back_to_irq(vm: Vm) -> str:
     """Finding 5 (stale slots): the holder closes its only socket on the held queue and stays
     busy in epoll_wait() on other work (an eventfd): the queue goes back to its IRQ."""
     return holder_leaves(vm, "close-spin")
@@ -187,14 +198,14 @@ HOSTAGE_NEAR_WATCHDOG_US = 10_000
 BYSTANDER_P99_MS = 2.0
 
 
-def bystander_pings(vm, seconds: float) -> tuple[int, float, float, float]:
+def bystander_pings(vm: Vm, seconds: float) -> tuple[int, float, float, float]:
     proc = vm.host(["python3", "-c", PING_P99, GUEST, "7402", str(seconds)], timeout=60)
     assert proc.returncode == 0, proc.stderr
     count, p50, p99, worst = proc.stdout.split()
     return int(count), float(p50), float(p99), float(worst)
 
 
-def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
+def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm: Vm) -> str:
     """Finding 5: holder A works 8 ms after every batch (watchdog 10 ms), so it comes back to
     epoll_wait() just in time, again and again; app B (not opted in) on the same queue is pinged
     every millisecond: A adds less than 2 ms to B's p99 (the held queue gets service polls)."""
@@ -207,7 +218,7 @@ def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
         baseline = bystander_pings(vm, 3)
         start_echo(vm, f"--port 7401 --so-kpoll --fault stall --fault-after 50 --fault-every 1 "
                        f"--stall-ms {HOSTAGE_BATCH_MS}", log="/tmp/near-holder.log")
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         # One connection, closed loop: every batch is one request, and with the 8 ms stall after
         # it A returns to epoll_wait() just under the watchdog, where the next request waits.
         client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7401", "1", str(10**9)],
@@ -215,7 +226,7 @@ def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm):
         wait_for(lambda: log_has(vm, "/tmp/near-holder.log", "STALL-END"),
                  "the holder's first 8 ms batch", 60, 0.05)
         during = bystander_pings(vm, 5)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
         stalls = vm.run("grep -c STALL-END /tmp/near-holder.log")[1].strip()
     finally:
         if client is not None:
@@ -247,7 +258,7 @@ GUEST6 = "fd00:6b70::2"
 HOST6 = "fd00:6b70::1"
 
 
-def test_ipv6_sockets_opt_in_by_port(vm):
+def test_ipv6_sockets_opt_in_by_port(vm: Vm) -> str:
     """memcached listening on IPv6 is opted in by net.kpoll.ports: under verified load over
     IPv6 kpoll holds and polls the queue."""
     exe = build_loadgen()
@@ -257,26 +268,25 @@ def test_ipv6_sockets_opt_in_by_port(vm):
              f"ip -6 addr add {GUEST6}/64 dev eth0")
     wait_for(lambda: "tentative" not in vm.run("ip -6 addr show dev eth0")[1],
              "the guest's IPv6 address usable", 10)
+    # The pid file where stop_memcached() looks (memcached writes it as `nobody`).
     vm.check(f"memcached -u nobody -t 1 -l {GUEST6} -p {MEMCACHED_PORT} -c 4096 -d "
-             "-P /run/memcached.pid")
+             f"-P {PID_FILE}")
     wait_for(lambda: vm.run(f"grep -q ':{MEMCACHED_PORT:04X} ' /proc/net/tcp6")[0] == 0,
              "memcached listening on IPv6")
     insmod(vm)
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out
-        before = kpoll_counters(vm)["total"]
-        proc = vm.host([exe, "--server", f"[{GUEST6}]:{MEMCACHED_PORT}", "--json", "--closed",
-                        "--connections", "16", "--duration", "3", "--warmup", "0",
-                        "--keys", "1000"], timeout=120)
-        after = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
+        proc, report = run_json(vm, exe, ["--json", "--closed", "--connections", "16",
+                                          "--duration", "3", "--warmup", "0", "--keys", "1000"],
+                                120, server=f"[{GUEST6}]:{MEMCACHED_PORT}")
+        after = kpoll_report(vm).total
     finally:
         rmmod(vm)
         stop_memcached(vm)
         vm.run(f"ip -6 addr del {GUEST6}/64 dev eth0")
-    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
-    assert line, f"kpoll-loadgen over IPv6 failed: {proc.stderr[-2000:]}"
-    report = json.loads(line)
+    assert report is not None, f"kpoll-loadgen over IPv6 failed: {proc.stderr[-2000:]}"
     requests, errors = report["requests"]["total"], report["errors"]["total"]
     holds = int(after["suspensions"]) - int(before["suspensions"])
     polled = int(after["app_packets"]) - int(before["app_packets"])
@@ -287,7 +297,7 @@ def test_ipv6_sockets_opt_in_by_port(vm):
 
 # --- unbind/rebind: NAPI IDs come and go -----------------------------------------------------
 
-def unbind_rebind(vm) -> None:
+def unbind_rebind(vm: Vm) -> None:
     dev = vm.check("basename $(readlink /sys/class/net/eth0/device)").strip()
     vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/unbind")
     vm.check(f"echo {dev} > /sys/bus/virtio/drivers/virtio_net/bind")
@@ -296,23 +306,23 @@ def unbind_rebind(vm) -> None:
     wait_for(lambda: guest_answers(vm), "the guest answering after rebind", 30, 0.2)
 
 
-def test_rebind_50_times_keeps_holding(vm):
+def test_rebind_50_times_keeps_holding(vm: Vm) -> str:
     """Finding 3: the two-queue NIC is unbound and bound again 50 times (new NAPI IDs each
     time, 100 in all: more than the table has entries); after every rebind a held load gets new
     holds, the totals never go down and nothing is left untracked."""
     return rebind_rounds(vm, 50)
 
 
-def test_rebind_34_times_keeps_holding(vm):
+def test_rebind_34_times_keeps_holding(vm: Vm) -> str:
     """As the 50-round test, for the slower KASAN kernel: 68 NAPI IDs, still more than the
     table's 64 entries, so entries of gone NAPIs must be reclaimed."""
     return rebind_rounds(vm, 34)
 
 
-def rebind_rounds(vm, rounds: int) -> str:
-    start_memcached(vm, threads=2)
+def rebind_rounds(vm: Vm, rounds: int) -> str:
+    start_memcached(vm, "-t 2")
     insmod(vm)
-    seen: set[str] = set()
+    seen: set[int] = set()
     per_round = []
     last_total = 0
     load = None
@@ -321,20 +331,21 @@ def rebind_rounds(vm, rounds: int) -> str:
         assert rc == 0, out
         for i in range(rounds):
             unbind_rebind(vm)
-            before = int(kpoll_counters(vm)["total"]["suspensions"])
+            before = int(kpoll_report(vm).total["suspensions"])
             assert before >= last_total, f"round {i}: totals went down {last_total} -> {before}"
             load = memcaslap_background(vm, 600)
-            wait_for(lambda: any(n["state"] == "held" and n["napi_id"] not in seen
-                                 for n in kpoll_counters(vm)["napis"]),
+            # The lambda reads `seen` while this round waits, before the round updates it.
+            wait_for(lambda: any(n.state == "held" and n.napi_id not in seen  # noqa: B023
+                                 for n in kpoll_report(vm).napis),
                      f"a hold on a new NAPI in round {i}", 60, 0.02)
             load.kill()
             load.wait()
             load = None
-            report = kpoll_counters(vm)
-            last_total = int(report["total"]["suspensions"])
+            report = kpoll_report(vm)
+            last_total = int(report.total["suspensions"])
             per_round.append(last_total - before)
-            seen |= {n["napi_id"] for n in report["napis"] if n["state"] != "gone"}
-        config = kpoll_counters(vm)["config"]
+            seen |= {n.napi_id for n in report.napis if n.state != "gone"}
+        config = kpoll_report(vm).config
         reply = memcache_request(vm, b"set rebind 0 0 2\r\nok\r\nget rebind\r\n")
     finally:
         if load is not None:

@@ -6,13 +6,27 @@ import os
 import subprocess
 import time
 
-import bad_input
-import trust_tests
-from echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
-from guest import (GUEST, guest_answers, insmod, knob, kpoll_counters, measure_load,
-                   memcache_request, memcaslap, memcaslap_background, rmmod, rx_irqs, set_knob,
-                   start_memcached, stop_memcached, wait_for)
-from guest_session import run_tests
+from harness.kpoll_status import kpoll_report
+from harness.memcached import memcache_request, start_memcached, stop_memcached
+from harness.netns import GUEST_IP as GUEST
+from harness.procfs import read_cpu_jiffies
+from harness.vm import Vm
+from harness.wait import wait_for
+from tests import bad_input, trust_tests
+from tests.echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
+from tests.guest import (
+    guest_answers,
+    insmod,
+    knob,
+    measure_load,
+    memcaslap,
+    memcaslap_background,
+    rmmod,
+    rx_irqs,
+    set_knob,
+)
+from tests.guest_session import run_tests
+from tests.tap import Results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = bad_input.KNOBS
@@ -21,7 +35,7 @@ DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "10000", "budget": "64"}
 
 # --- foundation -------------------------------------------------------------------------------
 
-def test_boots_patched_kernel(vm):
+def test_boots_patched_kernel(vm: Vm) -> str:
     release = vm.check("uname -r").strip()
     assert release.startswith("6.12."), release
     hooks = vm.check("grep -c -w -e kpoll_register -e kpoll_unregister /proc/kallsyms").strip()
@@ -29,7 +43,7 @@ def test_boots_patched_kernel(vm):
     return f"Linux {release} with kpoll hook points"
 
 
-def test_module_loads_and_unloads(vm):
+def test_module_loads_and_unloads(vm: Vm) -> None:
     insmod(vm)
     try:
         lsmod = vm.check("cat /proc/modules")
@@ -46,7 +60,7 @@ def test_module_loads_and_unloads(vm):
     assert rc != 0, out
 
 
-def test_memcached_answers_from_host(vm):
+def test_memcached_answers_from_host(vm: Vm) -> None:
     start_memcached(vm)
     try:
         reply = memcache_request(vm, b"set kpoll-key 0 0 5\r\nhello\r\nget kpoll-key\r\n")
@@ -55,7 +69,7 @@ def test_memcached_answers_from_host(vm):
         stop_memcached(vm)
 
 
-def test_load_raises_rx_irqs(vm):
+def test_load_raises_rx_irqs(vm: Vm) -> str:
     start_memcached(vm)
     try:
         before = rx_irqs(vm)
@@ -63,10 +77,10 @@ def test_load_raises_rx_irqs(vm):
         after = rx_irqs(vm)
     finally:
         stop_memcached(vm)
-    assert stats["ops"] > 100, stats
-    assert stats["verify_failed"] == 0, stats
-    assert after - before > 100, f"RX IRQs moved by {after - before} over {stats['ops']} requests"
-    return f"{stats['ops']} requests, {after - before} RX IRQs"
+    assert stats.ops > 100, stats
+    assert stats.verify_failed == 0, stats
+    assert after - before > 100, f"RX IRQs moved by {after - before} over {stats.ops} requests"
+    return f"{stats.ops} requests, {after - before} RX IRQs"
 
 
 # --- polling core -----------------------------------------------------------------------------
@@ -80,7 +94,7 @@ def test_load_raises_rx_irqs(vm):
 IRQ_CUT_RATIO = 0.75
 
 
-def test_memcached_port_optin_cuts_irqs(vm):
+def test_memcached_port_optin_cuts_irqs(vm: Vm) -> str:
     """Unmodified memcached, opted in by port: fewer RX IRQs/request, queue held and polled."""
     start_memcached(vm)
     insmod(vm)
@@ -88,34 +102,34 @@ def test_memcached_port_optin_cuts_irqs(vm):
         off = measure_load(vm, seconds=5)
         rc, out = set_knob(vm, "ports", "11211")
         assert rc == 0, out
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         on = measure_load(vm, seconds=5)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
     finally:
         rmmod(vm)
         stop_memcached(vm)
     for run in (off, on):
-        assert run["verify_failed"] == 0 and run["verify_misses"] == 0, run
-    assert off["irqs_per_req"] > 0.2, f"kpoll off: {off['irqs_per_req']:.3f} IRQs/request"
-    ratio = on["irqs_per_req"] / off["irqs_per_req"]
+        assert run.verify_failed == 0 and run.verify_misses == 0, run
+    assert off.irqs_per_req > 0.2, f"kpoll off: {off.irqs_per_req:.3f} IRQs/request"
+    ratio = on.irqs_per_req / off.irqs_per_req
     app_packets = int(after["app_packets"]) - int(before["app_packets"])
     app_polls = int(after["app_polls"]) - int(before["app_polls"])
     suspensions = int(after["suspensions"]) - int(before["suspensions"])
     assert app_polls > 0 and app_packets > 0, f"no polls from epoll_wait: {before} -> {after}"
     assert suspensions > 0, after
-    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off['irqs_per_req']:.3f} on "
-                                    f"{on['irqs_per_req']:.3f} (ratio {ratio:.3f})")
-    return (f"IRQs/request off {off['irqs_per_req']:.3f} -> on {on['irqs_per_req']:.4f}; "
-            f"TPS {off['tps']} -> {on['tps']}; app packets {app_packets}")
+    assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off.irqs_per_req:.3f} on "
+                                    f"{on.irqs_per_req:.3f} (ratio {ratio:.3f})")
+    return (f"IRQs/request off {off.irqs_per_req:.3f} -> on {on.irqs_per_req:.4f}; "
+            f"TPS {off.tps} -> {on.tps}; app packets {app_packets}")
 
 
-def write_knob(vm, name, value, user=None):
+def write_knob(vm: Vm, name: str, value: str, user: str | None = None) -> tuple[int, str]:
     """Writes a knob as root or as `user`; returns (rc, output)."""
     cmd = f"echo -n '{value}' > /proc/sys/net/kpoll/{name}"
     return vm.run(f'su -s /bin/sh {user} -c "{cmd}"' if user else cmd)
 
 
-def test_bad_input_table(vm):
+def test_bad_input_table(vm: Vm) -> str:
     """Every row of README's bad-input table gets its error and changes nothing."""
     table = bad_input.rows()
     start = {"enabled": "0", "ports": "7777", "watchdog_us": "5000", "budget": "16"}
@@ -153,7 +167,7 @@ def test_bad_input_table(vm):
     return f"{len(table)} rows of the README table"
 
 
-def test_so_kpoll_echo_server_cuts_irqs(vm):
+def test_so_kpoll_echo_server_cuts_irqs(vm: Vm) -> str:
     """An application that opts in with setsockopt (inherited by accepted sockets)."""
     insmod(vm)
     try:
@@ -163,10 +177,10 @@ def test_so_kpoll_echo_server_cuts_irqs(vm):
         irq1 = rx_irqs(vm)
         stop_echo(vm)
         start_echo(vm, "--port 7002 --so-kpoll")
-        before = kpoll_counters(vm)["total"]
+        before = kpoll_report(vm).total
         opted = echo_load(vm, 7002)
         irq2 = rx_irqs(vm)
-        after = kpoll_counters(vm)["total"]
+        after = kpoll_report(vm).total
     finally:
         stop_echo(vm)
         rmmod(vm)
@@ -178,13 +192,13 @@ def test_so_kpoll_echo_server_cuts_irqs(vm):
     return f"IRQs/request plain {off:.3f} -> SO_KPOLL {on:.4f}"
 
 
-def holds_ended(vm):
+def holds_ended(vm: Vm) -> int:
     """Holds handed back so far: on an idle epoll_wait() or by the watchdog."""
-    total = kpoll_counters(vm)["total"]
+    total = kpoll_report(vm).total
     return int(total["idle_resumes"]) + int(total["watchdog_fires"])
 
 
-def test_idle_hands_back_to_irqs(vm):
+def test_idle_hands_back_to_irqs(vm: Vm) -> str:
     """After load stops: a request is answered, the IRQ counter moves, the guest is idle."""
     start_memcached(vm)
     insmod(vm)
@@ -195,7 +209,7 @@ def test_idle_hands_back_to_irqs(vm):
         # Load until a hold is seen (a slow debug guest may need longer than a fixed run), then
         # stop it and wait for the hand-back that the idle epoll_wait() must make.
         load = memcaslap_background(vm, 600)
-        wait_for(lambda: any(n["state"] == "held" for n in kpoll_counters(vm)["napis"]),
+        wait_for(lambda: any(n.state == "held" for n in kpoll_report(vm).napis),
                  "a held queue under load", 60, 0.02)
         load.kill()
         load.wait()
@@ -203,11 +217,11 @@ def test_idle_hands_back_to_irqs(vm):
         # The hold ends on the idle epoll_wait() (idle_resumes) or, when the adaptive deadline
         # ran out first, by the watchdog (watchdog_fires): either way the queue is handed back.
         wait_for(lambda: holds_ended(vm) > ended0, "a hold ended after the load", 30, 0.05)
-        wait_for(lambda: all(n["state"] != "held" for n in kpoll_counters(vm)["napis"]),
+        wait_for(lambda: all(n.state != "held" for n in kpoll_report(vm).napis),
                  "no held queue after the load", 30, 0.05)
-        busy0, total0 = vm.cpu_jiffies()
+        busy0, total0 = read_cpu_jiffies(vm)
         time.sleep(2)  # the measurement window for idle CPU, not a synchronisation
-        busy1, total1 = vm.cpu_jiffies()
+        busy1, total1 = read_cpu_jiffies(vm)
         idle_share = 1.0 - (busy1 - busy0) / max(total1 - total0, 1)
         irq0 = rx_irqs(vm)
         reply = memcache_request(vm, b"get nothing-here\r\n")
@@ -235,13 +249,13 @@ while time.monotonic() < end:
 """
 
 
-def test_stalled_app_gets_irqs_back(vm):
+def test_stalled_app_gets_irqs_back(vm: Vm) -> str:
     """An app takes events then spins without epoll_wait while traffic continues: the watchdog
     gives the queue back to IRQs."""
     insmod(vm)
     try:
         start_echo(vm, "--port 7003 --so-kpoll --stall-after 3000 --stall-ms 3000")
-        fires0 = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+        fires0 = int(kpoll_report(vm).total["watchdog_fires"])
         client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7003", "16", "6000"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -250,7 +264,7 @@ def test_stalled_app_gets_irqs_back(vm):
             trickle = vm.host_popen(["python3", "-c", TRICKLE, GUEST, "7003", "1.5"])
             wait_for(lambda: rx_irqs(vm) > irq0 + 5, "RX IRQs during the stall", 2.5, 0.05)
             stalled = "STALL-END" not in vm.run("cat /tmp/echo.log")[1]
-            fires = int(kpoll_counters(vm)["total"]["watchdog_fires"])
+            fires = int(kpoll_report(vm).total["watchdog_fires"])
             trickle.wait(timeout=30)
             out, err = client.communicate(timeout=240)
         finally:
@@ -266,7 +280,7 @@ def test_stalled_app_gets_irqs_back(vm):
     return f"IRQs back while the app was stalled; watchdog fires {fires - fires0}"
 
 
-def test_link_down_up_while_held(vm):
+def test_link_down_up_while_held(vm: Vm) -> None:
     """ifdown/ifup disables and re-enables the NAPI while holds come and go under load: traffic
     and IRQs come back. (On one vCPU the guest shell runs between holds; the two-vCPU guest of
     fault_suite.py flaps the link with the queue seen held.)"""
@@ -276,8 +290,8 @@ def test_link_down_up_while_held(vm):
         set_knob(vm, "ports", "11211")
         load = memcaslap_background(vm, 60, "-R")
         try:
-            holds0 = int(kpoll_counters(vm)["total"]["suspensions"])
-            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > holds0 + 10,
+            holds0 = int(kpoll_report(vm).total["suspensions"])
+            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > holds0 + 10,
                      "holds under load", 30)
             vm.check("ip link set eth0 down && ip link set eth0 up && "
                      "ip addr replace 10.213.0.2/24 dev eth0")
@@ -294,7 +308,7 @@ def test_link_down_up_while_held(vm):
     assert irq1 > irq0, "no RX IRQ after link down/up"
 
 
-def test_server_killed_while_held(vm):
+def test_server_killed_while_held(vm: Vm) -> str:
     """kill -9 of the server under load: the hold is dropped (epoll freed) and IRQs return."""
     insmod(vm)
     try:
@@ -302,12 +316,12 @@ def test_server_killed_while_held(vm):
         client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7004", "8", "100000"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 30)
+            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > 0, "a hold", 30)
             vm.check("killall -9 kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
             client.communicate(timeout=60)
         finally:
             client.kill()
-        napis = kpoll_counters(vm)["napis"]
+        napis = kpoll_report(vm).napis
         irq0 = rx_irqs(vm)
         reply_ok = all(guest_answers(vm) for _ in range(3))
         irq1 = rx_irqs(vm)
@@ -315,17 +329,12 @@ def test_server_killed_while_held(vm):
         stop_echo(vm)
         rmmod(vm)
     assert reply_ok, "guest unreachable after the server was killed"
-    assert all(n["state"] != "held" for n in napis), napis
+    assert all(n.state != "held" for n in napis), napis
     assert irq1 >= irq0 + 3, f"RX IRQs after kill: {irq1 - irq0}"
-    return f"queue state after kill: {[n['state'] for n in napis]}"
+    return f"queue state after kill: {[n.state for n in napis]}"
 
 
-def kpollctl_json(vm):
-    import json
-    return json.loads(vm.check("kpollctl status --json"))
-
-
-def test_kpollctl_reports_and_steers(vm):
+def test_kpollctl_reports_and_steers(vm: Vm) -> str:
     """kpollctl: errors without the module, enable/disable change IRQ behaviour, its counters
     move under load and its RX IRQ count agrees with /proc/interrupts."""
     rc, out = vm.run("kpollctl status")
@@ -340,9 +349,9 @@ def test_kpollctl_reports_and_steers(vm):
         assert rc == 2, (rc, out)
         out = vm.check("kpollctl enable --port 11211")
         assert "11211" in out and knob(vm, "ports") == "11211", out
-        before = kpollctl_json(vm)
+        before = kpoll_report(vm)
         on = measure_load(vm, seconds=3)
-        after = kpollctl_json(vm)
+        after = kpoll_report(vm)
         irqs_now = rx_irqs(vm)
         out = vm.check("kpollctl disable")
         assert knob(vm, "ports") == "", out
@@ -351,25 +360,25 @@ def test_kpollctl_reports_and_steers(vm):
     finally:
         rmmod(vm)
         stop_memcached(vm)
-    t0, t1 = before["total"], after["total"]
+    t0, t1 = before.total, after.total
     assert t1["app_packets"] > t0["app_packets"] and t1["suspensions"] > t0["suspensions"], t1
     for key in t0:
         assert t1[key] >= t0[key], key
-    reported = sum(i["rx_irqs"] for i in after["interfaces"] or [])
+    reported = sum(i["rx_irqs"] for i in after.interfaces or [])
     assert 0 < reported <= irqs_now <= reported + 20, (reported, irqs_now)
-    assert on["irqs_per_req"] < 0.5 * off["irqs_per_req"], (on["irqs_per_req"], off["irqs_per_req"])
+    assert on.irqs_per_req < 0.5 * off.irqs_per_req, (on.irqs_per_req, off.irqs_per_req)
     assert "NAPI" in human and "eth0" in human, human
-    return f"enabled {on['irqs_per_req']:.3f} vs disabled {off['irqs_per_req']:.3f} IRQs/request"
+    return f"enabled {on.irqs_per_req:.3f} vs disabled {off.irqs_per_req:.3f} IRQs/request"
 
 
-def test_rmmod_under_load(vm):
+def test_rmmod_under_load(vm: Vm) -> None:
     start_memcached(vm)
     insmod(vm)
     try:
         set_knob(vm, "ports", "11211")
         load = memcaslap_background(vm, 6, "-v", "0.1", stdout=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: int(kpoll_counters(vm)["total"]["suspensions"]) > 0, "a hold", 20)
+            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > 0, "a hold", 20)
             rmmod(vm)
             irq0 = rx_irqs(vm)
             wait_for(lambda: rx_irqs(vm) > irq0 + 10, "RX IRQs after rmmod", 10)
@@ -401,6 +410,6 @@ TESTS = [
 ]
 
 
-def run(results, kernel, initrd):
+def run(results: Results, kernel: str, initrd: str) -> None:
     run_tests(results, "vm", kernel, initrd, TESTS,
               "kpoll-test-console.log", os.environ.get("KPOLL_FLAVOUR"), vcpus=1)

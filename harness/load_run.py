@@ -1,0 +1,127 @@
+"""One measured load run, as the demo and the benchmark make it: the load generator's view
+(rate, latency, errors) and the guest's (busy time, RX IRQs, NET_RX softirqs, kpoll counters;
+harness.guest_metrics) around it.
+
+The busy-time reads are the last guest command before the load and the first after it; every
+other read lies outside that window. The request count is memcached's own (cmd_get + cmd_set),
+read outside the busy window too.
+"""
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+
+from harness.guest_api import Guest
+from harness.guest_metrics import read_busy, read_counters
+from harness.loadgen import timed_run
+from harness.memcached import memcached_ops
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the load generator is asked to do."""
+
+    name: str
+    connections: int
+    closed: bool = True
+    rate_fraction: float | None = None  # open loop: fraction of the boot's base rate
+    depth: int = 1
+    etc: bool = False  # Facebook ETC key/value sizes (and inter-arrivals when open loop)
+
+    def argv(self, base_rps: float) -> list[str]:
+        args = ["--connections", str(self.connections)]
+        if self.closed:
+            args.append("--closed")
+            if self.depth > 1:
+                args += ["--depth", str(self.depth)]
+        else:
+            assert self.rate_fraction is not None
+            args += ["--rate", f"{self.rate_fraction * base_rps:.0f}"]
+            if self.etc:
+                args += ["--ia", "fb_ia"]
+        if self.etc:
+            args += ["--key-size", "fb_key", "--value-size", "fb_value"]
+        return args
+
+
+@dataclass
+class Run:
+    """One load run with the guest's deltas around it."""
+
+    load: str
+    requests: int
+    busy_ns: int
+    elapsed_ns: int
+    rx_irqs: int
+    net_rx: int
+    rate: float | None
+    p50_us: float | None
+    p99_us: float | None
+    p999_us: float | None
+    errors: int
+    misses: int
+    failed: bool
+    kpoll: dict[str, int] = field(default_factory=dict)
+    # Host side of the same window: wall time, and CPU time of QEMU and of the load generator.
+    wall_s: float = 0.0
+    qemu_cpu_s: float = 0.0
+    loadgen_cpu_s: float = 0.0
+
+    @property
+    def busy_per_req(self) -> float | None:
+        """Guest busy ns per request: guest instructions per request under icount."""
+        return self.busy_ns / self.requests if self.requests > 0 else None
+
+    @property
+    def irqs_per_req(self) -> float | None:
+        return self.rx_irqs / self.requests if self.requests > 0 else None
+
+    @property
+    def net_rx_per_req(self) -> float | None:
+        return self.net_rx / self.requests if self.requests > 0 else None
+
+
+def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: float,
+                 warmup: float) -> Run:
+    """One load run with the guest's counters around it (busy time read innermost)."""
+    before = read_counters(vm)
+    ops0 = memcached_ops(vm)
+    t0, busy0 = read_busy(vm)
+    host0 = host_cpu(vm)
+    lg = timed_run(vm, exe, load.argv(base_rps), duration, warmup)
+    host1 = host_cpu(vm)
+    t1, busy1 = read_busy(vm)
+    ops1 = memcached_ops(vm)
+    after = read_counters(vm)
+    lat = lg.get("latency_us") or {}
+    errors = lg.get("errors") or {}
+    return Run(
+        load=load.name, requests=ops1 - ops0, busy_ns=busy1 - busy0, elapsed_ns=t1 - t0,
+        rx_irqs=after.rx_irqs - before.rx_irqs, net_rx=after.net_rx - before.net_rx,
+        rate=lg.get("achieved_rps"), p50_us=lat.get("p50"), p99_us=lat.get("p99"),
+        p999_us=lat.get("p99_9"), errors=int(errors.get("total", 0) if errors else 0),
+        misses=int(lg.get("misses") or 0), failed=bool(lg.get("failed")),
+        kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
+        wall_s=host1[0] - host0[0], qemu_cpu_s=host1[1] - host0[1],
+        loadgen_cpu_s=host1[2] - host0[2])
+
+
+def host_cpu(vm: Guest) -> tuple[float, float, float]:
+    """(host monotonic s, QEMU's CPU s, CPU s of this process's finished children: the load
+    generator runs are the children that finish in a load's window)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic(), vm.qemu_cpu_seconds(), children.ru_utime + children.ru_stime
+
+
+def idle_run(vm: Guest, seconds: float) -> Run:
+    """Guest busy time over `seconds` without load."""
+    before = read_counters(vm)
+    t0, busy0 = read_busy(vm)
+    vm.check(f"sleep {seconds}")
+    t1, busy1 = read_busy(vm)
+    after = read_counters(vm)
+    return Run(load="idle", requests=0, busy_ns=busy1 - busy0, elapsed_ns=t1 - t0,
+               rx_irqs=after.rx_irqs - before.rx_irqs, net_rx=after.net_rx - before.net_rx,
+               rate=None, p50_us=None, p99_us=None, p999_us=None, errors=0, misses=0,
+               failed=False, kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()})
