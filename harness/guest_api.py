@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Guest(Protocol):
@@ -20,6 +20,8 @@ class Guest(Protocol):
 
     def host(self, cmd: Sequence[str], timeout: float = 60, check: bool = False,
              input: str | None = None) -> subprocess.CompletedProcess[str]: ...
+
+    def host_popen(self, cmd: str | Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]: ...
 
     def alive(self) -> bool: ...
 

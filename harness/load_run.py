@@ -2,19 +2,23 @@
 (rate, latency, errors) and the guest's (busy time, RX IRQs, NET_RX softirqs, kpoll counters;
 harness.guest_metrics) around it.
 
-The busy-time reads are the last guest command before the load and the first after it; every
-other read lies outside that window. The request count is memcached's own (cmd_get + cmd_set),
-read outside the busy window too.
+The window opens when the load generator's warm-up is over, so that what happens while the load
+starts (memcached's first batches, kpoll's admission still backing off from the preload's single
+connection) counts neither in the latencies, which the load generator only records after its
+warm-up, nor in the guest's counters. It closes when the load generator has finished. The
+busy-time reads are the last guest command at the opening and the first at the close; every
+other read lies outside them. The request count is memcached's own (cmd_get + cmd_set).
 """
 from __future__ import annotations
 
+import os
 import resource
 import time
 from dataclasses import dataclass, field
 
 from harness.guest_api import Guest
 from harness.guest_metrics import read_busy, read_counters
-from harness.loadgen import timed_run
+from harness.loadgen import finish_timed_run, start_timed_run
 from harness.memcached import memcached_ops
 
 
@@ -84,13 +88,18 @@ class Run:
 
 def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: float,
                  warmup: float) -> Run:
-    """One load run with the guest's counters around it (busy time read innermost)."""
+    """One load run with the guest's counters around its measured part (see the module
+    documentation)."""
+    children0 = children_cpu()
+    proc = start_timed_run(vm, exe, load.argv(base_rps), duration, warmup)
+    time.sleep(warmup)
     before = read_counters(vm)
     ops0 = memcached_ops(vm)
     t0, busy0 = read_busy(vm)
-    host0 = host_cpu(vm)
-    lg = timed_run(vm, exe, load.argv(base_rps), duration, warmup)
-    host1 = host_cpu(vm)
+    wall0, qemu0, loadgen0 = time.monotonic(), vm.qemu_cpu_seconds(), process_cpu(proc.pid)
+    lg = finish_timed_run(proc, duration + warmup + 60)
+    wall1, qemu1 = time.monotonic(), vm.qemu_cpu_seconds()
+    loadgen1 = children_cpu() - children0
     t1, busy1 = read_busy(vm)
     ops1 = memcached_ops(vm)
     after = read_counters(vm)
@@ -103,15 +112,23 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
         p999_us=lat.get("p99_9"), errors=int(errors.get("total", 0) if errors else 0),
         misses=int(lg.get("misses") or 0), failed=bool(lg.get("failed")),
         kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
-        wall_s=host1[0] - host0[0], qemu_cpu_s=host1[1] - host0[1],
-        loadgen_cpu_s=host1[2] - host0[2])
+        wall_s=wall1 - wall0, qemu_cpu_s=qemu1 - qemu0, loadgen_cpu_s=loadgen1 - loadgen0)
 
 
-def host_cpu(vm: Guest) -> tuple[float, float, float]:
-    """(host monotonic s, QEMU's CPU s, CPU s of this process's finished children: the load
-    generator runs are the children that finish in a load's window)."""
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (the load generator's runs)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.monotonic(), vm.qemu_cpu_seconds(), children.ru_utime + children.ru_stime
+    return children.ru_utime + children.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a running host process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def idle_run(vm: Guest, seconds: float) -> Run:

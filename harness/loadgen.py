@@ -53,15 +53,30 @@ def run_loadgen(vm: Guest, exe: str, *args: object, timeout: float = 600) -> dic
     return report
 
 
-def timed_run(vm: Guest, exe: str, args: Sequence[str], duration: float,
-              warmup: float) -> dict[str, Any]:
-    """One measured run (one thread, no preload: see preload()); its JSON summary, or
-    {"failed": ...} when there is none."""
-    proc, report = run_json(vm, exe, ["--threads", "1", "--duration", str(duration), "--warmup",
-                                      str(warmup), "--no-preload", "--drain-timeout", "5",
-                                      "--json", *args], duration + warmup + 60)
+def timed_argv(exe: str, args: Sequence[str], duration: float, warmup: float) -> list[str]:
+    """A measured run: one thread, no preload (see preload()), JSON summary."""
+    return [exe, "--server", SERVER, "--threads", "1", "--duration", str(duration), "--warmup",
+            str(warmup), "--no-preload", "--drain-timeout", "5", "--json", *args]
+
+
+def start_timed_run(vm: Guest, exe: str, args: Sequence[str], duration: float,
+                    warmup: float) -> subprocess.Popen[str]:
+    """Starts a measured run in the background (see finish_timed_run())."""
+    return vm.host_popen(timed_argv(exe, args, duration, warmup), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+
+
+def finish_timed_run(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    """Waits for a run of start_timed_run(); its JSON summary, or {"failed": ...} when there
+    is none."""
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    report = last_json(stdout)
     if report is None:
-        return {"failed": True, "exit": proc.returncode, "stderr": proc.stderr[-2000:]}
+        return {"failed": True, "exit": proc.returncode, "stderr": stderr[-2000:]}
     return report
 
 
