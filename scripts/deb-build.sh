@@ -95,10 +95,14 @@ for pkg in linux-image-"$release" linux-headers-"$release" $([ "$KPOLL_DEB_DEBUG
 	mv "$deb" "$stage/"
 done
 headers="$stage/linux-headers-${release}_${pkgversion}_amd64.deb"
+# The listing goes to a file first: `dpkg-deb -c | grep -q` fails under pipefail whenever grep
+# stops reading early (dpkg-deb then dies of SIGPIPE), i.e. exactly when the file is there.
+dpkg-deb -c "$headers" >"$stage/headers.list"
 for f in rust/libcore.rmeta rust/libkernel.rmeta rust/libmacros.so include/config/auto.conf Module.symvers scripts/target.json; do
-	dpkg-deb -c "$headers" | grep -q " \./usr/src/linux-headers-$release/$f\$" ||
+	grep -q " \./usr/src/linux-headers-$release/$f\$" "$stage/headers.list" ||
 		die "the headers package lacks $f: external Rust modules could not be built against it"
 done
+rm -f "$stage/headers.list"
 {
 	echo "release=$release"
 	echo "version=$pkgversion"
