@@ -25,7 +25,7 @@ from harness.memcached import (
 )
 from harness.netns import GUEST_IP as GUEST
 from harness.vm import Vm
-from harness.wait import wait_for
+from harness.wait import WaitTimeout, wait_for
 from tests import trust_tests
 from tests.echo import (
     CLIENT_SAW_CLOSE,
@@ -57,8 +57,16 @@ def wait_no_hold(vm: Vm, what: str, timeout: float = 10) -> None:
     wait_for(lambda: not held_queues(vm), f"no held queue {what}", timeout, 0.05)
 
 
-def wait_hold(vm: Vm, what: str, timeout: float = 30) -> None:
-    wait_for(lambda: held_queues(vm), f"a held queue {what}", timeout, 0.02)
+def wait_hold(vm: Vm, what: str, timeout: float = 30, load: LoadLoop | None = None) -> None:
+    """Waits for a held queue; a timeout says what the load and kpoll were doing."""
+    try:
+        wait_for(lambda: held_queues(vm), f"a held queue {what}", timeout, 0.02)
+    except WaitTimeout as exc:
+        report = kpoll_report(vm)
+        state = "" if load is None else (f"; load: {len(load.reports)} runs finished, "
+                                         f"failure {load.failure!r}")
+        raise WaitTimeout(f"{exc}{state}; kpoll: states {[n.state for n in report.napis]}, "
+                          f"total {report.total}") from None
 
 
 def assert_irqs_return(vm: Vm) -> None:
@@ -261,7 +269,7 @@ def test_rmmod_under_load_repeated(vm: Vm) -> str:
                 insmod(vm)
                 rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
                 assert rc == 0, out
-                wait_hold(vm, f"in round {i + 1}")
+                wait_hold(vm, f"in round {i + 1}", load=load)
                 rc, out = vm.run("rmmod kpoll")
                 assert rc == 0, f"round {i + 1}: rmmod: {out}"
             irq0 = rx_irqs(vm)
