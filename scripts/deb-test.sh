@@ -86,8 +86,9 @@ in_chroot apt-get install -y -q --no-install-recommends "/root/debs/$(basename "
 	die "installing kpoll-dkms failed; see $work.apt.log"
 }
 dkms_seconds=$((SECONDS - start))
-ko=$(ls "$work/lib/modules/$release/updates/dkms/kpoll.ko" 2>/dev/null) ||
-	die "DKMS did not install kpoll.ko for $release (see $work.apt.log)"
+# DKMS compresses the module as the kernel's modules are (Debian: CONFIG_MODULE_COMPRESS_XZ).
+ko=$(ls "$work/lib/modules/$release/updates/dkms/"kpoll.ko{,.xz,.zst,.gz} 2>/dev/null | head -n1 || true)
+[ -n "$ko" ] || die "DKMS did not install kpoll.ko for $release (see $work.apt.log)"
 log "DKMS built and installed kpoll.ko for $release ($dkms_seconds s for the install, dependencies included)"
 in_chroot dkms status >"$work.dkms-status" 2>&1 || true
 in_chroot rustc --version >"$work.rustc" 2>&1 || true
@@ -102,7 +103,13 @@ for m in $need; do
 	mkdir -p "$stage/root$(dirname "$m")"
 	cp "$work$m" "$stage/root$m"
 done
-cp "$ko" "$mods/updates/dkms/kpoll.ko"
+cp "$ko" "$mods/updates/dkms/"
+# The guest's busybox loads plain .ko files: decompress what the packages compressed.
+find "$stage/root/lib/modules" -name '*.ko.xz' -exec xz -d {} +
+find "$stage/root/lib/modules" -name '*.ko.gz' -exec gzip -d {} +
+if find "$stage/root/lib/modules" -name '*.ko.zst' | grep -q .; then
+	find "$stage/root/lib/modules" -name '*.ko.zst' -exec zstd -q -d --rm {} +
+fi
 cp "$work/lib/modules/$release"/modules.{order,builtin,builtin.modinfo} "$mods/" 2>/dev/null || true
 depmod -b "$stage/root" "$release"
 cat >"$stage/init" <<-INIT

@@ -71,8 +71,10 @@ def test_memcached_opt_in_by_kpollctl_persist_cuts_irqs(vm: Vm) -> str:
     holds = int(after["suspensions"]) - int(before["suspensions"])
     assert polls > 0 and holds > 0, f"no holds/polls from epoll_wait: {before} -> {after}"
     ratio = on.irqs_per_req / off.irqs_per_req
+    deltas = {k: int(after[k]) - int(before.get(k, 0)) for k in after}
     assert ratio <= IRQ_CUT_RATIO, (f"IRQs/request off {off.irqs_per_req:.3f} on "
-                                    f"{on.irqs_per_req:.3f} (ratio {ratio:.3f})")
+                                    f"{on.irqs_per_req:.3f} (ratio {ratio:.3f}); TPS {off.tps} "
+                                    f"-> {on.tps}; kpoll during the run: {deltas}")
     assert "ports=11211" in status, status
     return (f"RX IRQs/request off {off.irqs_per_req:.3f} -> on {on.irqs_per_req:.4f} "
             f"({off.ops} / {on.ops} requests, 0 verify failures); TPS {off.tps} -> "
