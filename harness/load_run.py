@@ -11,13 +11,12 @@ other read lies outside them. The request count is memcached's own (cmd_get + cm
 """
 from __future__ import annotations
 
-import os
-import resource
 import time
 from dataclasses import dataclass, field
 
 from harness.guest_api import Guest
 from harness.guest_metrics import read_busy, read_counters
+from harness.host_cpu import process_cpu_seconds, reaped_children_cpu_seconds
 from harness.loadgen import finish_timed_run, start_timed_run
 from harness.memcached import memcached_ops
 
@@ -90,16 +89,19 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
                  warmup: float) -> Run:
     """One load run with the guest's counters around its measured part (see the module
     documentation)."""
-    children0 = children_cpu()
     proc = start_timed_run(vm, exe, load.argv(base_rps), duration, warmup)
     time.sleep(warmup)
     before = read_counters(vm)
     ops0 = memcached_ops(vm)
     t0, busy0 = read_busy(vm)
-    wall0, qemu0, loadgen0 = time.monotonic(), vm.qemu_cpu_seconds(), process_cpu(proc.pid)
+    # The load generator is reaped in finish_timed_run(), so the reaped children's CPU grows by
+    # its whole run there; what it used before this point is its own count now. (Taken after
+    # memcached_ops(), whose host helper process must not count as load generator.)
+    wall0, qemu0 = time.monotonic(), vm.qemu_cpu_seconds()
+    reaped0, loadgen0 = reaped_children_cpu_seconds(), process_cpu_seconds(proc.pid)
     lg = finish_timed_run(proc, duration + warmup + 60)
     wall1, qemu1 = time.monotonic(), vm.qemu_cpu_seconds()
-    loadgen1 = children_cpu() - children0
+    loadgen1 = reaped_children_cpu_seconds() - reaped0
     t1, busy1 = read_busy(vm)
     ops1 = memcached_ops(vm)
     after = read_counters(vm)
@@ -113,22 +115,6 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
         misses=int(lg.get("misses") or 0), failed=bool(lg.get("failed")),
         kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
         wall_s=wall1 - wall0, qemu_cpu_s=qemu1 - qemu0, loadgen_cpu_s=loadgen1 - loadgen0)
-
-
-def children_cpu() -> float:
-    """CPU seconds of this process's finished children (the load generator's runs)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return children.ru_utime + children.ru_stime
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds a running host process has used so far (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def idle_run(vm: Guest, seconds: float) -> Run:

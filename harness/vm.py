@@ -41,6 +41,7 @@ from harness import accel, console, netns
 from harness.agent import Agent
 from harness.env import CACHE, log
 from harness.errors import BootError, CommandError, GuestDied, VmError
+from harness.host_cpu import process_cpu_seconds
 
 GUEST_MAC = "52:54:00:12:34:56"
 READY_MARKER = b"KPOLL-GUEST-READY"
@@ -349,9 +350,7 @@ class Vm:
     def qemu_cpu_seconds(self) -> float:
         """Host CPU time (user + system, all threads) QEMU has used so far."""
         assert self.proc is not None
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
