@@ -2,12 +2,15 @@
 (rate, latency, errors) and the guest's (busy time, RX IRQs, NET_RX softirqs, kpoll counters;
 harness.guest_metrics) around it.
 
-The window opens when the load generator's warm-up is over, so that what happens while the load
-starts (memcached's first batches, kpoll's admission still backing off from the preload's single
+The window opens after the load generator's warm-up, so that what happens while the load starts
+(memcached's first batches, kpoll's admission still backing off from the preload's single
 connection) counts neither in the latencies, which the load generator only records after its
-warm-up, nor in the guest's counters. It closes when the load generator has finished. The
-busy-time reads are the last guest command at the opening and the first at the close; every
-other read lies outside them. The request count is memcached's own (cmd_get + cmd_set).
+warm-up, nor in the guest's counters. The load generator keeps warming up until the guest's
+counters have been read (harness.loadgen.open_timed_run()), however long the reads take on a
+busy host, and measures its `duration - warmup` seconds from there. The window closes when the
+load generator has finished. The busy-time reads are the last guest command at the opening and
+the first at the close; every other read lies outside them. The request count is memcached's
+own (cmd_get + cmd_set).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from harness.guest_api import Guest
 from harness.guest_metrics import read_busy, read_counters
 from harness.host_cpu import process_cpu_seconds, reaped_children_cpu_seconds
-from harness.loadgen import finish_timed_run, start_timed_run
+from harness.loadgen import finish_timed_run, open_timed_run, start_timed_run
 from harness.memcached import memcached_ops
 
 
@@ -99,6 +102,7 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
     # memcached_ops(), whose host helper process must not count as load generator.)
     wall0, qemu0 = time.monotonic(), vm.qemu_cpu_seconds()
     reaped0, loadgen0 = reaped_children_cpu_seconds(), process_cpu_seconds(proc.pid)
+    open_timed_run(proc)
     lg = finish_timed_run(proc, duration + warmup + 60)
     wall1, qemu1 = time.monotonic(), vm.qemu_cpu_seconds()
     loadgen1 = reaped_children_cpu_seconds() - reaped0

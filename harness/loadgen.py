@@ -54,21 +54,34 @@ def run_loadgen(vm: Guest, exe: str, *args: object, timeout: float = 600) -> dic
 
 
 def timed_argv(exe: str, args: Sequence[str], duration: float, warmup: float) -> list[str]:
-    """A measured run: one thread, no preload (see preload()), JSON summary."""
+    """A measured run: one thread, no preload (see preload()), JSON summary; its warm-up lasts
+    until open_timed_run() (and at least `warmup`), then `duration - warmup` s are measured."""
     return [exe, "--server", SERVER, "--threads", "1", "--duration", str(duration), "--warmup",
-            str(warmup), "--no-preload", "--drain-timeout", "5", "--json", *args]
+            str(warmup), "--no-preload", "--drain-timeout", "5", "--start-on-stdin", "--json",
+            *args]
 
 
 def start_timed_run(vm: Guest, exe: str, args: Sequence[str], duration: float,
                     warmup: float) -> subprocess.Popen[str]:
-    """Starts a measured run in the background (see finish_timed_run())."""
-    return vm.host_popen(timed_argv(exe, args, duration, warmup), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    """Starts a measured run in the background, in its warm-up until open_timed_run()
+    (see finish_timed_run())."""
+    return vm.host_popen(timed_argv(exe, args, duration, warmup), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def open_timed_run(proc: subprocess.Popen[str]) -> None:
+    """Ends the warm-up of a run of start_timed_run(): its measured part starts now."""
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()  # finish_timed_run()'s communicate() closes it
+    except BrokenPipeError:
+        pass  # it has already failed; finish_timed_run() reports how
 
 
 def finish_timed_run(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
-    """Waits for a run of start_timed_run(); its JSON summary, or {"failed": ...} when there
-    is none."""
+    """Waits for a run of start_timed_run(), opened by open_timed_run(); its JSON summary, or
+    {"failed": ...} when there is none."""
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

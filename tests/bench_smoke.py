@@ -42,6 +42,8 @@ def _check_results(out: str) -> str:
         assert data["environment"].get(key) is not None, f"environment.{key} missing"
     boots = {"cpu", "wall", "mq", "mq_napi", "mq_cpu", "mq_napi_cpu"}
     assert set(data["boots"]) == boots, f"boots: {sorted(data['boots'])}"
+    # The load generator measures duration - warmup seconds after the window opens.
+    measured_s = data["profile"]["duration"] - data["profile"]["warmup"]
     details = []
     for boot_name, boot in data["boots"].items():
         assert not boot.get("aborted"), f"{boot_name} boot aborted: {boot['aborted']}"
@@ -62,6 +64,9 @@ def _check_results(out: str) -> str:
                     assert not r["failed"], f"{where}: loadgen failed"
                     assert r["errors"] == 0 and r["misses"] == 0, f"{where}: {r}"
                     assert r["rate"] and r["rate"] > 0 and r["requests"] > 0, f"{where}: {r}"
+                    # The guest's window holds the load generator's whole measured part.
+                    assert r["wall_s"] >= measured_s - 0.01, (
+                        f"{where}: window {r['wall_s']:.3f} s < measured {measured_s} s: {r}")
                     # A guest request costs thousands of instructions, not a handful.
                     assert r["busy_ns"] / r["requests"] > 1000, f"{where}: {r}"
                     if name == "kpoll":

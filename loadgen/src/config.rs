@@ -20,6 +20,9 @@ Load shape:
   --threads T         worker threads, each with its own epoll loop (default 1, <= N)
   --duration SECS     total run time, warm-up included (default 10)
   --warmup SECS       leading part excluded from statistics (default 1)
+  --start-on-stdin    the warm-up lasts until a line (or end of file) arrives on standard
+                      input, and at least --warmup; --duration minus --warmup seconds are
+                      measured from there
   --max-pipeline P    open loop: most requests in flight per connection; later ones wait,
                       their latency still counting from their schedule (default 1024)
   --spin              busy-poll instead of sleeping until the next send time
@@ -65,6 +68,7 @@ pub struct Config {
     pub preload: bool,
     pub drain_timeout: f64,
     pub spin: bool,
+    pub start_on_stdin: bool,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             preload: true,
             drain_timeout: 2.0,
             spin: false,
+            start_on_stdin: false,
         }
     }
 }
@@ -154,6 +159,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             "--json" => c.json = true,
             "--no-preload" => c.preload = false,
             "--spin" => c.spin = true,
+            "--start-on-stdin" => c.start_on_stdin = true,
             _ => return Err(format!("unknown argument {arg:?}")),
         }
         if inline.is_some() {

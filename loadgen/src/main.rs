@@ -9,13 +9,16 @@ mod proto;
 mod sched;
 mod stats;
 mod sys;
+mod window;
 mod worker;
 
 use config::{Command, Config};
 use stats::{Report, Stats};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
+use window::Window;
 
 fn resolve(server: &str) -> Result<SocketAddr, String> {
     server
@@ -23,6 +26,18 @@ fn resolve(server: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot resolve {server}: {e}"))?
         .next()
         .ok_or_else(|| format!("{server} resolves to no address"))
+}
+
+/// `--start-on-stdin`: a thread that opens `window` when a line (or end of file) arrives on
+/// standard input, not before `earliest_ns`. Detached: a run that fails before it opens must
+/// not wait for its input.
+fn open_on_stdin(window: Arc<Window>, earliest_ns: u64, measure_ns: u64, drain_ns: u64) {
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        // An error counts like end of file: the run then goes on without its caller.
+        let _ = std::io::stdin().read_line(&mut line);
+        window.open(sys::now_ns().max(earliest_ns), measure_ns, drain_ns);
+    });
 }
 
 fn run(c: &Config) -> Result<(Stats, u64, f64), String> {
@@ -46,6 +61,19 @@ fn run(c: &Config) -> Result<(Stats, u64, f64), String> {
     // A short lead so that every thread is up before the first scheduled send.
     let start_ns = sys::now_ns() + 2_000_000;
     let ns = |s: f64| (s * 1e9).round() as u64;
+    let (measure_ns, drain_ns) = (ns(c.duration - c.warmup), ns(c.drain_timeout));
+    let warmup_end_ns = start_ns + ns(c.warmup);
+    let window = if c.start_on_stdin {
+        let window = Arc::new(Window::open_ended());
+        open_on_stdin(Arc::clone(&window), warmup_end_ns, measure_ns, drain_ns);
+        window
+    } else {
+        Arc::new(Window::fixed(
+            warmup_end_ns,
+            warmup_end_ns + measure_ns,
+            warmup_end_ns + measure_ns + drain_ns,
+        ))
+    };
     let plan = worker::Plan {
         addr,
         rate_per_conn: c.rate.map(|r| r / c.connections as f64),
@@ -57,9 +85,7 @@ fn run(c: &Config) -> Result<(Stats, u64, f64), String> {
         sizes: c.sizes(),
         seed: c.seed,
         start_ns,
-        warmup_end_ns: start_ns + ns(c.warmup),
-        end_ns: start_ns + ns(c.duration),
-        drain_end_ns: start_ns + ns(c.duration) + ns(c.drain_timeout),
+        window,
         spin: c.spin,
     };
     // Connection i goes to thread i % threads.

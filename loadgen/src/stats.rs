@@ -219,6 +219,7 @@ impl Report<'_> {
                 "preload": c.preload,
                 "drain_timeout_s": c.drain_timeout,
                 "spin": c.spin,
+                "start_on_stdin": c.start_on_stdin,
             },
             "window_s": self.window_s,
             "offered_rps": c.rate,

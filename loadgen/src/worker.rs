@@ -8,10 +8,12 @@ use crate::proto::{self, Op, Parse, Response};
 use crate::sched::Schedule;
 use crate::stats::{ErrorKind, Stats};
 use crate::sys::{self, Epoll, TimerFd, EV_ERR, EV_IN, EV_OUT};
+use crate::window::Window;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What every worker needs to know about the run. Times are CLOCK_MONOTONIC ns.
@@ -30,9 +32,8 @@ pub struct Plan {
     pub sizes: Sizes,
     pub seed: u64,
     pub start_ns: u64,
-    pub warmup_end_ns: u64,
-    pub end_ns: u64,
-    pub drain_end_ns: u64,
+    /// The end of the warm-up, of sending and of the drain.
+    pub window: Arc<Window>,
     pub spin: bool,
 }
 
@@ -127,11 +128,11 @@ impl Conn {
         if let Some(mut sched) = self.sched.take() {
             while self.fifo.len() < plan.max_pipeline {
                 let t = sched.peek();
-                if t > now || t >= plan.end_ns {
+                if t > now || t >= plan.window.end_ns() {
                     break;
                 }
                 sched.pop();
-                if t >= plan.warmup_end_ns {
+                if t >= plan.window.warmup_end_ns() {
                     stats.scheduled += 1;
                     stats.send_lag.saturating_record(now - t);
                 }
@@ -148,8 +149,8 @@ impl Conn {
     /// Open loop, at the end: count the requests still owed (scheduled, never sent).
     fn count_unsent(&mut self, plan: &Plan, stats: &mut Stats) {
         if let Some(sched) = &mut self.sched {
-            while sched.peek() < plan.end_ns {
-                if sched.pop() >= plan.warmup_end_ns {
+            while sched.peek() < plan.window.end_ns() {
+                if sched.pop() >= plan.window.warmup_end_ns() {
                     stats.scheduled += 1;
                     stats.unsent += 1;
                 }
@@ -294,7 +295,7 @@ fn check(
         });
         return;
     };
-    if p.sched >= plan.warmup_end_ns {
+    if p.sched >= plan.window.warmup_end_ns() {
         stats.latency.saturating_record(now.saturating_sub(p.sched));
         match p.op {
             Op::Get => stats.gets += 1,
@@ -359,7 +360,7 @@ pub fn run(plan: &Plan, mut conns: Vec<Conn>) -> io::Result<Stats> {
 
     loop {
         let now = sys::now_ns();
-        if !draining && now >= plan.end_ns {
+        if !draining && now >= plan.window.end_ns() {
             draining = true;
             for c in &mut conns {
                 // Open loop: requests due before the end are still owed, even if this thread
@@ -371,7 +372,7 @@ pub fn run(plan: &Plan, mut conns: Vec<Conn>) -> io::Result<Stats> {
             }
         }
         if draining {
-            if now >= plan.drain_end_ns || conns.iter().all(|c| c.fifo.is_empty()) {
+            if now >= plan.window.drain_end_ns() || conns.iter().all(|c| c.fifo.is_empty()) {
                 break;
             }
         } else if now >= plan.start_ns {
@@ -392,11 +393,11 @@ pub fn run(plan: &Plan, mut conns: Vec<Conn>) -> io::Result<Stats> {
 
         // Sleep until the next thing due: a scheduled send, a reconnect, the end.
         let mut deadline = if draining {
-            plan.drain_end_ns
+            plan.window.drain_end_ns()
         } else if now < plan.start_ns {
             plan.start_ns
         } else {
-            plan.end_ns
+            plan.window.end_ns()
         };
         if !draining && now >= plan.start_ns {
             for c in &conns {
@@ -469,9 +470,7 @@ mod tests {
             sizes,
             seed: 1,
             start_ns: 0,
-            warmup_end_ns: 0,
-            end_ns: 0,
-            drain_end_ns: 0,
+            window: Arc::new(Window::fixed(0, 0, 0)),
             spin: false,
         }
     }

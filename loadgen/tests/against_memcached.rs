@@ -465,3 +465,60 @@ fn usage_errors_exit_2() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--rate"));
 }
+
+/// `--start-on-stdin`: the run outlives its --duration while nobody writes, and measures
+/// --duration minus --warmup seconds from the line on (a slow caller cannot miss the run).
+#[test]
+fn start_on_stdin_measures_from_the_line() {
+    let _turn = serial();
+    let Some(mc) = start_memcached() else { return };
+    let server = format!("127.0.0.1:{}", mc.port);
+    let args = [
+        "--server",
+        &server,
+        "--closed",
+        "--connections",
+        "2",
+        "--duration",
+        "0.6",
+        "--warmup",
+        "0.1",
+        "--start-on-stdin",
+        "--json",
+        "--keys",
+        "500",
+    ];
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kpoll-loadgen");
+    // Three times its --duration without a line: still running.
+    let quiet_until = Instant::now() + Duration::from_millis(1800);
+    while Instant::now() < quiet_until {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "kpoll-loadgen ended without its start line"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let opened = Instant::now();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let measured = opened.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        measured >= Duration::from_millis(500) && measured < Duration::from_secs(10),
+        "ran {measured:?} after the line, want the 0.5 s measured part (+ drain)"
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(j["params"]["start_on_stdin"], true);
+    assert_eq!(u(&j["errors"]["total"]), 0);
+    let n = u(&j["requests"]["total"]);
+    assert!(n > 0, "nothing measured: {j}");
+    assert!((f(&j["window_s"]) - 0.5).abs() < 1e-9);
+    assert!((f(&j["achieved_rps"]) - n as f64 / 0.5).abs() < 1.0);
+}
