@@ -32,11 +32,15 @@ pub fn knob_from_key(key: &str) -> Option<Knob> {
 
 /// The keys `kpollctl set` accepts, for messages: `enabled, watchdog (or watchdog_us), ...`.
 pub fn keys() -> String {
-    let key = |knob: Knob| match ALIASES.iter().find(|(_, aliased)| *aliased == knob) {
+    Knob::ALL.map(key_text).join(", ")
+}
+
+/// `knob`'s key with its alias, if any: `watchdog (or watchdog_us)`.
+fn key_text(knob: Knob) -> String {
+    match ALIASES.iter().find(|(_, aliased)| *aliased == knob) {
         Some((alias, _)) => format!("{alias} (or {})", knob.name()),
         None => knob.name().to_string(),
-    };
-    Knob::ALL.map(key).join(", ")
+    }
 }
 
 /// What `knob` accepts, for messages.
@@ -51,6 +55,20 @@ pub fn allowed(knob: Knob) -> String {
             format!("up to {MAX_PORTS} distinct ports in 1..=65535, separated by spaces or commas")
         }
     }
+}
+
+/// `kpollctl set --help`: every key and what it accepts, from the policy crate's knobs.
+pub fn set_help() -> String {
+    let lines: Vec<String> = Knob::ALL
+        .into_iter()
+        .map(|knob| format!("  {}: {}", key_text(knob), allowed(knob)))
+        .collect();
+    format!(
+        "Set knobs.\n\nKeys:\n{}\n\n`ports=` clears the port list. Every value is validated \
+         before anything is written, then each knob prints `name: old -> new` (or \
+         `name: value (unchanged)`).",
+        lines.join("\n")
+    )
 }
 
 /// Parses `text` for `knob` as the kernel would, or says why the kernel would refuse it.

@@ -114,12 +114,8 @@ enum Command {
         #[arg(long)]
         persist: bool,
     },
-    /// Set knobs: enabled=0|1 watchdog=USEC (50..=1000000) budget=N (1..=1024) ports=P,Q,...
-    ///
-    /// Keys: enabled (0 or 1); watchdog or watchdog_us (50..=1000000 microseconds); budget
-    /// (1..=1024 packets per poll); ports (up to 16 distinct ports in 1..=65535, separated by
-    /// commas; `ports=` clears the list). Every value is validated before anything is written,
-    /// then each knob prints `name: old -> new` (or `name: value (unchanged)`).
+    /// Set knobs: KEY=VALUE ... (--help lists the keys and what each accepts).
+    #[command(long_about = knobs::set_help())]
     Set {
         /// One or more KEY=VALUE; all are validated before anything is written.
         #[arg(value_name = "KEY=VALUE", required = true)]

@@ -467,3 +467,23 @@ fn help_for_every_subcommand() {
     root.run(&["frobnicate"]).expect(2);
     root.run(&[]).expect(2);
 }
+
+/// `set --help` lists every knob with its range, taken from the policy crate, not restated.
+#[test]
+fn set_help_lists_every_knob_and_its_range() {
+    use kpoll_policy::knob::{Accepts, Knob};
+    let run = FakeRoot::empty().run(&["set", "--help"]).expect(0);
+    for knob in Knob::ALL {
+        let line = run
+            .stdout
+            .lines()
+            .find(|line| {
+                line.contains(&format!("{}:", knob.name()))
+                    || line.contains(&format!("{})", knob.name()))
+            })
+            .unwrap_or_else(|| panic!("no line for {}: {}", knob.name(), run.stdout));
+        if let Accepts::Number { min, max } = knob.accepts() {
+            assert!(line.contains(&format!("{min}..={max}")), "{line}");
+        }
+    }
+}
