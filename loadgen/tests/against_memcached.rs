@@ -80,15 +80,20 @@ struct Run {
     stderr: String,
 }
 
-/// Run the binary with `args`, killing it if it outlives `limit`.
-fn loadgen(args: &[&str], limit: Duration) -> Run {
-    let mut child = Command::new(BIN)
+/// Start the binary with `args` and the given standard input; output is piped.
+fn spawn(args: &[&str], stdin: Stdio) -> Child {
+    Command::new(BIN)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn kpoll-loadgen");
+        .expect("spawn kpoll-loadgen")
+}
+
+/// Run the binary with `args`, killing it if it outlives `limit`.
+fn loadgen(args: &[&str], limit: Duration) -> Run {
+    let mut child = spawn(args, Stdio::null());
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -488,13 +493,7 @@ fn start_on_stdin_measures_from_the_line() {
         "--keys",
         "500",
     ];
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kpoll-loadgen");
+    let mut child = spawn(&args, Stdio::piped());
     // Three times its --duration without a line: still running.
     let quiet_until = Instant::now() + Duration::from_millis(1800);
     while Instant::now() < quiet_until {
