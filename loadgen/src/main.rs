@@ -63,17 +63,12 @@ fn run(c: &Config) -> Result<(Stats, u64, f64), String> {
     let ns = |s: f64| (s * 1e9).round() as u64;
     let (measure_ns, drain_ns) = (ns(c.duration - c.warmup), ns(c.drain_timeout));
     let warmup_end_ns = start_ns + ns(c.warmup);
-    let window = if c.start_on_stdin {
-        let window = Arc::new(Window::open_ended());
+    let window = Arc::new(Window::open_ended());
+    if c.start_on_stdin {
         open_on_stdin(Arc::clone(&window), warmup_end_ns, measure_ns, drain_ns);
-        window
     } else {
-        Arc::new(Window::fixed(
-            warmup_end_ns,
-            warmup_end_ns + measure_ns,
-            warmup_end_ns + measure_ns + drain_ns,
-        ))
-    };
+        window.open(warmup_end_ns, measure_ns, drain_ns);
+    }
     let plan = worker::Plan {
         addr,
         rate_per_conn: c.rate.map(|r| r / c.connections as f64),

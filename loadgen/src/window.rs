@@ -1,10 +1,11 @@
 //! The run's time line: when the warm-up ends, when sending ends and when the drain gives up.
 //!
-//! Fixed from the start, or (`--start-on-stdin`) opened by the caller: the warm-up then lasts
-//! until a line (or end of file) arrives on standard input and at least `--warmup` seconds,
-//! and the measured part, `--duration` minus `--warmup` seconds long, starts there. A harness
-//! that reads a system's counters around the measured part can so take as long as it needs
-//! for its first reading; with a fixed time line a slow reading could miss the whole run.
+//! Opened at the start, with the warm-up ending `--warmup` seconds later; or, with
+//! `--start-on-stdin`, by the caller: the warm-up then lasts until a line (or end of file)
+//! arrives on standard input, and at least `--warmup` seconds. Either way the measured part,
+//! `--duration` minus `--warmup` seconds long, starts where the warm-up ends. A harness that
+//! reads a system's counters around the measured part can so take as long as it needs for its
+//! first reading; with a fixed time line a slow reading could miss the whole run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,18 +18,13 @@ pub struct Window {
 }
 
 impl Window {
-    /// The whole time line, fixed now.
-    pub fn fixed(warmup_end_ns: u64, end_ns: u64, drain_end_ns: u64) -> Window {
-        Window {
-            warmup_end_ns: AtomicU64::new(warmup_end_ns),
-            end_ns: AtomicU64::new(end_ns),
-            drain_end_ns: AtomicU64::new(drain_end_ns),
-        }
-    }
-
     /// A warm-up that lasts until open() is called.
     pub fn open_ended() -> Window {
-        Window::fixed(u64::MAX, u64::MAX, u64::MAX)
+        Window {
+            warmup_end_ns: AtomicU64::new(u64::MAX),
+            end_ns: AtomicU64::new(u64::MAX),
+            drain_end_ns: AtomicU64::new(u64::MAX),
+        }
     }
 
     /// Ends the warm-up at `at_ns`: the measured part lasts `measure_ns`, the drain at most
@@ -86,8 +82,9 @@ mod tests {
     }
 
     #[test]
-    fn a_fixed_window_ignores_open() {
-        let w = Window::fixed(10, 20, 30);
+    fn a_window_opened_at_once_ignores_a_later_open() {
+        let w = Window::open_ended();
+        w.open(10, 10, 10);
         w.open(100, 50, 7);
         assert_eq!(
             (w.warmup_end_ns(), w.end_ns(), w.drain_end_ns()),

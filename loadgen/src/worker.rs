@@ -470,7 +470,11 @@ mod tests {
             sizes,
             seed: 1,
             start_ns: 0,
-            window: Arc::new(Window::fixed(0, 0, 0)),
+            window: {
+                let window = Window::open_ended();
+                window.open(0, 0, 0);
+                Arc::new(window)
+            },
             spin: false,
         }
     }
