@@ -107,9 +107,7 @@ cp "$ko" "$mods/updates/dkms/"
 # The guest's busybox loads plain .ko files: decompress what the packages compressed.
 find "$stage/root/lib/modules" -name '*.ko.xz' -exec xz -d {} +
 find "$stage/root/lib/modules" -name '*.ko.gz' -exec gzip -d {} +
-if find "$stage/root/lib/modules" -name '*.ko.zst' | grep -q .; then
-	find "$stage/root/lib/modules" -name '*.ko.zst' -exec zstd -q -d --rm {} +
-fi
+find "$stage/root/lib/modules" -name '*.ko.zst' -exec zstd -q -d --rm {} +
 cp "$work/lib/modules/$release"/modules.{order,builtin,builtin.modinfo} "$mods/" 2>/dev/null || true
 depmod -b "$stage/root" "$release"
 cat >"$stage/init" <<-INIT
