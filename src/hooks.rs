@@ -23,6 +23,7 @@ use crate::{
     policy::{counters::Counter, napi_ids},
     state::Kpoll,
 };
+use core::sync::atomic::AtomicU64;
 use kernel::{
     net::{
         kpoll::{Hooks, NapiIdSlots, Sock},
@@ -37,9 +38,8 @@ impl Kpoll {
         if napi_ids::is_empty(slots) {
             return;
         }
-        let rcu = rcu::read_lock();
         napi_ids::end_streaks(slots, self.config.epoch(), |id, generation| {
-            self.drop_holder(&rcu, id, generation)
+            self.drop_holder(&rcu::read_lock(), id, generation)
         });
     }
 
@@ -59,7 +59,7 @@ impl Kpoll {
     fn become_holder<'a>(
         &'a self,
         rcu: &rcu::Guard,
-        slot: &core::sync::atomic::AtomicU64,
+        slot: &AtomicU64,
         napi: &Napi<'_>,
         expired: Option<u8>,
     ) -> Option<&'a NapiEntry> {
@@ -76,6 +76,38 @@ impl Kpoll {
         }
         Some(entry)
     }
+
+    /// This epoll's streak on NAPI `id` (in `slot`) goes on: hold the queue until the adaptive
+    /// deadline, as a new holder or as the owner it already is. A NAPI that is gone is
+    /// forgotten, ending this epoll's ownership of it.
+    fn hold(&self, slots: &NapiIdSlots, slot: &AtomicU64, id: u32, take: Take) {
+        let rcu = rcu::read_lock();
+        let Some(napi) = Napi::find(&rcu, id) else {
+            napi_ids::forget(slots, id, |id, generation| {
+                self.drop_holder(&rcu, id, generation)
+            });
+            return;
+        };
+        let entry = match take {
+            Take::Renew(generation) => match self.napis.find(id) {
+                Some(entry) if entry.is_current(generation) => Some(entry),
+                _ => self.become_holder(&rcu, slot, &napi, Some(generation)),
+            },
+            Take::Claim => self.become_holder(&rcu, slot, &napi, None),
+        };
+        if let Some(entry) = entry {
+            entry.hold_for(&napi, self.config.watchdog_ns());
+        }
+    }
+}
+
+/// How an epoll whose streak on a NAPI goes on comes to hold it.
+enum Take {
+    /// It owns the hold, counted in this holder generation: refresh it, or count this epoll
+    /// afresh if that generation expired.
+    Renew(u8),
+    /// It does not own the hold yet: become a holder.
+    Claim,
 }
 
 impl Hooks for Kpoll {
@@ -97,14 +129,12 @@ impl Hooks for Kpoll {
             self.end_holds(slots);
             return;
         }
-        let budget = self.config.budget();
-        let rcu = rcu::read_lock();
         // Every held NAPI this epoll remembers, whatever the epoch of its slot: a queue held on
         // this epoll's behalf is polled here until the hold ends. A queue that is not held is
         // served by its IRQ; polling it too would only cost.
         napi_ids::for_each_noted(slots, |id| {
             if let Some(entry) = self.napis.find(id).filter(|e| e.hold.is_held()) {
-                let packets = napi::poll_once(&rcu, id, budget);
+                let packets = napi::poll_once(&rcu::read_lock(), id, self.config.budget());
                 entry.hold.polled(now_ns());
                 entry.admission.polled(packets);
                 entry.counters.inc(Counter::AppPolls);
@@ -118,16 +148,10 @@ impl Hooks for Kpoll {
             return;
         }
         let epoch = self.config.epoch();
-        let watchdog_ns = self.config.watchdog_ns();
-        let rcu = rcu::read_lock();
         napi_ids::for_each(slots, epoch, |slot, id| {
-            let Some(napi) = Napi::find(&rcu, id) else {
-                napi_ids::forget(slots, id, |id, generation| {
-                    self.drop_holder(&rcu, id, generation)
-                });
-                return;
-            };
-            let entry = match napi_ids::streak(slot, id, epoch) {
+            // The common case at low load (a streak starts, or nothing changes) touches only the
+            // slot; the NAPI is looked up when this epoll is about to hold it.
+            let take = match napi_ids::streak(slot, id, epoch) {
                 napi_ids::Streak::Started
                 | napi_ids::Streak::Quiet
                 | napi_ids::Streak::Gone
@@ -135,25 +159,20 @@ impl Hooks for Kpoll {
                 napi_ids::Streak::Idle {
                     ended: Some(generation),
                 } => {
-                    self.drop_holder(&rcu, id, generation);
+                    self.drop_holder(&rcu::read_lock(), id, generation);
                     return;
                 }
-                napi_ids::Streak::Owner { generation } => match self.napis.find(id) {
-                    Some(entry) if entry.is_current(generation) => Some(entry),
-                    _ => self.become_holder(&rcu, slot, &napi, Some(generation)),
-                },
+                napi_ids::Streak::Owner { generation } => Take::Renew(generation),
                 napi_ids::Streak::Continues => {
                     // A queue whose recent holds polled nothing is not held again for a while:
                     // at low load holding costs more than the interrupts it saves.
                     if self.napis.find(id).is_some_and(|entry| !entry.admits()) {
                         return;
                     }
-                    self.become_holder(&rcu, slot, &napi, None)
+                    Take::Claim
                 }
             };
-            if let Some(entry) = entry {
-                entry.hold_for(&napi, watchdog_ns);
-            }
+            self.hold(slots, slot, id, take);
         });
     }
 
