@@ -4,7 +4,8 @@
 //! `epoll_wait()` keeps finding work, and which it holds.
 //!
 //! The kpoll patch embeds `u64 kpoll_slots[KPOLL_NAPI_SLOTS]` in every `struct eventpoll` and the
-//! glue hands it to this module as `&[AtomicU64; NAPI_ID_SLOTS]`. A slot is 0 when free, else:
+//! glue hands it to this module as `&[AtomicU64; NAPI_ID_SLOTS]`. A slot is 0 until first used
+//! and [`VACANT`] when freed after that, else:
 //!
 //! | bits   | meaning                                                                        |
 //! |--------|--------------------------------------------------------------------------------|
@@ -42,6 +43,21 @@
 //! or stops getting traffic from that queue, gives it back at once; only a process that returned
 //! with events and then blocks elsewhere keeps it, until the watchdog.
 //!
+//! # Used slots form a prefix
+//!
+//! A slot that was used never becomes 0 again: freeing it makes it [`VACANT`], which [`note`]
+//! reuses like a 0. [`note`] takes a 0 slot only when every slot before it is in use or
+//! vacant, so a 0 slot is followed by 0 slots only, and every walk stops at the first 0. An
+//! epoll instance with one NAPI — the usual case — thus costs one slot read per walk, not
+//! [`NAPI_ID_SLOTS`] (the walks run several times per request).
+//!
+//! Why the prefix holds with concurrent callers: slots only go from 0 to used, never back.
+//! [`note`]'s first pass takes the first slot in order that is 0, vacant or stale; when it
+//! takes a 0 slot, every slot before it was read non-zero and is still non-zero. Its second
+//! pass (replacing a slot that owns nothing) runs only after the first pass found nothing to
+//! take: every slot it read as 0 was taken by a concurrent [`note`] whose compare-and-swap
+//! won, so the second pass reads no 0 slot and writes none.
+//!
 //! # Epochs
 //!
 //! A change of `net.kpoll.ports` or `net.kpoll.enabled` starts a new configuration epoch, so that
@@ -77,6 +93,22 @@ const IDLE_SHIFT: u32 = 43;
 const IDLE_MASK: u64 = 0b11 << IDLE_SHIFT;
 const GENERATION_SHIFT: u32 = 45;
 const GENERATION_MASK: u64 = 0xff << GENERATION_SHIFT;
+/// A slot that was used and is free again (its NAPI ID field is 0, as for an unused slot).
+pub const VACANT: u64 = 1 << 63;
+
+/// Whether a slot's value holds a NAPI ID (it is neither unused nor vacant).
+fn in_use(value: u64) -> bool {
+    id_of(value) != 0
+}
+
+/// The slots that were ever used, in order, with their values: a walk stops at the first 0
+/// (see the module documentation). Vacant slots are included; callers skip them.
+fn used_prefix(slots: &Slots) -> impl Iterator<Item = (&AtomicU64, u64)> {
+    slots
+        .iter()
+        .map(|slot| (slot, slot.load(Relaxed)))
+        .take_while(|&(_, value)| value != 0)
+}
 
 fn generation_of(value: u64) -> u8 {
     ((value & GENERATION_MASK) >> GENERATION_SHIFT) as u8
@@ -103,7 +135,7 @@ fn epoch_of(value: u64) -> u8 {
 }
 
 fn same_napi(value: u64, id: u32, epoch: u8) -> bool {
-    value != 0 && id_of(value) == id && epoch_of(value) == epoch
+    in_use(value) && id_of(value) == id && epoch_of(value) == epoch
 }
 
 /// Remembers `id` for this epoll instance in configuration epoch `epoch`, and that one of its
@@ -118,9 +150,8 @@ pub fn note(slots: &Slots, id: u32, epoch: u8) {
     if id == 0 {
         return;
     }
-    for slot in slots {
-        let mut current = slot.load(Relaxed);
-        while current != 0 && id_of(current) == id {
+    for (slot, mut current) in used_prefix(slots) {
+        while in_use(current) && id_of(current) == id {
             let refreshed = (current & !(0xff << EPOCH_SHIFT)) | tagged(0, epoch) | SEEN;
             if refreshed == current {
                 return;
@@ -133,7 +164,7 @@ pub fn note(slots: &Slots, id: u32, epoch: u8) {
     }
     let value = tagged(id, epoch) | SEEN;
     let replaceable = |current: u64, evict: bool| {
-        current == 0 || current & OWNER == 0 && (evict || epoch_of(current) != epoch)
+        !in_use(current) || current & OWNER == 0 && (evict || epoch_of(current) != epoch)
     };
     for evict in [false, true] {
         let start = if evict {
@@ -160,14 +191,13 @@ pub fn note(slots: &Slots, id: u32, epoch: u8) {
 /// Calls `f(slot, id)` for each slot of epoch `epoch`, and frees the slots of other epochs that
 /// own nothing.
 pub fn for_each<'a>(slots: &'a Slots, epoch: u8, mut f: impl FnMut(&'a AtomicU64, u32)) {
-    for slot in slots {
-        let value = slot.load(Relaxed);
-        if value == 0 {
+    for (slot, value) in used_prefix(slots) {
+        if !in_use(value) {
             continue;
         }
         if epoch_of(value) != epoch {
             if value & OWNER == 0 {
-                let _ = slot.compare_exchange(value, 0, Relaxed, Relaxed);
+                let _ = slot.compare_exchange(value, VACANT, Relaxed, Relaxed);
             }
             continue;
         }
@@ -177,9 +207,8 @@ pub fn for_each<'a>(slots: &'a Slots, epoch: u8, mut f: impl FnMut(&'a AtomicU64
 
 /// Calls `f(id)` for each used slot, whatever its epoch (a stale slot may still own a hold).
 pub fn for_each_noted(slots: &Slots, mut f: impl FnMut(u32)) {
-    for slot in slots {
-        let value = slot.load(Relaxed);
-        if value != 0 {
+    for (_, value) in used_prefix(slots) {
+        if in_use(value) {
             f(id_of(value));
         }
     }
@@ -294,16 +323,15 @@ pub fn renew_owner(slot: &AtomicU64, id: u32, epoch: u8, old: u8, new: u8) -> bo
 /// ends every ownership (calling `f(id, generation)` exactly once for each) and frees slots of
 /// epochs other than `epoch`.
 pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, u8)) {
-    for slot in slots {
-        let mut current = slot.load(Relaxed);
+    for (slot, mut current) in used_prefix(slots) {
         loop {
-            if current == 0 {
+            if !in_use(current) {
                 break;
             }
             let next = if epoch_of(current) == epoch {
                 current & !(STREAK | OWNER | IDLE_MASK | GENERATION_MASK)
             } else {
-                0
+                VACANT
             };
             if next == current {
                 break;
@@ -324,11 +352,12 @@ pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, u8)) {
 /// Frees every slot holding `id` (its NAPI is gone), calling `f(id, generation)` once for each
 /// ownership this ended.
 pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32, u8)) {
-    for slot in slots {
-        let current = slot.load(Relaxed);
-        if current != 0
+    for (slot, current) in used_prefix(slots) {
+        if in_use(current)
             && id_of(current) == id
-            && slot.compare_exchange(current, 0, Relaxed, Relaxed).is_ok()
+            && slot
+                .compare_exchange(current, VACANT, Relaxed, Relaxed)
+                .is_ok()
             && current & OWNER != 0
         {
             f(id, generation_of(current));
@@ -338,7 +367,7 @@ pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32, u8)) {
 
 /// Whether no slot is in use: the cheap check before any other work.
 pub fn is_empty(slots: &Slots) -> bool {
-    slots.iter().all(|slot| slot.load(Relaxed) == 0)
+    used_prefix(slots).all(|(_, value)| !in_use(value))
 }
 
 #[cfg(test)]
@@ -601,6 +630,94 @@ mod tests {
         forget(&slots, 20, |id, _| ended.push(id));
         assert_eq!(ended, [20]);
         assert!(is_empty(&slots));
+    }
+
+    /// No used or vacant slot follows an unused (0) one.
+    fn assert_prefix(slots: &Slots) {
+        let values: Vec<u64> = slots.iter().map(|slot| slot.load(Relaxed)).collect();
+        let first_unused = values.iter().position(|&v| v == 0).unwrap_or(NAPI_ID_SLOTS);
+        assert!(
+            values[first_unused..].iter().all(|&v| v == 0),
+            "a used slot after an unused one: {values:x?}"
+        );
+    }
+
+    #[test]
+    fn a_freed_slot_is_vacant_and_taken_again_first() {
+        let slots = empty();
+        for id in [10, 20, 30] {
+            note(&slots, id, 0);
+        }
+        forget(&slots, 20, |_, _| {});
+        assert_eq!(slots[1].load(Relaxed), VACANT, "freed, never 0 again");
+        assert_eq!(ids(&slots, 0), [10, 30]);
+        note(&slots, 40, 0);
+        assert_eq!(ids(&slots, 0), [10, 40, 30]);
+        assert_prefix(&slots);
+    }
+
+    #[test]
+    fn stale_slots_become_vacant() {
+        let slots = empty();
+        note(&slots, 10, 1);
+        note(&slots, 20, 1);
+        assert!(take_hold(&slots, 20, 1));
+        assert!(ids(&slots, 2).is_empty());
+        assert_eq!(slots[0].load(Relaxed), VACANT);
+        end_streaks(&slots, 2, |_, _| {});
+        assert_eq!(slots[1].load(Relaxed), VACANT);
+        assert!(is_empty(&slots));
+    }
+
+    #[test]
+    fn walks_stop_at_the_first_unused_slot() {
+        // A state the prefix rule never produces: an ID after an unused slot is not visited,
+        // which is what keeps each walk to the slots in use.
+        let slots = empty();
+        slots[1].store(tagged(10, 0) | SEEN, Relaxed);
+        assert!(ids(&slots, 0).is_empty());
+        assert!(is_empty(&slots));
+        let mut noted = Vec::new();
+        for_each_noted(&slots, |id| noted.push(id));
+        assert!(noted.is_empty());
+    }
+
+    /// Threads of one epoll instance note IDs (more than there are slots, so some replace
+    /// others), forget them, walk and end streaks across epoch changes, at random: whatever
+    /// the interleaving, used and vacant slots stay a prefix, and every ID noted last by the
+    /// final quiet pass is found by a walk.
+    #[test]
+    fn concurrent_notes_and_frees_keep_used_slots_a_prefix() {
+        for round in 0..200u64 {
+            let slots = empty();
+            std::thread::scope(|scope| {
+                for thread in 0..4u64 {
+                    let slots = &slots;
+                    scope.spawn(move || {
+                        let mut seed = (round * 4 + thread + 1).wrapping_mul(0x9e37_79b9);
+                        for _ in 0..500 {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            let id = (seed >> 8) as u32 % 12 + 1;
+                            let epoch = (seed >> 16) as u8 % 3;
+                            match seed % 5 {
+                                0 => forget(slots, id, |_, _| {}),
+                                1 => end_streaks(slots, epoch, |_, _| {}),
+                                2 => for_each(slots, epoch, |_, _| {}),
+                                _ => note(slots, id, epoch),
+                            }
+                        }
+                    });
+                }
+            });
+            assert_prefix(&slots);
+            for id in [101, 102, 103] {
+                note(&slots, id, 7);
+            }
+            assert_prefix(&slots);
+            assert_eq!(ids(&slots, 7), [101, 102, 103]);
+        }
     }
 
     /// Threads of one epoll instance deliver, claim and end streaks at random; a holder count
