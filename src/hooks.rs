@@ -77,6 +77,19 @@ impl Kpoll {
         Some(entry)
     }
 
+    /// None of NAPI `id`'s sockets woke this epoll since its last delivery: if the NAPI is
+    /// gone (its driver replaced it; the sockets now receive from a new one), free its slot for
+    /// live ones. A slot that holds a gone NAPI would otherwise stay until it is evicted, and
+    /// evictions can push out a live NAPI in the middle of a streak.
+    fn forget_if_gone(&self, slots: &NapiIdSlots, id: u32) {
+        let rcu = rcu::read_lock();
+        if Napi::find(&rcu, id).is_none() {
+            napi_ids::forget(slots, id, |id, generation| {
+                self.drop_holder(&rcu, id, generation)
+            });
+        }
+    }
+
     /// This epoll's streak on NAPI `id` (in `slot`) goes on: hold the queue until the adaptive
     /// deadline, as a new holder or as the owner it already is. A NAPI that is gone is
     /// forgotten, ending this epoll's ownership of it.
@@ -149,17 +162,20 @@ impl Hooks for Kpoll {
         }
         let epoch = self.config.epoch();
         napi_ids::for_each(slots, epoch, |slot, id| {
-            // The common case at low load (a streak starts, or nothing changes) touches only the
-            // slot; the NAPI is looked up when this epoll is about to hold it.
+            // The common case at low load (a wakeup, then a streak starts) touches only the
+            // slot; the NAPI is looked up when this epoll is about to hold it, or when none of
+            // its sockets woke the epoll (it may be gone).
             let take = match napi_ids::streak(slot, id, epoch) {
-                napi_ids::Streak::Started
-                | napi_ids::Streak::Quiet
-                | napi_ids::Streak::Gone
-                | napi_ids::Streak::Idle { ended: None } => return,
+                napi_ids::Streak::Started | napi_ids::Streak::Gone => return,
+                napi_ids::Streak::Quiet | napi_ids::Streak::Idle { ended: None } => {
+                    self.forget_if_gone(slots, id);
+                    return;
+                }
                 napi_ids::Streak::Idle {
                     ended: Some(generation),
                 } => {
                     self.drop_holder(&rcu::read_lock(), id, generation);
+                    self.forget_if_gone(slots, id);
                     return;
                 }
                 napi_ids::Streak::Owner { generation } => Take::Renew(generation),

@@ -54,9 +54,10 @@
 //! Why the prefix holds with concurrent callers: slots only go from 0 to used, never back.
 //! [`note`]'s first pass takes the first slot in order that is 0, vacant or stale; when it
 //! takes a 0 slot, every slot before it was read non-zero and is still non-zero. Its second
-//! pass (replacing a slot that owns nothing) runs only after the first pass found nothing to
-//! take: every slot it read as 0 was taken by a concurrent [`note`] whose compare-and-swap
-//! won, so the second pass reads no 0 slot and writes none.
+//! pass (replacing a slot that owns nothing) runs only after the first pass took nothing, so
+//! it read no 0 slot, or lost each compare-and-swap on one to another [`note`] (which the
+//! glue never runs concurrently: notes of one epoll hold its lock): no slot is 0 any more,
+//! and the second pass reads none and writes none.
 //!
 //! # Epochs
 //!
