@@ -599,11 +599,14 @@ mod tests {
         note(&slots, 20, 1);
         assert!(take_hold(&slots, 20, 1));
         assert!(ids(&slots, 2).is_empty());
-        // The unowned stale slot is freed; the owned one waits for the empty return.
+        // The unowned stale slot is freed (vacant, never 0 again); the owned one waits for the
+        // empty return.
+        assert_eq!(slots[0].load(Relaxed), VACANT);
         assert_eq!(owned(&slots), [20]);
         let mut ended = Vec::new();
         end_streaks(&slots, 2, |id, _| ended.push(id));
         assert_eq!(ended, [20]);
+        assert_eq!(slots[1].load(Relaxed), VACANT);
         assert!(is_empty(&slots));
     }
 
@@ -633,6 +636,14 @@ mod tests {
         assert!(is_empty(&slots));
     }
 
+    /// One step of the stress tests' xorshift generator.
+    fn xorshift(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
     /// No used or vacant slot follows an unused (0) one.
     fn assert_prefix(slots: &Slots) {
         let values: Vec<u64> = slots.iter().map(|slot| slot.load(Relaxed)).collect();
@@ -655,19 +666,6 @@ mod tests {
         note(&slots, 40, 0);
         assert_eq!(ids(&slots, 0), [10, 40, 30]);
         assert_prefix(&slots);
-    }
-
-    #[test]
-    fn stale_slots_become_vacant() {
-        let slots = empty();
-        note(&slots, 10, 1);
-        note(&slots, 20, 1);
-        assert!(take_hold(&slots, 20, 1));
-        assert!(ids(&slots, 2).is_empty());
-        assert_eq!(slots[0].load(Relaxed), VACANT);
-        end_streaks(&slots, 2, |_, _| {});
-        assert_eq!(slots[1].load(Relaxed), VACANT);
-        assert!(is_empty(&slots));
     }
 
     #[test]
@@ -697,9 +695,7 @@ mod tests {
                     scope.spawn(move || {
                         let mut seed = (round * 4 + thread + 1).wrapping_mul(0x9e37_79b9);
                         for _ in 0..500 {
-                            seed ^= seed << 13;
-                            seed ^= seed >> 7;
-                            seed ^= seed << 17;
+                            let seed = xorshift(&mut seed);
                             let id = (seed >> 8) as u32 % 12 + 1;
                             let epoch = (seed >> 16) as u8 % 3;
                             match seed % 5 {
@@ -736,10 +732,7 @@ mod tests {
                     scope.spawn(move || {
                         let mut seed = (round * 4 + thread + 1).wrapping_mul(0x9e37_79b9);
                         for _ in 0..2000 {
-                            seed ^= seed << 13;
-                            seed ^= seed >> 7;
-                            seed ^= seed << 17;
-                            if seed % 3 == 0 {
+                            if xorshift(&mut seed) % 3 == 0 {
                                 end_streaks(slots, 0, |_, _| {
                                     assert!(holders.fetch_sub(1, Relaxed) >= 1);
                                 });
