@@ -84,10 +84,15 @@ impl Kpoll {
     fn forget_if_gone(&self, slots: &NapiIdSlots, id: u32) {
         let rcu = rcu::read_lock();
         if Napi::find(&rcu, id).is_none() {
-            napi_ids::forget(slots, id, |id, generation| {
-                self.drop_holder(&rcu, id, generation)
-            });
+            self.forget_gone(&rcu, slots, id);
         }
+    }
+
+    /// NAPI `id` is gone: free its slot, dropping this epoll's ownership of it if it had one.
+    fn forget_gone(&self, rcu: &rcu::Guard, slots: &NapiIdSlots, id: u32) {
+        napi_ids::forget(slots, id, |id, generation| {
+            self.drop_holder(rcu, id, generation)
+        });
     }
 
     /// This epoll's streak on NAPI `id` (in `slot`) goes on: hold the queue until the adaptive
@@ -96,9 +101,7 @@ impl Kpoll {
     fn hold(&self, slots: &NapiIdSlots, slot: &AtomicU64, id: u32, take: Take) {
         let rcu = rcu::read_lock();
         let Some(napi) = Napi::find(&rcu, id) else {
-            napi_ids::forget(slots, id, |id, generation| {
-                self.drop_holder(&rcu, id, generation)
-            });
+            self.forget_gone(&rcu, slots, id);
             return;
         };
         let entry = match take {
@@ -167,14 +170,14 @@ impl Hooks for Kpoll {
             // its sockets woke the epoll (it may be gone).
             let take = match napi_ids::streak(slot, id, epoch) {
                 napi_ids::Streak::Started | napi_ids::Streak::Gone => return,
-                napi_ids::Streak::Quiet | napi_ids::Streak::Idle { ended: None } => {
+                napi_ids::Streak::Quiet => {
                     self.forget_if_gone(slots, id);
                     return;
                 }
-                napi_ids::Streak::Idle {
-                    ended: Some(generation),
-                } => {
-                    self.drop_holder(&rcu::read_lock(), id, generation);
+                napi_ids::Streak::Idle { ended } => {
+                    if let Some(generation) = ended {
+                        self.drop_holder(&rcu::read_lock(), id, generation);
+                    }
                     self.forget_if_gone(slots, id);
                     return;
                 }
