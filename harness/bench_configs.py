@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.guest_api import Guest
+from harness.memcached import MEMCACHED_PORT
 
 BUSY_POLL = ("/proc/sys/net/core/busy_poll", "/proc/sys/net/core/busy_read")
 DEFER = "/sys/class/net/eth0/napi_defer_hard_irqs"
@@ -23,7 +24,8 @@ class Config:
     name: str
     writes: tuple[tuple[str, str], ...] = ()
     kpoll_watchdog_us: int | None = None
-    kpoll_ports: str = "11211"  # net.kpoll.ports once kpoll is loaded ("": nothing opted in)
+    # net.kpoll.ports once kpoll is loaded ("": nothing opted in)
+    kpoll_ports: str = str(MEMCACHED_PORT)
     memcached_env: str = ""
     requires: str | None = None  # a guest path that must exist (kernel flavour feature)
     about: str = ""
@@ -56,7 +58,7 @@ class Config:
         return steps
 
 
-def _kpoll(name: str, watchdog_us: int, about: str, ports: str = "11211") -> Config:
+def _kpoll(name: str, watchdog_us: int, about: str, ports: str = str(MEMCACHED_PORT)) -> Config:
     return Config(name, kpoll_watchdog_us=watchdog_us, kpoll_ports=ports, about=about)
 
 
