@@ -695,10 +695,10 @@ mod tests {
                     scope.spawn(move || {
                         let mut seed = (round * 4 + thread + 1).wrapping_mul(0x9e37_79b9);
                         for _ in 0..500 {
-                            let seed = xorshift(&mut seed);
-                            let id = (seed >> 8) as u32 % 12 + 1;
-                            let epoch = (seed >> 16) as u8 % 3;
-                            match seed % 5 {
+                            let draw = xorshift(&mut seed);
+                            let id = (draw >> 8) as u32 % 12 + 1;
+                            let epoch = (draw >> 16) as u8 % 3;
+                            match draw % 5 {
                                 0 => forget(slots, id, |_, _| {}),
                                 1 => end_streaks(slots, epoch, |_, _| {}),
                                 2 => for_each(slots, epoch, |_, _| {}),
