@@ -732,7 +732,7 @@ mod tests {
                     scope.spawn(move || {
                         let mut seed = (round * 4 + thread + 1).wrapping_mul(0x9e37_79b9);
                         for _ in 0..2000 {
-                            if xorshift(&mut seed) % 3 == 0 {
+                            if xorshift(&mut seed).is_multiple_of(3) {
                                 end_streaks(slots, 0, |_, _| {
                                     assert!(holders.fetch_sub(1, Relaxed) >= 1);
                                 });
