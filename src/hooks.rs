@@ -198,10 +198,6 @@ impl Hooks for Kpoll {
     fn no_events(&self, slots: &NapiIdSlots) {
         self.end_holds(slots);
     }
-
-    fn released(&self, slots: &NapiIdSlots) {
-        self.end_holds(slots);
-    }
 }
 
 const _: () = assert!(MAX_NAPIS >= napi_ids::NAPI_ID_SLOTS);

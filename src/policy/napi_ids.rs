@@ -46,7 +46,9 @@
 //! # Used slots form a prefix
 //!
 //! A slot that was used never becomes 0 again: freeing it makes it [`VACANT`], which [`note`]
-//! reuses like a 0. [`note`] takes a 0 slot only when every slot before it is in use or
+//! reuses like a 0. The kpoll patch relies on this: it skips the `epoll_wait()` and free hooks
+//! of an epoll instance whose first slot is 0, so an epoll that never saw an opted-in socket
+//! costs one load per hook. [`note`] takes a 0 slot only when every slot before it is in use or
 //! vacant, so a 0 slot is followed by 0 slots only, and every walk stops at the first 0. An
 //! epoll instance with one NAPI — the usual case — thus costs one slot read per walk, not
 //! [`NAPI_ID_SLOTS`] (the walks run several times per request).

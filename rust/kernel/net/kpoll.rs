@@ -12,12 +12,21 @@
 //! C header: [`include/net/kpoll.h`](srctree/include/net/kpoll.h)
 
 use crate::{alloc::KBox, bindings, error::to_result, prelude::*, sync::Arc};
-use core::{ffi::c_void, marker::PhantomData, sync::atomic::AtomicU64};
+use core::{
+    ffi::{c_int, c_void},
+    marker::PhantomData,
+    sync::atomic::AtomicU64,
+};
 
 /// Number of NAPI IDs an epoll instance remembers.
 pub const NAPI_ID_SLOTS: usize = bindings::KPOLL_NAPI_SLOTS as usize;
 
 /// The slots of one epoll instance: one word per remembered NAPI ID, its meaning up to the module.
+///
+/// All are 0 when the epoll instance is created. The C side calls the per-epoll hooks
+/// ([`Hooks::wait_begin`], [`Hooks::events_delivered`], [`Hooks::no_events`]) only for an epoll
+/// instance whose slot 0 is not 0, so a module uses slot 0 first and never sets a used slot back
+/// to 0 (`sock_seen` is always called).
 pub type NapiIdSlots = [AtomicU64; NAPI_ID_SLOTS];
 
 /// A socket that an epoll instance watches, borrowed for one hook call.
@@ -63,10 +72,8 @@ pub trait Hooks: Send + Sync {
     /// `epoll_wait()` is returning events. Process context.
     fn events_delivered(&self, slots: &NapiIdSlots);
     /// `epoll_wait()` found nothing: it is about to sleep, or returns 0 (timeout), `-EINTR` or
-    /// another error. Process context.
+    /// another error; or the epoll instance is being freed. Process context.
     fn no_events(&self, slots: &NapiIdSlots);
-    /// The epoll instance is being freed. Process context.
-    fn released(&self, slots: &NapiIdSlots);
 }
 
 struct Adapter<T: Hooks>(PhantomData<T>);
@@ -75,9 +82,7 @@ impl<T: Hooks> Adapter<T> {
     const OPS: bindings::kpoll_ops = bindings::kpoll_ops {
         sock_seen: Some(Self::sock_seen),
         wait_begin: Some(Self::wait_begin),
-        events_delivered: Some(Self::events_delivered),
-        no_events: Some(Self::no_events),
-        released: Some(Self::released),
+        wait_end: Some(Self::wait_end),
     };
 
     /// # Safety
@@ -109,22 +114,14 @@ impl<T: Hooks> Adapter<T> {
         hooks.wait_begin(slots);
     }
 
-    unsafe extern "C" fn events_delivered(ctx: *mut c_void, slots: *mut u64) {
+    unsafe extern "C" fn wait_end(ctx: *mut c_void, slots: *mut u64, res: c_int) {
         // SAFETY: called by the C hook with a live registration and a live epoll instance.
         let (hooks, slots) = unsafe { Self::args(ctx, slots) };
-        hooks.events_delivered(slots);
-    }
-
-    unsafe extern "C" fn no_events(ctx: *mut c_void, slots: *mut u64) {
-        // SAFETY: called by the C hook with a live registration and a live epoll instance.
-        let (hooks, slots) = unsafe { Self::args(ctx, slots) };
-        hooks.no_events(slots);
-    }
-
-    unsafe extern "C" fn released(ctx: *mut c_void, slots: *mut u64) {
-        // SAFETY: called by the C hook with a live registration and a live epoll instance.
-        let (hooks, slots) = unsafe { Self::args(ctx, slots) };
-        hooks.released(slots);
+        if res > 0 {
+            hooks.events_delivered(slots);
+        } else {
+            hooks.no_events(slots);
+        }
     }
 }
 
