@@ -128,7 +128,7 @@ enum Take {
 
 impl Hooks for Kpoll {
     fn sock_seen(&self, slots: &NapiIdSlots, sk: &Sock<'_>) {
-        if !self.config.sock_opted_in(sk.so_kpoll(), sk.local_port()) {
+        if !self.config.sock_opted_in(sk.so_kpoll(), || sk.local_port()) {
             return;
         }
         let id = sk.napi_id();

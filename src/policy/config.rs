@@ -134,9 +134,10 @@ impl Config {
 
     /// Decides whether a socket takes part in kpoll.
     ///
-    /// `so_kpoll_flag` is the socket's `SO_KPOLL` option and `local_port` its bound local port.
+    /// `so_kpoll_flag` is the socket's `SO_KPOLL` option and `local_port` reads its bound local
+    /// port, only when `net.kpoll.ports` is not empty.
     /// Called from the socket insert (process context) and wakeup (softirq context) hooks.
-    pub fn sock_opted_in(&self, so_kpoll_flag: bool, local_port: u16) -> bool {
+    pub fn sock_opted_in(&self, so_kpoll_flag: bool, local_port: impl FnOnce() -> u16) -> bool {
         self.enabled() && (so_kpoll_flag || self.ports.contains(local_port))
     }
 }
@@ -259,7 +260,7 @@ mod tests {
         let set = |text: &[u8]| config.set(Knob::Ports, text);
         assert_eq!(set(b"11211 8080\n"), Ok(()));
         assert_eq!(shown(&config, Knob::Ports), "11211 8080\n");
-        assert!(config.sock_opted_in(false, 8080));
+        assert!(config.sock_opted_in(false, || 8080));
 
         assert_eq!(set(b"5 5"), Err(ConfigError::Duplicate));
         assert_eq!(set(b"11211 0"), Err(ConfigError::OutOfRange));
@@ -288,16 +289,16 @@ mod tests {
     #[test]
     fn sock_opt_in() {
         let config = Config::new();
-        assert!(config.sock_opted_in(true, 1234));
-        assert!(!config.sock_opted_in(false, 11211));
+        assert!(config.sock_opted_in(true, || 1234));
+        assert!(!config.sock_opted_in(false, || 11211));
         config.set(Knob::Ports, b"11211").unwrap();
-        assert!(config.sock_opted_in(false, 11211));
-        assert!(!config.sock_opted_in(false, 11212));
-        assert!(!config.sock_opted_in(false, 0));
+        assert!(config.sock_opted_in(false, || 11211));
+        assert!(!config.sock_opted_in(false, || 11212));
+        assert!(!config.sock_opted_in(false, || 0));
 
         config.set(Knob::Enabled, b"0").unwrap();
-        assert!(!config.sock_opted_in(true, 1234));
-        assert!(!config.sock_opted_in(false, 11211));
+        assert!(!config.sock_opted_in(true, || 1234));
+        assert!(!config.sock_opted_in(false, || 11211));
     }
 
     #[test]

@@ -150,7 +150,8 @@ impl PortSet {
         }
     }
 
-    /// Returns true if `port` is in the set. Port 0 never matches.
+    /// Returns true if the port that `port` reads is in the set. Port 0 never matches. An empty
+    /// set does not read the port (a call into C for every wakeup of every socket).
     ///
     /// [`store`](Self::store) fills slots from the first, so the search stops at the first
     /// unused slot: with the usual one or two ports, a miss (every wakeup of every socket that
@@ -158,14 +159,18 @@ impl PortSet {
     /// a mix of the two lists, as described there.
     ///
     /// Softirq context (socket wakeup) or process context (socket insert).
-    pub fn contains(&self, port: u16) -> bool {
-        port != 0
-            && self
-                .slots
-                .iter()
-                .map(|slot| slot.load(Ordering::Relaxed))
-                .take_while(|&slot| slot != 0)
-                .any(|slot| slot == port)
+    pub fn contains(&self, port: impl FnOnce() -> u16) -> bool {
+        let mut slots = self
+            .slots
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .take_while(|&slot| slot != 0)
+            .peekable();
+        if slots.peek().is_none() {
+            return false;
+        }
+        let port = port();
+        port != 0 && slots.any(|slot| slot == port)
     }
 
     /// Returns a copy of the set (process context). A sysctl read that raced with a write is
@@ -293,27 +298,40 @@ mod tests {
     #[test]
     fn port_set_store_contains_load() {
         let set = PortSet::new();
-        assert!(!set.contains(0));
-        assert!(!set.contains(11211));
+        assert!(!set.contains(|| 0));
+        assert!(!set.contains(|| 11211));
         assert!(set.load().is_empty());
 
         let list = parse_ports(b"11211 8080").unwrap();
         set.store(&list);
-        assert!(set.contains(11211));
-        assert!(set.contains(8080));
-        assert!(!set.contains(80));
-        assert!(!set.contains(0));
+        assert!(set.contains(|| 11211));
+        assert!(set.contains(|| 8080));
+        assert!(!set.contains(|| 80));
+        assert!(!set.contains(|| 0));
         assert_eq!(set.load(), list);
 
         set.store(&parse_ports(b"80").unwrap());
-        assert!(set.contains(80));
-        assert!(!set.contains(11211));
-        assert!(!set.contains(8080));
+        assert!(set.contains(|| 80));
+        assert!(!set.contains(|| 11211));
+        assert!(!set.contains(|| 8080));
         assert_eq!(set.load().as_slice(), [80]);
 
         set.store(&PortList::new());
-        assert!(!set.contains(80));
+        assert!(!set.contains(|| 80));
         assert!(set.load().is_empty());
+    }
+
+    #[test]
+    fn an_empty_set_does_not_read_the_port() {
+        let set = PortSet::new();
+        assert!(!set.contains(|| unreachable!("the port of a socket was read")));
+        set.store(&parse_ports(b"80").unwrap());
+        let mut read = false;
+        assert!(set.contains(|| {
+            read = true;
+            80
+        }));
+        assert!(read);
     }
 
     #[test]
@@ -322,7 +340,7 @@ mod tests {
         // what keeps a miss to the slots in use.
         let set = PortSet::new();
         set.slots[1].store(80, Ordering::Relaxed);
-        assert!(!set.contains(80));
+        assert!(!set.contains(|| 80));
     }
 
     #[test]
@@ -330,9 +348,9 @@ mod tests {
         let list = parse_ports(b"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 65535").unwrap();
         let set = PortSet::default();
         set.store(&list);
-        assert!(set.contains(1));
-        assert!(set.contains(65535));
-        assert!(!set.contains(16));
+        assert!(set.contains(|| 1));
+        assert!(set.contains(|| 65535));
+        assert!(!set.contains(|| 16));
         assert_eq!(set.load(), list);
     }
 }
