@@ -59,8 +59,7 @@ struct KpollModule {
 
 impl kernel::Module for KpollModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let state = Arc::pin_init(Kpoll::new(), GFP_KERNEL)?;
-        state.config.seed_epoch(napi_table::now_ns() as u32);
+        let state = Arc::pin_init(Kpoll::new(napi_table::now_ns() as u32), GFP_KERNEL)?;
         let proc = ProcFile::create(c_str!("kpoll"), state.clone())?;
         let sysctl = sysctl::Registration::register(c_str!("net/kpoll"), state.clone())?;
         let hooks = kpoll::Registration::register(state)?;

@@ -252,16 +252,20 @@ pub(crate) struct NapiTable {
     reclaimed: AtomicU64,
     /// Times a NAPI could not be managed because every entry served a live NAPI.
     untracked: AtomicU64,
+    /// The generation a claimed entry counts its holders in, drawn per load (see
+    /// `policy::claim`, "Generations").
+    first_generation: u8,
 }
 
 impl NapiTable {
-    pub(crate) fn new() -> impl PinInit<Self> {
+    pub(crate) fn new(first_generation: u8) -> impl PinInit<Self> {
         pin_init!(Self {
             entries <- pin_init_array_from_fn(|_| NapiEntry::new()),
             claiming: AtomicBool::new(false),
             retired: NapiCounters::new(),
             reclaimed: AtomicU64::new(0),
             untracked: AtomicU64::new(0),
+            first_generation,
         })
     }
 
@@ -312,10 +316,11 @@ impl NapiTable {
         for entry in self.probe(id) {
             let old = entry.id();
             if old == 0 {
-                if entry.claim.claim_free(id) {
+                if entry.claim.claim_free(id, self.first_generation) {
                     return Some(entry);
                 }
-            } else if entry.reclaimable(rcu) && entry.claim.reclaim(old, id) {
+            } else if entry.reclaimable(rcu) && entry.claim.reclaim(old, id, self.first_generation)
+            {
                 self.retired.add_all(&entry.counters.take());
                 entry.forget_pace();
                 self.reclaimed.fetch_add(1, Ordering::Relaxed);

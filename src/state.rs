@@ -20,10 +20,15 @@ pub(crate) struct Kpoll {
 }
 
 impl Kpoll {
-    pub(crate) fn new() -> impl PinInit<Self> {
+    /// `seed` differs from load to load: it starts the configuration epoch and the NAPI
+    /// entries' holder generation, so that what a previous load left in the epoll instances'
+    /// slots names neither.
+    pub(crate) fn new(seed: u32) -> impl PinInit<Self> {
+        let config = Config::new();
+        config.seed_epoch(seed);
         pin_init!(Self {
-            config: Config::new(),
-            napis <- NapiTable::new(),
+            config,
+            napis <- NapiTable::new(seed as u8),
         })
     }
 }

@@ -24,6 +24,14 @@
 //! an older generation changes nothing, and a stale holder that returns with events again is
 //! counted afresh.
 //!
+//! Epoll instances outlive the module: a slot can still say "owner, generation g" of a NAPI
+//! after `rmmod` and `insmod`. If the new module counted that NAPI's holders in g too, that
+//! epoll's next empty return would drop a holder of the new module's, and the queue would go
+//! back to its IRQ under a holder that still streaks, until that holder's own empty return.
+//! So the module starts its entries' generations at a value drawn per load (the glue passes it
+//! to [`Claim::claim_free`] and [`Claim::reclaim`]): a slot of a previous load names a
+//! generation no entry is in, except by a 1-in-256 chance.
+//!
 //! Contexts: `expire` runs in the watchdog (hardirq), everything else from `epoll_wait()`
 //! (process context, several CPUs). All operations are sequentially consistent: the glue checks
 //! the count right after setting the hold bit, against a concurrent last holder leaving (see
@@ -73,18 +81,20 @@ impl Claim {
         holders_of(self.word.load(SeqCst))
     }
 
-    /// Takes a free entry for `id`. Returns false if it was not free.
-    pub fn claim_free(&self, id: u32) -> bool {
+    /// Takes a free entry for `id`, its holders to be counted in `generation` (see
+    /// [Generations](self#generations)). Returns false if it was not free.
+    pub fn claim_free(&self, id: u32, generation: u8) -> bool {
         id != 0
             && self
                 .word
-                .compare_exchange(0, pack(id, 0, 0), SeqCst, SeqCst)
+                .compare_exchange(0, pack(id, generation, 0), SeqCst, SeqCst)
                 .is_ok()
     }
 
-    /// Moves an entry that nobody holds from `old` (whose NAPI is gone) to `new`. Returns false
-    /// if it no longer serves `old` or somebody holds it.
-    pub fn reclaim(&self, old: u32, new: u32) -> bool {
+    /// Moves an entry that nobody holds from `old` (whose NAPI is gone) to `new`, its holders to
+    /// be counted in `generation`. Returns false if it no longer serves `old` or somebody holds
+    /// it.
+    pub fn reclaim(&self, old: u32, new: u32, generation: u8) -> bool {
         let current = self.word.load(SeqCst);
         old != 0
             && new != 0
@@ -92,7 +102,7 @@ impl Claim {
             && holders_of(current) == 0
             && self
                 .word
-                .compare_exchange(current, pack(new, 0, 0), SeqCst, SeqCst)
+                .compare_exchange(current, pack(new, generation, 0), SeqCst, SeqCst)
                 .is_ok()
     }
 
@@ -164,18 +174,18 @@ mod tests {
         let claim = Claim::new();
         assert_eq!(claim.id(), 0);
         assert_eq!(claim.add_holder(7), None, "a free entry serves nobody");
-        assert!(claim.claim_free(7));
-        assert!(!claim.claim_free(8), "taken");
+        assert!(claim.claim_free(7, 0));
+        assert!(!claim.claim_free(8, 0), "taken");
         assert_eq!(claim.add_holder(7), Some(0));
         assert_eq!(claim.add_holder(7), Some(0));
         assert_eq!(claim.add_holder(8), None, "another ID");
         assert_eq!(claim.holders(), 2);
-        assert!(!claim.reclaim(7, 9), "held entries are never reclaimed");
+        assert!(!claim.reclaim(7, 9, 0), "held entries are never reclaimed");
         assert_eq!(claim.remove_holder(0), Some(1));
         assert_eq!(claim.remove_holder(0), Some(0));
         assert_eq!(claim.remove_holder(0), None, "nothing left to remove");
-        assert!(!claim.reclaim(8, 9), "it serves 7, not 8");
-        assert!(claim.reclaim(7, 9));
+        assert!(!claim.reclaim(8, 9, 0), "it serves 7, not 8");
+        assert!(claim.reclaim(7, 9, 0));
         assert_eq!((claim.id(), claim.holders()), (9, 0));
         assert_eq!(claim.add_holder(7), None, "the old ID is gone");
     }
@@ -183,7 +193,7 @@ mod tests {
     #[test]
     fn an_expiry_drops_stale_holders_once() {
         let claim = Claim::new();
-        assert!(claim.claim_free(5));
+        assert!(claim.claim_free(5, 0));
         let stale = claim.add_holder(5).unwrap();
         claim.add_holder(5).unwrap();
         // Nobody renewed the hold for a watchdog period.
@@ -199,15 +209,46 @@ mod tests {
         claim.add_holder(5).unwrap();
         claim.expire();
         assert!(
-            claim.reclaim(5, 6),
+            claim.reclaim(5, 6, 0),
             "no holder pins an entry after an expiry"
         );
+    }
+
+    /// An epoll owned a hold when the module was unloaded; after `insmod` another epoll holds
+    /// the same NAPI. The first epoll's next empty return reports its old ownership: it must not
+    /// drop the new holder. Each load draws its first generation; two loads that draw the same
+    /// one (every load used 0 before) lose the holder, which the second case shows.
+    #[test]
+    fn a_slot_left_by_a_previous_load_does_not_drop_a_holder() {
+        use super::super::napi_ids::{self, Slots, Streak};
+        for (old_load, new_load, kept) in [(0x21, 0x7c, 1), (0, 0, 0)] {
+            let stale_epoll = Slots::default();
+            let before_unload = Claim::new();
+            assert!(before_unload.claim_free(5, old_load));
+            napi_ids::note(&stale_epoll, 5, 1);
+            let slot = &stale_epoll[0];
+            assert_eq!(napi_ids::streak(slot, 5, 1), Streak::Started);
+            assert_eq!(napi_ids::streak(slot, 5, 1), Streak::Continues);
+            let generation = before_unload.add_holder(5).unwrap();
+            assert!(napi_ids::claim_owner(slot, 5, 1, generation));
+
+            // rmmod, insmod: a fresh table; another epoll holds NAPI 5.
+            let after_reload = Claim::new();
+            assert!(after_reload.claim_free(5, new_load));
+            after_reload.add_holder(5).unwrap();
+
+            napi_ids::end_streaks(&stale_epoll, 2, |id, generation| {
+                assert_eq!(id, 5);
+                after_reload.remove_holder(generation);
+            });
+            assert_eq!(after_reload.holders(), kept);
+        }
     }
 
     #[test]
     fn generations_wrap() {
         let claim = Claim::new();
-        assert!(claim.claim_free(1));
+        assert!(claim.claim_free(1, 0));
         for _ in 0..256 {
             claim.expire();
         }
@@ -218,10 +259,10 @@ mod tests {
     #[test]
     fn full_32_bit_ids() {
         let claim = Claim::new();
-        assert!(claim.claim_free(u32::MAX));
+        assert!(claim.claim_free(u32::MAX, 0));
         assert_eq!(claim.add_holder(u32::MAX), Some(0));
         assert_eq!(claim.id(), u32::MAX);
-        assert!(!claim.claim_free(0) && !Claim::new().claim_free(0));
+        assert!(!claim.claim_free(0, 0) && !Claim::new().claim_free(0, 0));
     }
 
     /// Holders come and go on several CPUs while another CPU keeps trying to reclaim the entry:
@@ -232,7 +273,7 @@ mod tests {
         use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
         for _ in 0..200 {
             let claim = Claim::new();
-            assert!(claim.claim_free(1));
+            assert!(claim.claim_free(1, 0));
             let stolen = AtomicBool::new(false);
             let misplaced = AtomicU32::new(0);
             std::thread::scope(|scope| {
@@ -249,7 +290,7 @@ mod tests {
                     });
                 }
                 scope.spawn(|| {
-                    while !claim.reclaim(1, 2) {
+                    while !claim.reclaim(1, 2, 0) {
                         std::hint::spin_loop();
                     }
                     stolen.store(true, Relaxed);

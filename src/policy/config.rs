@@ -61,7 +61,9 @@ impl Config {
 
     /// Starts counting epochs at `seed` (module load): the slots of epoll instances that outlive
     /// an unload then belong, very likely, to another epoch than the new module's first one, so
-    /// their bits from the old module (ownerships it counted) are not taken for its own.
+    /// the old module's opt-in decisions are made afresh. (Ownerships it counted are ended
+    /// whatever their epoch; the per-load holder generation keeps them apart, see
+    /// `policy::claim`.)
     pub fn seed_epoch(&self, seed: u32) {
         self.epoch.store(seed, Ordering::Relaxed);
     }
