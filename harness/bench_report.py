@@ -50,6 +50,11 @@ def irqs(r: dict[str, Any]) -> float | None:
     return r["rx_irqs"] / r["requests"] if r.get("requests") else None
 
 
+def tx_irqs(r: dict[str, Any]) -> float | None:
+    """None for result sets made before the bench counted TX IRQs."""
+    return r["tx_irqs"] / r["requests"] if r.get("requests") and "tx_irqs" in r else None
+
+
 def busy_us(r: dict[str, Any]) -> float | None:
     return r["busy_ns"] / r["requests"] / 1000 if r.get("requests") else None
 
@@ -286,9 +291,10 @@ class Report:
                 rows.append([c, self.cell(self.cpu, c, load, cost, "{:.0f}", False),
                              "–" if rel is None else f"{rel * 100:.1f} %",
                              self.cell(self.cpu, c, load, irqs, "{:.3f}", False),
+                             fmt_range(spread(self.cpu, c, load, tx_irqs), "{:.3f}"),
                              fmt_range(spread(self.cpu, c, load, guest_rate), "{:.0f}")])
             self.table(["config", "instructions/request", "spread", "RX IRQs/request",
-                        "requests per guest second"], rows)
+                        "TX IRQs/request", "requests per guest second"], rows)
         self.add("The last column is the offered load as the guest saw it. The load generator "
                  "keeps host time; the guest clock falls behind the host's by however long the "
                  "host took to emulate the busy stretches, so when the host runs slower the "

@@ -1,4 +1,5 @@
-"""The guest's counters around a load run: busy time, RX IRQs, NET_RX softirqs and kpoll's.
+"""The guest's counters around a load run: busy time, RX and TX IRQs, NET_RX softirqs and
+kpoll's.
 
 Guest busy time is `now − Σ idle_sleeptime` from `/proc/timer_list`: NO_HZ idle accounting in
 nanoseconds, not tick samples. Under QEMU `-icount shift=0` a guest nanosecond of busy time is
@@ -23,6 +24,7 @@ class CounterSnapshot:
     rx_irqs: int
     net_rx: int
     kpoll: dict[str, int] = field(default_factory=dict)
+    tx_irqs: int = 0
 
 
 def read_busy(vm: Guest) -> tuple[int, int]:
@@ -40,12 +42,13 @@ def read_busy(vm: Guest) -> tuple[int, int]:
 
 
 def read_counters(vm: Guest) -> CounterSnapshot:
-    """RX IRQs, NET_RX softirqs and kpoll's total counters (none without the module), in one
-    guest command."""
+    """RX and TX IRQs, NET_RX softirqs and kpoll's total counters (none without the module), in
+    one guest command."""
     out = vm.check(f"cat /proc/interrupts; echo {SEPARATOR}; grep NET_RX /proc/softirqs; "
                    f"echo {SEPARATOR}; {STATUS_COMMAND} 2>/dev/null || true")
     irq_text, softirq_text, kpoll_text = out.split(SEPARATOR)
     rx = sum(procfs.irq_counts(irq_text, procfs.RX_IRQ).values())
     kpoll = parse_status(kpoll_text).total if kpoll_text.strip() else {}
-    return CounterSnapshot(rx, procfs.net_rx_softirqs(softirq_text), kpoll)
+    tx = sum(procfs.irq_counts(irq_text, procfs.TX_IRQ).values())
+    return CounterSnapshot(rx, procfs.net_rx_softirqs(softirq_text), kpoll, tx)
 

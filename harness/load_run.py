@@ -73,6 +73,9 @@ class Run:
     wall_s: float = 0.0
     qemu_cpu_s: float = 0.0
     loadgen_cpu_s: float = 0.0
+    # Transmit-completion IRQs: virtio_net re-arms them at every transmit, so they stay in every
+    # configuration (kpoll and upstream's mechanism hold the receive NAPI only).
+    tx_irqs: int = 0
 
     @property
     def busy_per_req(self) -> float | None:
@@ -118,7 +121,8 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
         p999_us=lat.get("p99_9"), errors=int(errors.get("total", 0) if errors else 0),
         misses=int(lg.get("misses") or 0), failed=bool(lg.get("failed")),
         kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
-        wall_s=wall1 - wall0, qemu_cpu_s=qemu1 - qemu0, loadgen_cpu_s=loadgen1 - loadgen0)
+        wall_s=wall1 - wall0, qemu_cpu_s=qemu1 - qemu0, loadgen_cpu_s=loadgen1 - loadgen0,
+        tx_irqs=after.tx_irqs - before.tx_irqs)
 
 
 def idle_run(vm: Guest, seconds: float) -> Run:
@@ -131,4 +135,5 @@ def idle_run(vm: Guest, seconds: float) -> Run:
     return Run(load="idle", requests=0, busy_ns=busy1 - busy0, elapsed_ns=t1 - t0,
                rx_irqs=after.rx_irqs - before.rx_irqs, net_rx=after.net_rx - before.net_rx,
                rate=None, p50_us=None, p99_us=None, p999_us=None, errors=0, misses=0,
-               failed=False, kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()})
+               failed=False, kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
+               tx_irqs=after.tx_irqs - before.tx_irqs)
