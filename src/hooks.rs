@@ -47,10 +47,10 @@ impl Kpoll {
     /// `end_streaks`, `streak` or `forget`).
     fn drop_holder(&self, rcu: &rcu::Guard, id: u32, generation: u8) {
         // A current holder count pins the entry to `id`, so it is found; after an expiry the
-        // entry may serve another NAPI, whose current generation this one is not (or, after
-        // 256 expiries, harmlessly is: one early hand-back).
+        // entry may be reclaimed for another NAPI, even between this lookup and the removal,
+        // which therefore checks the ID too.
         if let Some(entry) = self.napis.find(id) {
-            entry.remove_holder(generation, Napi::find(rcu, id).as_ref());
+            entry.remove_holder(id, generation, Napi::find(rcu, id).as_ref());
         }
     }
 
@@ -71,7 +71,7 @@ impl Kpoll {
             Some(old) => napi_ids::renew_owner(slot, id, epoch, old, generation),
         };
         if !recorded {
-            entry.remove_holder(generation, Some(napi));
+            entry.remove_holder(id, generation, Some(napi));
             return None;
         }
         Some(entry)

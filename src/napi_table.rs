@@ -97,8 +97,8 @@ impl NapiEntry {
     /// or was freed. When it was the last holder, the queue goes back to its IRQ now (`napi` is
     /// `None` if the NAPI is gone). A holder of an expired generation was already dropped.
     /// Process context.
-    pub(crate) fn remove_holder(&self, generation: u8, napi: Option<&Napi<'_>>) {
-        if self.claim.remove_holder(generation) == Some(0) {
+    pub(crate) fn remove_holder(&self, id: u32, generation: u8, napi: Option<&Napi<'_>>) {
+        if self.claim.remove_holder(id, generation) == Some(0) {
             self.hand_back(napi);
         }
     }
@@ -252,7 +252,7 @@ pub(crate) struct NapiTable {
     reclaimed: AtomicU64,
     /// Times a NAPI could not be managed because every entry served a live NAPI.
     untracked: AtomicU64,
-    /// The generation a claimed entry counts its holders in, drawn per load (see
+    /// The generation a free entry, once claimed, counts its holders in: drawn per load (see
     /// `policy::claim`, "Generations").
     first_generation: u8,
 }
@@ -319,8 +319,7 @@ impl NapiTable {
                 if entry.claim.claim_free(id, self.first_generation) {
                     return Some(entry);
                 }
-            } else if entry.reclaimable(rcu) && entry.claim.reclaim(old, id, self.first_generation)
-            {
+            } else if entry.reclaimable(rcu) && entry.claim.reclaim(old, id) {
                 self.retired.add_all(&entry.counters.take());
                 entry.forget_pace();
                 self.reclaimed.fetch_add(1, Ordering::Relaxed);

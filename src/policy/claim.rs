@@ -29,8 +29,11 @@
 //! epoll's next empty return would drop a holder of the new module's, and the queue would go
 //! back to its IRQ under a holder that still streaks, until that holder's own empty return.
 //! So the module starts its entries' generations at a value drawn per load (the glue passes it
-//! to [`Claim::claim_free`] and [`Claim::reclaim`]): a slot of a previous load names a
-//! generation no entry is in, except by a 1-in-256 chance.
+//! to [`Claim::claim_free`]): a slot of a previous load then names a generation its NAPI's
+//! entry is not in, except by chance (its old generation, the seed plus that entry's expiries,
+//! meets the new one about 1 time in 256). A reclaimed entry goes on to the next generation,
+//! and [`Claim::remove_holder`] checks the ID in the same step as the generation, so a
+//! holder found under the old ID never counts against the new one.
 //!
 //! Contexts: `expire` runs in the watchdog (hardirq), everything else from `epoll_wait()`
 //! (process context, several CPUs). All operations are sequentially consistent: the glue checks
@@ -91,10 +94,11 @@ impl Claim {
                 .is_ok()
     }
 
-    /// Moves an entry that nobody holds from `old` (whose NAPI is gone) to `new`, its holders to
-    /// be counted in `generation`. Returns false if it no longer serves `old` or somebody holds
+    /// Moves an entry that nobody holds from `old` (whose NAPI is gone) to `new`. Its holders
+    /// are counted in the next generation, so that no slot still naming `old` names the new
+    /// NAPI's current generation. Returns false if it no longer serves `old` or somebody holds
     /// it.
-    pub fn reclaim(&self, old: u32, new: u32, generation: u8) -> bool {
+    pub fn reclaim(&self, old: u32, new: u32) -> bool {
         let current = self.word.load(SeqCst);
         old != 0
             && new != 0
@@ -102,7 +106,12 @@ impl Claim {
             && holders_of(current) == 0
             && self
                 .word
-                .compare_exchange(current, pack(new, generation, 0), SeqCst, SeqCst)
+                .compare_exchange(
+                    current,
+                    pack(new, generation_of(current).wrapping_add(1), 0),
+                    SeqCst,
+                    SeqCst,
+                )
                 .is_ok()
     }
 
@@ -124,13 +133,14 @@ impl Claim {
         }
     }
 
-    /// Counts one holder of generation `generation` less. Returns how many remain, or `None` if
-    /// that generation has expired (the holder was already dropped).
-    pub fn remove_holder(&self, generation: u8) -> Option<u64> {
+    /// Counts one holder of NAPI `id` in generation `generation` less. Returns how many remain,
+    /// or `None` if that generation has expired (the holder was already dropped) or the entry
+    /// no longer serves `id` (it was reclaimed since the caller found it).
+    pub fn remove_holder(&self, id: u32, generation: u8) -> Option<u64> {
         let mut current = self.word.load(SeqCst);
         loop {
             let holders = holders_of(current);
-            if generation_of(current) != generation || holders == 0 {
+            if id_of(current) != id || generation_of(current) != generation || holders == 0 {
                 return None;
             }
             match self
@@ -180,12 +190,13 @@ mod tests {
         assert_eq!(claim.add_holder(7), Some(0));
         assert_eq!(claim.add_holder(8), None, "another ID");
         assert_eq!(claim.holders(), 2);
-        assert!(!claim.reclaim(7, 9, 0), "held entries are never reclaimed");
-        assert_eq!(claim.remove_holder(0), Some(1));
-        assert_eq!(claim.remove_holder(0), Some(0));
-        assert_eq!(claim.remove_holder(0), None, "nothing left to remove");
-        assert!(!claim.reclaim(8, 9, 0), "it serves 7, not 8");
-        assert!(claim.reclaim(7, 9, 0));
+        assert!(!claim.reclaim(7, 9), "held entries are never reclaimed");
+        assert_eq!(claim.remove_holder(8, 0), None, "another ID");
+        assert_eq!(claim.remove_holder(7, 0), Some(1));
+        assert_eq!(claim.remove_holder(7, 0), Some(0));
+        assert_eq!(claim.remove_holder(7, 0), None, "nothing left to remove");
+        assert!(!claim.reclaim(8, 9), "it serves 7, not 8");
+        assert!(claim.reclaim(7, 9));
         assert_eq!((claim.id(), claim.holders()), (9, 0));
         assert_eq!(claim.add_holder(7), None, "the old ID is gone");
     }
@@ -203,13 +214,13 @@ mod tests {
         // A stale holder leaving changes nothing; one counted afresh counts.
         let fresh = claim.add_holder(5).unwrap();
         assert_ne!(fresh, stale);
-        assert_eq!(claim.remove_holder(stale), None);
+        assert_eq!(claim.remove_holder(5, stale), None);
         assert_eq!(claim.holders(), 1);
-        assert_eq!(claim.remove_holder(fresh), Some(0));
+        assert_eq!(claim.remove_holder(5, fresh), Some(0));
         claim.add_holder(5).unwrap();
         claim.expire();
         assert!(
-            claim.reclaim(5, 6, 0),
+            claim.reclaim(5, 6),
             "no holder pins an entry after an expiry"
         );
     }
@@ -239,10 +250,34 @@ mod tests {
 
             napi_ids::end_streaks(&stale_epoll, 2, |id, generation| {
                 assert_eq!(id, 5);
-                after_reload.remove_holder(generation);
+                after_reload.remove_holder(id, generation);
             });
             assert_eq!(after_reload.holders(), kept);
         }
+    }
+
+    /// An epoll that owned NAPI 5 in generation g (its count expired since) finds the entry by
+    /// ID; before it removes itself, NAPI 5 is gone, the entry is reclaimed for NAPI 6 and
+    /// another epoll holds 6. The late removal must not count against NAPI 6.
+    #[test]
+    fn a_removal_found_under_a_reclaimed_id_changes_nothing() {
+        let claim = Claim::new();
+        assert!(claim.claim_free(5, 0x40));
+        let stale = claim.add_holder(5).unwrap();
+        claim.expire();
+        assert!(claim.reclaim(5, 6));
+        let holder = claim.add_holder(6).unwrap();
+        assert_ne!(
+            holder, stale,
+            "a reclaimed entry goes on to the next generation"
+        );
+        assert_eq!(
+            claim.remove_holder(5, holder),
+            None,
+            "found under the old ID"
+        );
+        assert_eq!(claim.remove_holder(5, stale), None);
+        assert_eq!(claim.holders(), 1);
     }
 
     #[test]
@@ -284,13 +319,13 @@ mod tests {
                                 if claim.id() != 1 {
                                     misplaced.fetch_add(1, Relaxed);
                                 }
-                                claim.remove_holder(generation);
+                                claim.remove_holder(1, generation);
                             }
                         }
                     });
                 }
                 scope.spawn(|| {
-                    while !claim.reclaim(1, 2, 0) {
+                    while !claim.reclaim(1, 2) {
                         std::hint::spin_loop();
                     }
                     stolen.store(true, Relaxed);
