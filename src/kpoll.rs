@@ -59,7 +59,11 @@ struct KpollModule {
 
 impl kernel::Module for KpollModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let state = Arc::pin_init(Kpoll::new(napi_table::now_ns() as u32), GFP_KERNEL)?;
+        // Differs from load to load (see `Kpoll::new`). Fibonacci hashing spreads every bit of
+        // the clock into the low byte, which the holder generation takes: with a tick-based
+        // clocksource the clock's own low bits never change.
+        let seed = (napi_table::now_ns().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32;
+        let state = Arc::pin_init(Kpoll::new(seed), GFP_KERNEL)?;
         let proc = ProcFile::create(c_str!("kpoll"), state.clone())?;
         let sysctl = sysctl::Registration::register(c_str!("net/kpoll"), state.clone())?;
         let hooks = kpoll::Registration::register(state)?;
