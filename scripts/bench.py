@@ -138,7 +138,7 @@ def main() -> int:
         console = os.path.join(CACHE, "logs", f"bench-console-{boot_name}.log")
         os.makedirs(os.path.dirname(console), exist_ok=True)
         with Vm(args.kernel, args.initrd, vcpus=spec.vcpus, queues=spec.queues,
-                log_path=console, icount=spec.icount) as vm:
+                log_path=console, icount=spec.icount, append_extra=spec.guest_args) as vm:
             data.setdefault("environment", environment(vm, args))
 
             def save(boot: dict[str, Any], name: str = boot_name) -> None:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from typing import Any
 
+from harness.bench_run import NO_TX_IRQ_ARGS
 from harness.env import ROOT
 from harness.loadgen import build_loadgen
 from tests.tap import Results
@@ -40,7 +41,7 @@ def _check_results(out: str) -> str:
         data: dict[str, Any] = json.load(f)
     for key in ("qemu", "host_nproc", "guest_kernel", "date"):
         assert data["environment"].get(key) is not None, f"environment.{key} missing"
-    boots = {"cpu", "wall", "mq", "mq_napi", "mq_cpu", "mq_napi_cpu"}
+    boots = {"cpu", "wall", "mq", "mq_napi", "mq_cpu", "mq_napi_cpu", "cpu_notx", "wall_notx"}
     assert set(data["boots"]) == boots, f"boots: {sorted(data['boots'])}"
     # The load generator measures duration - warmup seconds after the window opens.
     measured_s = data["profile"]["duration"] - data["profile"]["warmup"]
@@ -71,6 +72,11 @@ def _check_results(out: str) -> str:
                     assert r["busy_ns"] / r["requests"] > 1000, f"{where}: {r}"
                     if name == "kpoll":
                         assert "app_polls" in r["kpoll"], f"{where}: no kpoll counters"
+                    if boot.get("guest_args") == NO_TX_IRQ_ARGS:
+                        # The command line reached virtio-net: no TX-completion IRQ at all.
+                        assert r["tx_irqs"] == 0, f"{where}: {r['tx_irqs']} TX IRQs"
+                    else:
+                        assert r["tx_irqs"] > 0, f"{where}: no TX IRQs counted"
                 sat = e["runs"][sat_load]
                 details.append(f"{boot_name} {name}: {sat['rate']:.0f} req/s, "
                                f"{sat['rx_irqs'] / sat['requests']:.3f} RX IRQs/req, "
@@ -85,7 +91,8 @@ def _check_report(out: str) -> str:
         text = f.read()
     for name in CONFIGS:
         assert f"| {name} |" in text, f"report.md does not mention {name}"
-    for needle in ("## Targets", "icount", "instructions/request", "p99"):
+    for needle in ("## Targets", "icount", "instructions/request", "p99",
+                   "## Without TX-completion interrupts"):
         assert needle in text, f"report.md lacks {needle!r}"
     return "report.md ok"
 
