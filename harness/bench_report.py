@@ -118,7 +118,8 @@ class Report:
         prof = d["profile"]
         self.add("# kpoll benchmark results", "",
                  f"Mode `{d['mode']}`: {prof['reps']} repetitions of every configuration in each "
-                 f"of two guest boots of the same kernel, {prof['duration']} s per load run "
+                 f"of {len(d['boots'])} guest boots of the same kernel "
+                 f"({', '.join(d['boots'])}), {prof['duration']} s per load run "
                  f"({prof['warmup']} s warm-up); {d.get('elapsed_s', 0):.0f} s in all.", "")
         self.add(f"- Environment: {env.get('qemu')}, TCG, 1 vCPU, guest kernel "
                  f"{env.get('guest_kernel')} (`{env.get('flavour')}` flavour), host "
@@ -139,9 +140,10 @@ class Report:
                  "its rates and latencies are not reported as user-facing.")
         cpu_base = self.cpu.get("base_rps") if self.cpu else None
         wall_base = self.wall.get("base_rps") if self.wall else None
-        self.add(f"- Open-loop rates are fractions of vanilla's saturated rate measured at the "
-                 f"start of each boot (not reported): {wall_base or 0:.0f} requests/s in the wall "
-                 f"boot, {cpu_base or 0:.0f} in the cpu boot.")
+        if cpu_base or wall_base:
+            self.add(f"- Open-loop rates are fractions of vanilla's saturated rate measured at the "
+                     f"start of each boot (not reported): {wall_base or 0:.0f} requests/s in the "
+                     f"wall boot, {cpu_base or 0:.0f} in the cpu boot.")
         self.add("- Configuration order rotates by one slot per repetition; memcached "
                  "(`-t 1`) is restarted for every configuration and its keys preloaded.",
                  "- Each cell: median [min–max] over the repetitions, the ratio of medians to "
