@@ -55,7 +55,7 @@ class BootSpec:
 # next transmit), so these boots show what holding is worth where the held IRQ is the queue's
 # only one.
 NO_TX_IRQ_ARGS = "virtio_net.napi_tx=0"
-NO_TX_IRQ_LOADS = ("sat", "low", "depth4")
+NO_TX_IRQ_LOADS = ("sat", "low", "open10", "open30", "depth4")
 NO_TX_IRQ_WALL_LOADS = ("sat", "low")
 NO_TX_IRQ_CONFIGS = ("vanilla", "upstream 6.13 semantics", "kpoll", bc.NO_OPT_IN)
 NO_TX_IRQ_BOOTS = ("cpu_notx", "wall_notx")
