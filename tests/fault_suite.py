@@ -36,7 +36,16 @@ from tests.echo import (
     start_echo,
     stop_echo,
 )
-from tests.guest import guest_answers, insmod, knob, memcaslap_background, rmmod, rx_irqs, set_knob
+from tests.guest import (
+    guest_answers,
+    insmod,
+    knob,
+    memcaslap_background,
+    rmmod,
+    rx_irqs,
+    set_knob,
+    wait_new_holds,
+)
 from tests.guest_session import run_tests
 from tests.tap import Results
 
@@ -57,16 +66,30 @@ def wait_no_hold(vm: Vm, what: str, timeout: float = 10) -> None:
     wait_for(lambda: not held_queues(vm), f"no held queue {what}", timeout, 0.05)
 
 
-def wait_hold(vm: Vm, what: str, timeout: float = 30, load: LoadLoop | None = None) -> None:
-    """Waits for a held queue; a timeout says what the load and kpoll were doing."""
-    try:
-        wait_for(lambda: held_queues(vm), f"a held queue {what}", timeout, 0.02)
-    except WaitTimeout as exc:
+# A queue is held now (a NAPI line of /proc/net/kpoll in state `held`).
+HELD_NOW = "grep -q ' held ' /proc/net/kpoll"
+
+
+def wait_hold(vm: Vm, what: str, timeout: float = 30, load: LoadLoop | None = None,
+              then: str | None = None) -> str:
+    """Waits for a held queue and runs the guest command `then`, if any, the moment one is
+    seen; returns its output and fails if it fails. The guest polls /proc/net/kpoll itself,
+    a few milliseconds a round: where holds poll little (a slow host), kpoll's admission
+    makes them rare and a few milliseconds long, and a poll from the host through `kpollctl`,
+    up to a second a round on a debug kernel, can miss every one. A timeout says what the
+    load and kpoll were doing."""
+    rc, out = vm.run(f"timeout {int(timeout)} sh -c \"until {HELD_NOW}; do :; done\" || exit 124;"
+                     f" echo HELD; {then or 'true'}", timeout=timeout + 60)
+    head, sep, rest = out.partition("HELD\n")
+    if not sep:
         report = kpoll_report(vm)
         state = "" if load is None else (f"; load: {len(load.reports)} runs finished, "
                                          f"failure {load.failure!r}")
-        raise WaitTimeout(f"{exc}{state}; kpoll: states {[n.state for n in report.napis]}, "
-                          f"total {report.total}") from None
+        raise WaitTimeout(f"timed out waiting for a held queue {what} ({timeout:.0f} s){state};"
+                          f" kpoll: states {[n.state for n in report.napis]}, "
+                          f"total {report.total}; {head[-300:]!r}")
+    assert rc == 0, f"{then} {what}: exit {rc}: {rest[-1000:]}"
+    return rest
 
 
 def assert_irqs_return(vm: Vm) -> None:
@@ -269,9 +292,7 @@ def test_rmmod_under_load_repeated(vm: Vm) -> str:
                 insmod(vm)
                 rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
                 assert rc == 0, out
-                wait_hold(vm, f"in round {i + 1}", load=load)
-                rc, out = vm.run("rmmod kpoll")
-                assert rc == 0, f"round {i + 1}: rmmod: {out}"
+                wait_hold(vm, f"in round {i + 1}", load=load, then="rmmod kpoll")
             irq0 = rx_irqs(vm)
             wait_for(lambda: rx_irqs(vm) > irq0 + 10, "RX IRQs after the last rmmod", 10)
         requests, errors, misses = load.verdict()
@@ -405,10 +426,12 @@ def test_channel_changes_while_held(vm: Vm) -> str:
         assert rc == 0, out
         with LoadLoop(vm, exe, connections=32) as load:
             for i in range(rounds):
-                wait_hold(vm, f"before channel change {i + 1}")
-                assert channels(vm, 1) == 1
-                wait_hold(vm, f"with one channel ({i + 1})")
-                assert channels(vm, 2) == 2
+                out = wait_hold(vm, f"before channel change {i + 1}", load=load,
+                                then="kpoll-channels eth0 1")
+                assert out.split()[:2] == ["combined", "1"], out
+                out = wait_hold(vm, f"with one channel ({i + 1})", load=load,
+                                then="kpoll-channels eth0 2")
+                assert out.split()[:2] == ["combined", "2"], out
         requests, errors, misses = load.verdict()
         # Load that lasts until the hold is seen (kpoll may decline holds for a while when its
         # recent holds polled little); its errors during the flap are expected, not checked.
@@ -452,7 +475,7 @@ def test_device_unbind_rebind_while_held(vm: Vm) -> str:
         reply = memcache_request(vm, b"set rebind 0 0 2\r\nok\r\nget rebind\r\n")
         assert reply == b"STORED\r\nVALUE rebind 0 2\r\nok\r\nEND\r\n", reply
         load = memcaslap_background(vm, 600)
-        wait_for(lambda: set(held_queues(vm)) - old, "a hold on a new NAPI", 30, 0.02)
+        wait_new_holds(vm, old, "after the rebind")
         load.kill()
         load.wait()
         wait_no_hold(vm, "after the load")

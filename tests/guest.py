@@ -9,10 +9,12 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from harness.kpoll_status import kpoll_report
 from harness.memcached import SERVER
 from harness.netns import GUEST_IP
 from harness.procfs import RX_IRQ, read_cpu_jiffies, read_irq_counts
 from harness.vm import Vm
+from harness.wait import wait_for
 
 # memcaslap's counters that a run reports (None when its output lacks one).
 MEMCASLAP_COUNTERS = ("cmd_get", "cmd_set", "get_misses", "verify_misses", "verify_failed")
@@ -115,3 +117,13 @@ def guest_answers(vm: Vm) -> bool:
     """A TCP connect to a closed guest port is refused: one round trip through the RX queue."""
     probe = _ANSWERS_PROBE.format(guest=GUEST_IP)
     return vm.host(["python3", "-c", probe], timeout=10).returncode == 0
+
+
+def wait_new_holds(vm: Vm, old: set[int], what: str, timeout: float = 60) -> None:
+    """Waits until kpoll has held a NAPI that is not in `old` (its `suspensions` counter is
+    above 0). A count, not a look at the current state: where holds poll little (a slow host)
+    kpoll's admission makes them rare and a few milliseconds long, and a poll of the state
+    through `kpollctl` can miss every one."""
+    wait_for(lambda: any(n.napi_id not in old and n.counters.get("suspensions", 0) > 0
+                         for n in kpoll_report(vm).napis),
+             f"a hold on a new NAPI {what}", timeout, 0.2)

@@ -20,7 +20,14 @@ from harness.netns import GUEST_IP as GUEST
 from harness.vm import Vm
 from harness.wait import wait_for
 from tests.echo import ECHO_CLIENT, start_echo, stop_echo
-from tests.guest import guest_answers, insmod, memcaslap_background, rmmod, set_knob
+from tests.guest import (
+    guest_answers,
+    insmod,
+    memcaslap_background,
+    rmmod,
+    set_knob,
+    wait_new_holds,
+)
 
 HOLDER_PORT = 7301
 CONSUMER_PORT = 7302
@@ -334,10 +341,7 @@ def rebind_rounds(vm: Vm, rounds: int) -> str:
             before = int(kpoll_report(vm).total["suspensions"])
             assert before >= last_total, f"round {i}: totals went down {last_total} -> {before}"
             load = memcaslap_background(vm, 600)
-            # The lambda reads `seen` while this round waits, before the round updates it.
-            wait_for(lambda: any(n.state == "held" and n.napi_id not in seen  # noqa: B023
-                                 for n in kpoll_report(vm).napis),
-                     f"a hold on a new NAPI in round {i}", 60, 0.02)
+            wait_new_holds(vm, seen, f"in round {i}")
             load.kill()
             load.wait()
             load = None
