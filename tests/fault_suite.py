@@ -407,10 +407,20 @@ def test_memccapable_with_kpoll_on_and_off(vm: Vm) -> str:
 
 # --- 4. queue reconfiguration (two-queue NIC) -------------------------------------------------
 
+def channels_command(count: int | None = None) -> str:
+    """The guest command that reads (or sets, then reads) eth0's combined channel count."""
+    return f"kpoll-channels eth0 {count or ''}"
+
+
+def channel_count(out: str) -> int:
+    """The count in `channels_command()`'s output ("combined N")."""
+    words = out.split()
+    assert words[0] == "combined", words
+    return int(words[1])
+
+
 def channels(vm: Vm, count: int | None = None) -> int:
-    out = vm.check(f"kpoll-channels eth0 {count or ''}").split()
-    assert out[0] == "combined", out
-    return int(out[1])
+    return channel_count(vm.check(channels_command(count)))
 
 
 def test_channel_changes_while_held(vm: Vm) -> str:
@@ -427,11 +437,11 @@ def test_channel_changes_while_held(vm: Vm) -> str:
         with LoadLoop(vm, exe, connections=32) as load:
             for i in range(rounds):
                 out = wait_hold(vm, f"before channel change {i + 1}", load=load,
-                                then="kpoll-channels eth0 1")
-                assert out.split()[:2] == ["combined", "1"], out
+                                then=channels_command(1))
+                assert channel_count(out) == 1, out
                 out = wait_hold(vm, f"with one channel ({i + 1})", load=load,
-                                then="kpoll-channels eth0 2")
-                assert out.split()[:2] == ["combined", "2"], out
+                                then=channels_command(2))
+                assert channel_count(out) == 2, out
         requests, errors, misses = load.verdict()
         # Load that lasts until the hold is seen (kpoll may decline holds for a while when its
         # recent holds polled little); its errors during the flap are expected, not checked.
