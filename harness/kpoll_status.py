@@ -22,6 +22,10 @@ SCHEMA = 1
 _JSON_START = re.compile(r"^\{", re.MULTILINE)
 
 
+# The state of a held queue in /proc/net/kpoll and kpollctl's JSON (src/policy/report.rs).
+HELD = "held"
+
+
 @dataclass(frozen=True)
 class Napi:
     """One NAPI line of /proc/net/kpoll."""
@@ -29,7 +33,7 @@ class Napi:
     napi_id: int
     dev: str | None
     irq: int | None
-    state: str  # "held" (IRQ masked, an application polls), "irq" or "gone"
+    state: str  # HELD (IRQ masked, an application polls), "irq" or "gone"
     counters: dict[str, int]
 
 
@@ -48,7 +52,7 @@ class KpollReport:
 
     def held(self) -> list[int]:
         """The NAPI IDs of the queues held now."""
-        return [n.napi_id for n in self.napis if n.state == "held"]
+        return [n.napi_id for n in self.napis if n.state == HELD]
 
 
 def _counters(values: dict[str, int | None]) -> dict[str, int]:

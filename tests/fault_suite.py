@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from harness.kpoll_status import kpoll_report
+from harness.kpoll_status import HELD, kpoll_report
 from harness.loadgen import build_loadgen, run_loadgen
 from harness.memcached import (
     MEMCACHED_PORT,
@@ -67,7 +67,7 @@ def wait_no_hold(vm: Vm, what: str, timeout: float = 10) -> None:
 
 
 # A queue is held now (a NAPI line of /proc/net/kpoll in state `held`).
-HELD_NOW = "grep -q ' held ' /proc/net/kpoll"
+HELD_NOW = f"grep -q ' {HELD} ' /proc/net/kpoll"
 
 
 def wait_hold(vm: Vm, what: str, timeout: float = 30, load: LoadLoop | None = None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 
-from harness.kpoll_status import kpoll_report
+from harness.kpoll_status import HELD, kpoll_report
 from harness.loadgen import build_loadgen, run_json
 from harness.memcached import (
     MEMCACHED_PORT,
@@ -144,7 +144,7 @@ def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None
         count, _, _, worst_ms = out.split()
         states = queue_states(vm)
         if then == "sleep":
-            wait_for(lambda: "held" not in queue_states(vm), "the watchdog's release",
+            wait_for(lambda: HELD not in queue_states(vm), "the watchdog's release",
                      10 * LONG_WATCHDOG_US / 1e6, 0.05)
         fires = int(kpoll_report(vm).total["watchdog_fires"]) - fires0
         holder_log = vm.run(f"cat {log}")[1]
@@ -163,7 +163,7 @@ def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None
         return (f"{count} consumer pings during the stranded hold, worst {worst_ms} ms; released "
                 f"by the watchdog ({fires} fire)")
     measured = f"consumer worst round trip {worst_ms} ms over {count} pings"
-    assert "held" not in states, f"queue still held after the holder left: {states}; {measured}"
+    assert HELD not in states, f"queue still held after the holder left: {states}; {measured}"
     assert fires == 0, (f"{fires} watchdog fire(s): the hold was not given back by its owner; "
                         f"{measured}")
     return f"{count} consumer pings, worst {worst_ms} ms; queue {states}"

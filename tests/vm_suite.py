@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from harness.kpoll_status import kpoll_report
+from harness.kpoll_status import HELD, kpoll_report
 from harness.memcached import memcache_request, start_memcached, stop_memcached
 from harness.netns import GUEST_IP as GUEST
 from harness.procfs import read_cpu_jiffies
@@ -209,7 +209,7 @@ def test_idle_hands_back_to_irqs(vm: Vm) -> str:
         # Load until a hold is seen (a slow debug guest may need longer than a fixed run), then
         # stop it and wait for the hand-back that the idle epoll_wait() must make.
         load = memcaslap_background(vm, 600)
-        wait_for(lambda: any(n.state == "held" for n in kpoll_report(vm).napis),
+        wait_for(lambda: any(n.state == HELD for n in kpoll_report(vm).napis),
                  "a held queue under load", 60, 0.02)
         load.kill()
         load.wait()
@@ -217,7 +217,7 @@ def test_idle_hands_back_to_irqs(vm: Vm) -> str:
         # The hold ends on the idle epoll_wait() (idle_resumes) or, when the adaptive deadline
         # ran out first, by the watchdog (watchdog_fires): either way the queue is handed back.
         wait_for(lambda: holds_ended(vm) > ended0, "a hold ended after the load", 30, 0.05)
-        wait_for(lambda: all(n.state != "held" for n in kpoll_report(vm).napis),
+        wait_for(lambda: all(n.state != HELD for n in kpoll_report(vm).napis),
                  "no held queue after the load", 30, 0.05)
         busy0, total0 = read_cpu_jiffies(vm)
         time.sleep(2)  # the measurement window for idle CPU, not a synchronisation
@@ -329,7 +329,7 @@ def test_server_killed_while_held(vm: Vm) -> str:
         stop_echo(vm)
         rmmod(vm)
     assert reply_ok, "guest unreachable after the server was killed"
-    assert all(n.state != "held" for n in napis), napis
+    assert all(n.state != HELD for n in napis), napis
     assert irq1 >= irq0 + 3, f"RX IRQs after kill: {irq1 - irq0}"
     return f"queue state after kill: {[n.state for n in napis]}"
 
