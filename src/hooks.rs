@@ -128,7 +128,9 @@ enum Take {
 
 impl Hooks for Kpoll {
     fn sock_seen(&self, slots: &NapiIdSlots, sk: &Sock<'_>) {
-        if !self.config.sock_opted_in(sk.so_kpoll(), || sk.local_port()) {
+        // The port list opts in sockets of the initial network namespace only.
+        let port = || sk.in_initial_net().then(|| sk.local_port());
+        if !self.config.sock_opted_in(sk.so_kpoll(), port) {
             return;
         }
         let id = sk.napi_id();

@@ -192,6 +192,73 @@ def test_so_kpoll_echo_server_cuts_irqs(vm: Vm) -> str:
     return f"IRQs/request plain {off:.3f} -> SO_KPOLL {on:.4f}"
 
 
+# A network namespace in the guest ("a container") with a macvlan interface on eth0, reached
+# from the host at its own address on eth0's wire. Its packets come in through eth0's NAPI and
+# keep its NAPI ID, as into a container on a bridged or macvlan network. (Routed packets do
+# not: ip_forward() clears the ID.)
+CONTAINER_IP = "10.213.0.77"
+CONTAINER_PID = "/tmp/container.pid"
+
+
+def make_container(vm: Vm) -> str:
+    """Creates the guest's second network namespace; returns the nsenter prefix that runs a
+    command in it."""
+    vm.check(f"unshare -n sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > {CONTAINER_PID}")
+    pid = vm.check(f"cat {CONTAINER_PID}").strip()
+    inside = f"nsenter -t {pid} -n"
+    vm.check(f"ip link add link eth0 name kpmv0 type macvlan && ip link set kpmv0 netns {pid}")
+    vm.check(f"{inside} sh -c 'ip link set lo up && ip addr add {CONTAINER_IP}/24 dev kpmv0 && "
+             "ip link set kpmv0 up'")
+    return inside
+
+
+def remove_container(vm: Vm) -> None:
+    # The namespace, and the macvlan interface with it, goes when its last process does.
+    vm.run(f"kill $(cat {CONTAINER_PID})")
+
+
+def echo_considered(vm: Vm, where: str, prefix: str, address: str) -> tuple[int, int]:
+    """Runs the echo server on port 7005 (`prefix`: the namespace it runs in) under a closed
+    loop from the host; returns (echoes, holds and declined holds kpoll counted meanwhile)."""
+    vm.check(f"({prefix} kpoll-echo --port 7005 > /tmp/echo.log 2>&1 &)")
+    wait_for(lambda: "READY" in vm.run("cat /tmp/echo.log")[1], f"kpoll-echo READY {where}")
+    try:
+        before = kpoll_report(vm).total
+        proc = vm.host(["python3", "-c", ECHO_CLIENT, address, "7005", "32", "6000"],
+                       timeout=300)
+        after = kpoll_report(vm).total
+    finally:
+        stop_echo(vm)
+    assert proc.returncode == 0, f"{where}: {proc.stderr or proc.stdout}"
+    done, bad = map(int, proc.stdout.split()[:2])
+    assert bad == 0, f"{where}: {bad} wrong echoes"
+    considered = sum(int(after[k]) - int(before[k]) for k in ("suspensions", "declined"))
+    return done, considered
+
+
+def test_port_optin_stays_in_the_initial_netns(vm: Vm) -> str:
+    """net.kpoll.ports opts in sockets of the initial network namespace only: a socket that
+    binds a listed port in another namespace, fed through eth0, never holds eth0's queue
+    (without CAP_NET_ADMIN in the initial user namespace nothing may mask a host queue)."""
+    insmod(vm)
+    inside = None
+    try:
+        set_knob(vm, "ports", "7005")
+        inside = make_container(vm)
+        # The same server and load in the initial namespace show that they lead to holds.
+        host_done, host_considered = echo_considered(vm, "in the initial namespace", "", GUEST)
+        done, considered = echo_considered(vm, "in another namespace", inside, CONTAINER_IP)
+    finally:
+        if inside is not None:
+            remove_container(vm)
+        rmmod(vm)
+    assert host_considered > 0, f"no hold even in the initial namespace ({host_done} echoes)"
+    assert considered == 0, (f"a socket of another namespace on a listed port led to "
+                             f"{considered} holds or declined holds ({done} echoes)")
+    return (f"initial namespace: {host_considered} holds or declines in {host_done} echoes; "
+            f"other namespace: 0 in {done} echoes")
+
+
 def holds_ended(vm: Vm) -> int:
     """Holds handed back so far: on an idle epoll_wait() or by the watchdog."""
     total = kpoll_report(vm).total
@@ -400,6 +467,7 @@ TESTS = [
     test_memcached_port_optin_cuts_irqs,
     test_bad_input_table,
     test_so_kpoll_echo_server_cuts_irqs,
+    test_port_optin_stays_in_the_initial_netns,
     test_idle_hands_back_to_irqs,
     test_stalled_app_gets_irqs_back,
     test_link_down_up_while_held,

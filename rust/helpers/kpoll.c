@@ -27,16 +27,6 @@ void rust_helper_local_bh_enable(void)
 	local_bh_enable();
 }
 
-void rust_helper_preempt_disable(void)
-{
-	preempt_disable();
-}
-
-void rust_helper_preempt_enable(void)
-{
-	preempt_enable();
-}
-
 bool rust_helper_in_hardirq(void)
 {
 	return in_hardirq();
@@ -69,6 +59,11 @@ unsigned int rust_helper_sk_napi_id(const struct sock *sk)
 #else
 	return 0;
 #endif
+}
+
+bool rust_helper_sk_in_init_net(const struct sock *sk)
+{
+	return net_eq(sock_net(sk), &init_net);
 }
 
 bool rust_helper_sk_kpoll(const struct sock *sk)

@@ -136,11 +136,16 @@ impl Config {
 
     /// Decides whether a socket takes part in kpoll.
     ///
-    /// `so_kpoll_flag` is the socket's `SO_KPOLL` option and `local_port` reads its bound local
-    /// port, only when `net.kpoll.ports` is not empty.
+    /// `so_kpoll_flag` is the socket's `SO_KPOLL` option, which only `CAP_NET_ADMIN` in the
+    /// initial user namespace can set. `port` reads the socket's bound local port if it belongs
+    /// to the initial network namespace and returns `None` for a socket of any other, only when
+    /// `net.kpoll.ports` is not empty: the port list, written in the initial namespace, opts in
+    /// that namespace's sockets only. Packets forwarded into a container keep the host NIC's
+    /// NAPI ID, so a container that binds a listed port would otherwise hold a host queue.
     /// Called from the socket insert (process context) and wakeup (softirq context) hooks.
-    pub fn sock_opted_in(&self, so_kpoll_flag: bool, local_port: impl FnOnce() -> u16) -> bool {
-        self.enabled() && (so_kpoll_flag || self.ports.contains(local_port))
+    pub fn sock_opted_in(&self, so_kpoll_flag: bool, port: impl FnOnce() -> Option<u16>) -> bool {
+        // Port 0 is never listed.
+        self.enabled() && (so_kpoll_flag || self.ports.contains(|| port().unwrap_or(0)))
     }
 }
 
@@ -262,7 +267,7 @@ mod tests {
         let set = |text: &[u8]| config.set(Knob::Ports, text);
         assert_eq!(set(b"11211 8080\n"), Ok(()));
         assert_eq!(shown(&config, Knob::Ports), "11211 8080\n");
-        assert!(config.sock_opted_in(false, || 8080));
+        assert!(config.sock_opted_in(false, || Some(8080)));
 
         assert_eq!(set(b"5 5"), Err(ConfigError::Duplicate));
         assert_eq!(set(b"11211 0"), Err(ConfigError::OutOfRange));
@@ -291,16 +296,19 @@ mod tests {
     #[test]
     fn sock_opt_in() {
         let config = Config::new();
-        assert!(config.sock_opted_in(true, || 1234));
-        assert!(!config.sock_opted_in(false, || 11211));
+        assert!(config.sock_opted_in(true, || Some(1234)));
+        assert!(!config.sock_opted_in(false, || Some(11211)));
         config.set(Knob::Ports, b"11211").unwrap();
-        assert!(config.sock_opted_in(false, || 11211));
-        assert!(!config.sock_opted_in(false, || 11212));
-        assert!(!config.sock_opted_in(false, || 0));
+        assert!(config.sock_opted_in(false, || Some(11211)));
+        assert!(!config.sock_opted_in(false, || Some(11212)));
+        assert!(!config.sock_opted_in(false, || Some(0)));
+        // A socket of another network namespace bound to a listed port: not by the port list.
+        assert!(!config.sock_opted_in(false, || None));
+        assert!(config.sock_opted_in(true, || None));
 
         config.set(Knob::Enabled, b"0").unwrap();
-        assert!(!config.sock_opted_in(true, || 1234));
-        assert!(!config.sock_opted_in(false, || 11211));
+        assert!(!config.sock_opted_in(true, || Some(1234)));
+        assert!(!config.sock_opted_in(false, || Some(11211)));
     }
 
     #[test]

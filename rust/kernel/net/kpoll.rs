@@ -46,6 +46,12 @@ impl Sock<'_> {
         unsafe { bindings::sk_kpoll(self.ptr) }
     }
 
+    /// Whether the socket belongs to the initial network namespace (`init_net`).
+    pub fn in_initial_net(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant); a socket's namespace is fixed for its life.
+        unsafe { bindings::sk_in_init_net(self.ptr) }
+    }
+
     /// The local port of an IPv4/IPv6 socket, or 0 for other families.
     pub fn local_port(&self) -> u16 {
         // SAFETY: `ptr` is valid (type invariant).

@@ -144,16 +144,20 @@ impl<'a> Napi<'a> {
 /// most `budget` packets per poll, unless it is already being polled elsewhere. Returns the
 /// number of packets this CPU received meanwhile. Process context, under RCU, never sleeps.
 pub fn poll_once(_rcu: &rcu::Guard, id: u32, budget: u16) -> u32 {
-    // SAFETY: disabling preemption is always allowed; re-enabled below.
-    unsafe { bindings::preempt_disable() };
-    // SAFETY: preemption is disabled, so this CPU's counter is read consistently.
+    // Migration, not preemption, is disabled around the poll: `napi_busy_loop_rcu` disables
+    // preemption itself where it may (not on PREEMPT_RT), and on PREEMPT_RT the bottom-half
+    // section it enters must start preemptible, or `local_bh_disable()` skips the per-CPU lock
+    // that keeps other bottom-half sections (a preempted NAPI poll) off this CPU meanwhile.
+    // SAFETY: disabling migration is always allowed in process context; re-enabled below.
+    unsafe { bindings::migrate_disable() };
+    // SAFETY: migration is disabled, so both reads are of this CPU's counter.
     let before = unsafe { bindings::softnet_processed_this_cpu() };
     // SAFETY: the RCU read lock is held (witnessed by `_rcu`) as `napi_busy_loop_rcu` requires;
     // a null `loop_end` means a single round.
     unsafe { bindings::napi_busy_loop_rcu(id, None, core::ptr::null_mut(), false, budget) };
     // SAFETY: as above.
     let after = unsafe { bindings::softnet_processed_this_cpu() };
-    // SAFETY: paired with `preempt_disable` above.
-    unsafe { bindings::preempt_enable() };
+    // SAFETY: paired with `migrate_disable` above.
+    unsafe { bindings::migrate_enable() };
     after.wrapping_sub(before)
 }
