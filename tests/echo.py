@@ -96,8 +96,9 @@ print(count, round(worst * 1000, 1), bad)
 """
 
 
-def echo_load(vm: Vm, port: int, conns: int = 32, requests: int = 20000) -> int:
-    proc = vm.host(["python3", "-c", ECHO_CLIENT, GUEST, str(port), str(conns), str(requests)],
+def echo_load(vm: Vm, port: int, conns: int = 32, requests: int = 20000,
+              address: str = GUEST) -> int:
+    proc = vm.host(["python3", "-c", ECHO_CLIENT, address, str(port), str(conns), str(requests)],
                    timeout=300)
     assert proc.returncode == 0, proc.stderr or proc.stdout
     total, bad = map(int, proc.stdout.split()[:2])
@@ -113,8 +114,9 @@ def echo_client(vm: Vm, port: int, conns: int, requests: int,
                          text=True, **kwargs)
 
 
-def start_echo(vm: Vm, args: str, log: str = "/tmp/echo.log") -> None:
-    vm.check(f"(kpoll-echo {args} > {log} 2>&1 &)")
+def start_echo(vm: Vm, args: str, log: str = "/tmp/echo.log", prefix: str = "") -> None:
+    """Starts kpoll-echo ARGS in the guest, under `prefix` (e.g. an nsenter command) if given."""
+    vm.check(f"({prefix} kpoll-echo {args} > {log} 2>&1 &)")
     wait_for(lambda: "READY" in vm.run(f"cat {log}")[1], "kpoll-echo READY")
 
 
@@ -122,5 +124,10 @@ def echo_log(vm: Vm, log: str = "/tmp/echo.log") -> str:
     return vm.run(f"cat {log}")[1]
 
 
-def stop_echo(vm: Vm) -> None:
-    vm.run("killall kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
+def stop_echo(vm: Vm, keep: str | None = None) -> None:
+    """Stops every kpoll-echo, or every one but the process `keep` (a PID), and waits."""
+    if keep is None:
+        vm.run("killall kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
+        return
+    vm.run(f"for p in $(pidof kpoll-echo); do [ $p = {keep} ] || kill $p; done; "
+           f"while [ \"$(pidof kpoll-echo)\" != {keep} ]; do :; done")

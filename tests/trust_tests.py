@@ -19,7 +19,7 @@ from harness.memcached import (
 from harness.netns import GUEST_IP as GUEST
 from harness.vm import Vm
 from harness.wait import wait_for
-from tests.echo import ECHO_CLIENT, start_echo, stop_echo
+from tests.echo import echo_client, start_echo, stop_echo
 from tests.guest import (
     guest_answers,
     insmod,
@@ -224,8 +224,7 @@ def busy_holder_pings(vm: Vm, so_kpoll: bool, bystander: str) -> tuple[int, floa
     try:
         # One connection, closed loop: every batch is one request, and with the 8 ms stall after
         # it A returns to epoll_wait() just under the watchdog, where the next request waits.
-        client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7401", "1", str(10**9)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = echo_client(vm, 7401, 1, 10**9)
         wait_for(lambda: log_has(vm, log, "STALL-END"),
                  "the holder's first 8 ms batch", 60, 0.05)
         return bystander_pings(vm, 5)
@@ -233,8 +232,7 @@ def busy_holder_pings(vm: Vm, so_kpoll: bool, bystander: str) -> tuple[int, floa
         if client is not None:
             client.kill()
             client.wait()
-        vm.run(f"for p in $(pidof kpoll-echo); do [ $p = {bystander} ] || kill $p; done; "
-               f"while [ \"$(pidof kpoll-echo)\" != {bystander} ]; do :; done")
+        stop_echo(vm, keep=bystander)
 
 
 def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm: Vm) -> str:

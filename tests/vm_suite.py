@@ -197,41 +197,33 @@ def test_so_kpoll_echo_server_cuts_irqs(vm: Vm) -> str:
 # keep its NAPI ID, as into a container on a bridged or macvlan network. (Routed packets do
 # not: ip_forward() clears the ID.)
 CONTAINER_IP = "10.213.0.77"
-CONTAINER_PID = "/tmp/container.pid"
 
 
 def make_container(vm: Vm) -> str:
-    """Creates the guest's second network namespace; returns the nsenter prefix that runs a
-    command in it."""
-    vm.check(f"unshare -n sleep 100000 </dev/null >/dev/null 2>&1 & echo $! > {CONTAINER_PID}")
-    pid = vm.check(f"cat {CONTAINER_PID}").strip()
-    inside = f"nsenter -t {pid} -n"
+    """Creates the guest's second network namespace, held by a sleeping process; returns that
+    process's PID."""
+    pid = vm.check("unshare -n sleep 100000 </dev/null >/dev/null 2>&1 & echo $!").strip()
     vm.check(f"ip link add link eth0 name kpmv0 type macvlan && ip link set kpmv0 netns {pid}")
-    vm.check(f"{inside} sh -c 'ip link set lo up && ip addr add {CONTAINER_IP}/24 dev kpmv0 && "
-             "ip link set kpmv0 up'")
-    return inside
+    vm.check(f"{in_container(pid)} sh -c 'ip link set lo up && "
+             f"ip addr add {CONTAINER_IP}/24 dev kpmv0 && ip link set kpmv0 up'")
+    return pid
 
 
-def remove_container(vm: Vm) -> None:
-    # The namespace, and the macvlan interface with it, goes when its last process does.
-    vm.run(f"kill $(cat {CONTAINER_PID})")
+def in_container(pid: str) -> str:
+    """The prefix that runs a guest command in the namespace of make_container()."""
+    return f"nsenter -t {pid} -n"
 
 
-def echo_considered(vm: Vm, where: str, prefix: str, address: str) -> tuple[int, int]:
+def echo_considered(vm: Vm, prefix: str, address: str) -> tuple[int, int]:
     """Runs the echo server on port 7005 (`prefix`: the namespace it runs in) under a closed
     loop from the host; returns (echoes, holds and declined holds kpoll counted meanwhile)."""
-    vm.check(f"({prefix} kpoll-echo --port 7005 > /tmp/echo.log 2>&1 &)")
-    wait_for(lambda: "READY" in vm.run("cat /tmp/echo.log")[1], f"kpoll-echo READY {where}")
+    start_echo(vm, "--port 7005", prefix=prefix)
     try:
         before = kpoll_report(vm).total
-        proc = vm.host(["python3", "-c", ECHO_CLIENT, address, "7005", "32", "6000"],
-                       timeout=300)
+        done = echo_load(vm, 7005, 32, 6000, address)
         after = kpoll_report(vm).total
     finally:
         stop_echo(vm)
-    assert proc.returncode == 0, f"{where}: {proc.stderr or proc.stdout}"
-    done, bad = map(int, proc.stdout.split()[:2])
-    assert bad == 0, f"{where}: {bad} wrong echoes"
     considered = sum(int(after[k]) - int(before[k]) for k in ("suspensions", "declined"))
     return done, considered
 
@@ -241,16 +233,17 @@ def test_port_optin_stays_in_the_initial_netns(vm: Vm) -> str:
     binds a listed port in another namespace, fed through eth0, never holds eth0's queue
     (without CAP_NET_ADMIN in the initial user namespace nothing may mask a host queue)."""
     insmod(vm)
-    inside = None
+    container = None
     try:
         set_knob(vm, "ports", "7005")
-        inside = make_container(vm)
+        container = make_container(vm)
         # The same server and load in the initial namespace show that they lead to holds.
-        host_done, host_considered = echo_considered(vm, "in the initial namespace", "", GUEST)
-        done, considered = echo_considered(vm, "in another namespace", inside, CONTAINER_IP)
+        host_done, host_considered = echo_considered(vm, "", GUEST)
+        done, considered = echo_considered(vm, in_container(container), CONTAINER_IP)
     finally:
-        if inside is not None:
-            remove_container(vm)
+        if container is not None:
+            # The namespace, and the macvlan interface with it, goes with its last process.
+            vm.run(f"kill {container}")
         rmmod(vm)
     assert host_considered > 0, f"no hold even in the initial namespace ({host_done} echoes)"
     assert considered == 0, (f"a socket of another namespace on a listed port led to "
