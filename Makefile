@@ -6,13 +6,13 @@ demo: setup
 	scripts/demo.sh
 
 # Tests run on the debug kernel (lockdep, RCU, ...), then a memory-safety stage on the KASAN
-# kernel; demo and bench use the release kernel.
+# kernel and a real-time stage on the PREEMPT_RT kernel; demo and bench use the release kernel.
 test: setup
-	KPOLL_FLAVOUR=debug KPOLL_KASAN_STAGE=1 tests/run.sh
+	KPOLL_FLAVOUR=debug KPOLL_KASAN_STAGE=1 KPOLL_RT_STAGE=1 tests/run.sh
 
 # The same suite with every fault and stress trial count multiplied by KPOLL_SOAK (default 10).
 soak: setup
-	KPOLL_FLAVOUR=debug KPOLL_KASAN_STAGE=1 KPOLL_SOAK=$${KPOLL_SOAK:-10} tests/run.sh
+	KPOLL_FLAVOUR=debug KPOLL_KASAN_STAGE=1 KPOLL_RT_STAGE=1 KPOLL_SOAK=$${KPOLL_SOAK:-10} tests/run.sh
 
 setup:
 	scripts/setup-toolchain.sh

@@ -11,13 +11,14 @@ die() { printf 'kpoll: error: %s\n' "$*" >&2; exit 1; }
 
 
 # Kernel flavour: `release` (demo, benchmark), `debug` (tests: lockdep, RCU, atomic sleep,
-# timer objects), `kasan` (tests of the memory-safety stage: KASAN alone, it is slow) or
+# timer objects), `kasan` (tests of the memory-safety stage: KASAN alone, it is slow), `rt`
+# (tests of the real-time stage: the debug checkers on PREEMPT_RT, as Debian's rt kernels) or
 # `compare` (benchmark only: the release config, patches/ and then patches/compare/, our
 # re-implementation of upstream 6.13's IRQ suspension; never the release kernel).
 KPOLL_FLAVOUR=${KPOLL_FLAVOUR:-release}
 case "$KPOLL_FLAVOUR" in
-release | debug | kasan | compare) ;;
-*) die "KPOLL_FLAVOUR must be release, debug, kasan or compare" ;;
+release | debug | kasan | rt | compare) ;;
+*) die "KPOLL_FLAVOUR must be release, debug, kasan, rt or compare" ;;
 esac
 export KPOLL_FLAVOUR
 
@@ -26,6 +27,8 @@ config_fragments() {
 	echo "$KPOLL_ROOT/config/guest.config"
 	case "$KPOLL_FLAVOUR" in
 	release | compare) ;;
+	debug) printf '%s\n' "$KPOLL_ROOT"/config/{debug,preempt}.config ;;
+	rt) printf '%s\n' "$KPOLL_ROOT"/config/{debug,rt}.config ;;
 	*) echo "$KPOLL_ROOT/config/$KPOLL_FLAVOUR.config" ;;
 	esac
 }

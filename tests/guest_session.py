@@ -10,8 +10,11 @@ from typing import Any
 from harness.vm import Vm
 from tests.tap import Results
 
-# Boot banners that prove the checkers are in the kernel that was booted (KPOLL_FLAVOUR).
-BANNERS = {"debug": "Lock dependency validator", "kasan": "KernelAddressSanitizer initialized"}
+# Boot banners that prove the checkers (and, on rt, PREEMPT_RT) are in the kernel that was
+# booted (KPOLL_FLAVOUR).
+LOCKDEP_BANNER = "Lock dependency validator"
+BANNERS = {"debug": (LOCKDEP_BANNER,), "kasan": ("KernelAddressSanitizer initialized",),
+           "rt": (LOCKDEP_BANNER, " PREEMPT_RT ")}
 
 
 def run_tests(results: Results, label: str, kernel: str, initrd: str,
@@ -24,8 +27,8 @@ def run_tests(results: Results, label: str, kernel: str, initrd: str,
 
     def boot_vm() -> str:
         boot["vm"] = Vm(kernel, initrd, log_path=log_path, **vm_options).__enter__()
-        banner = BANNERS.get(flavour or "")
-        assert banner is None or banner in boot["vm"].console_log(), f"no '{banner}' at boot"
+        for banner in BANNERS.get(flavour or "", ()):
+            assert banner in boot["vm"].console_log(), f"no '{banner}' at boot"
         return f"guest up ({boot['vm'].accel}, {flavour or 'release'}); console {log_path}"
 
     results.run(f"{label}: boot", boot_vm)

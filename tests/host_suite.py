@@ -96,6 +96,7 @@ BENIGN = [
     "rcu: \tRCU lockdep checking is enabled.",
     "Running RCU synchronous self tests",
     "kasan: KernelAddressSanitizer initialized",
+    "Linux version 6.12.117 (root@vm) (Debian clang version 14.0.6) #1 SMP PREEMPT_RT Sun Nov 29",
     "ODEBUG: selftest passed",
     "kpoll: loaded (watchdog 10000 us)",
 ]

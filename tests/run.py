@@ -55,10 +55,12 @@ def main() -> int:
     sysctl_suite.run(results, *guest)
     fault_suite.run(results, *guest)
     bench_smoke.run(results, *guest)
-    if os.environ.get("KPOLL_KASAN_STAGE") == "1":
-        kasan_guest = build_guest(results, "kasan")
-        if kasan_guest:
-            fault_suite.run_memory_safety(results, *kasan_guest)
+    # The later stages: memory safety (KASAN), then real-time preemption (PREEMPT_RT).
+    for flavour, switch in (("kasan", "KPOLL_KASAN_STAGE"), ("rt", "KPOLL_RT_STAGE")):
+        if os.environ.get(switch) == "1":
+            stage_guest = build_guest(results, flavour)
+            if stage_guest:
+                fault_suite.run_later_stage(results, *stage_guest, flavour)
     return results.summary()
 
 

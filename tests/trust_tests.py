@@ -390,4 +390,4 @@ SINGLE_QUEUE_TESTS = [
     test_ipv6_sockets_opt_in_by_port,
 ]
 TWO_QUEUE_TESTS = [test_rebind_50_times_keeps_holding]
-KASAN_TWO_QUEUE_TESTS = [test_rebind_34_times_keeps_holding]
+SHORT_TWO_QUEUE_TESTS = [test_rebind_34_times_keeps_holding]

@@ -13,7 +13,7 @@ from harness.procfs import read_cpu_jiffies
 from harness.vm import Vm
 from harness.wait import wait_for
 from tests import bad_input, trust_tests
-from tests.echo import ECHO_CLIENT, echo_load, start_echo, stop_echo
+from tests.echo import echo_client, echo_load, start_echo, stop_echo
 from tests.guest import (
     guest_answers,
     insmod,
@@ -316,8 +316,7 @@ def test_stalled_app_gets_irqs_back(vm: Vm) -> str:
     try:
         start_echo(vm, "--port 7003 --so-kpoll --stall-after 3000 --stall-ms 3000")
         fires0 = int(kpoll_report(vm).total["watchdog_fires"])
-        client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7003", "16", "6000"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = echo_client(vm, 7003, 16, 6000)
         try:
             wait_for(lambda: "STALL-BEGIN" in vm.run("cat /tmp/echo.log")[1], "stall", 120)
             irq0 = rx_irqs(vm)
@@ -373,8 +372,7 @@ def test_server_killed_while_held(vm: Vm) -> str:
     insmod(vm)
     try:
         start_echo(vm, "--port 7004 --so-kpoll")
-        client = vm.host_popen(["python3", "-c", ECHO_CLIENT, GUEST, "7004", "8", "100000"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = echo_client(vm, 7004, 8, 100000)
         try:
             wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > 0, "a hold", 30)
             vm.check("killall -9 kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
