@@ -24,7 +24,8 @@
 //! ([`napi_table`]), the `net.kpoll.*` sysctls ([`knobs`]) and `/proc/net/kpoll` ([`report`]).
 //!
 //! Contexts: hooks run in process context (`epoll_wait()`, `epoll_ctl()`) or, for socket
-//! wakeups, in softirq context; the watchdog runs in hardirq context. Shared state is atomics.
+//! wakeups, in softirq context; the watchdog runs in hardirq context (softirq on `PREEMPT_RT`).
+//! Shared state is atomics.
 
 use kernel::{c_str, net::kpoll, prelude::*, proc::ProcFile, sync::Arc, sysctl};
 

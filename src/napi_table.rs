@@ -205,7 +205,7 @@ impl NapiEntry {
 impl HrTimerCallback for NapiEntry {
     type Pointer<'a> = Pin<&'a Self>;
 
-    /// The watchdog: hardirq context.
+    /// The watchdog: hardirq context (softirq on `PREEMPT_RT`).
     fn run(this: Pin<&Self>) -> HrTimerRestart {
         match this.hold.watchdog_fired(now_ns()) {
             Watchdog::RestartAt(deadline) => {

@@ -12,9 +12,12 @@
 //! | [`NapiHold::events_delivered`]    | `epoll_wait()` returned events      | process  |
 //! | [`NapiHold::need_timer`]          | right after `events_delivered`      | process  |
 //! | [`NapiHold::would_sleep`]         | `epoll_wait()` is about to sleep    | process  |
-//! | [`NapiHold::watchdog_fired`]      | the per-NAPI hrtimer callback       | hardirq  |
+//! | [`NapiHold::watchdog_fired`]      | the per-NAPI hrtimer callback       | hardirq¹ |
 //! | [`NapiHold::shutdown`]            | module unload                       | process  |
 //! | [`NapiHold::is_held`], [`NapiHold::deadline`] | anywhere (statistics, NAPI poll) | any |
+//!
+//! ¹ Softirq on `PREEMPT_RT`, where it can also be preempted; nothing below relies on it
+//! running without interruption, only on each transition being atomic.
 //!
 //! Times are nanoseconds of one monotonic clock (the glue uses `ktime_get_ns()` and an absolute
 //! `CLOCK_MONOTONIC` hrtimer). A deadline of 0 means "not held".

@@ -103,25 +103,44 @@ impl<T: Hooks> Adapter<T> {
         unsafe { (&*ctx.cast::<T>(), &*slots.cast::<NapiIdSlots>()) }
     }
 
+    /// `kpoll_ops::sock_seen`.
+    ///
+    /// # Safety
+    ///
+    /// Called only by the C side's `kpoll_call()` of this registration: `ctx` and `slots` as
+    /// [`Self::args`] requires, and `sk` points to a socket that stays alive for the call.
     unsafe extern "C" fn sock_seen(ctx: *mut c_void, slots: *mut u64, sk: *mut bindings::sock) {
-        // INVARIANT: eventpoll holds a reference to the socket's file for the call.
+        // INVARIANT: `sk` stays alive for the call (this function's safety requirements;
+        // eventpoll holds a reference to the socket's file).
         let sk = Sock {
             ptr: sk,
             _borrow: PhantomData,
         };
-        // SAFETY: called by the C hook with a live registration and a live epoll instance.
+        // SAFETY: `ctx` and `slots` are as `args` requires (this function's safety requirements).
         let (hooks, slots) = unsafe { Self::args(ctx, slots) };
         hooks.sock_seen(slots, &sk);
     }
 
+    /// `kpoll_ops::wait_begin`.
+    ///
+    /// # Safety
+    ///
+    /// Called only by the C side's `kpoll_ep_call()` of this registration: `ctx` and `slots` as
+    /// [`Self::args`] requires.
     unsafe extern "C" fn wait_begin(ctx: *mut c_void, slots: *mut u64) {
-        // SAFETY: called by the C hook with a live registration and a live epoll instance.
+        // SAFETY: `ctx` and `slots` are as `args` requires (this function's safety requirements).
         let (hooks, slots) = unsafe { Self::args(ctx, slots) };
         hooks.wait_begin(slots);
     }
 
+    /// `kpoll_ops::wait_end`: `res` events returned, or none (`res` ≤ 0).
+    ///
+    /// # Safety
+    ///
+    /// Called only by the C side's `kpoll_ep_call()` of this registration: `ctx` and `slots` as
+    /// [`Self::args`] requires.
     unsafe extern "C" fn wait_end(ctx: *mut c_void, slots: *mut u64, res: c_int) {
-        // SAFETY: called by the C hook with a live registration and a live epoll instance.
+        // SAFETY: `ctx` and `slots` are as `args` requires (this function's safety requirements).
         let (hooks, slots) = unsafe { Self::args(ctx, slots) };
         if res > 0 {
             hooks.events_delivered(slots);
