@@ -203,6 +203,8 @@ def test_queue_whose_last_socket_closed_goes_back_to_irq(vm: Vm) -> str:
 HOSTAGE_BATCH_MS = 8
 HOSTAGE_NEAR_WATCHDOG_US = 10_000
 BYSTANDER_P99_MS = 2.0
+# Rounds of (floor, hold) in the near-watchdog hostage test.
+HOSTAGE_ROUNDS = 3
 HOLDER_LOG = "/tmp/near-holder.log"
 
 
@@ -240,36 +242,43 @@ def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm: Vm
     epoll_wait() just in time, again and again; app B (not opted in) on the same queue is pinged
     every millisecond: A's hold adds less than 2 ms to B's p99 (the held queue gets service
     polls). The floor is B's p99 beside the same busy A without the hold: A's spinning alone
-    slows B on a 2-vCPU guest of a 2-core host, whoever holds what."""
+    slows B on a 2-vCPU guest of a 2-core host, whoever holds what. Floor and hold alternate
+    for a few rounds and the median of what each round's hold adds is judged, so that one burst
+    of host load in one phase decides nothing."""
     insmod(vm)
+    rounds: list[tuple[tuple[int, float, float, float], tuple[int, float, float, float]]] = []
+    holds = fires = polls = stalls = 0
     try:
         rc, out = set_knob(vm, "watchdog_us", HOSTAGE_NEAR_WATCHDOG_US)
         assert rc == 0, out
         start_echo(vm, "--port 7402", log="/tmp/bystander.log")
         bystander = vm.check("pidof kpoll-echo").strip()
         alone = bystander_pings(vm, 3)
-        floor = busy_holder_pings(vm, False, bystander)
-        before = kpoll_report(vm).total
-        during = busy_holder_pings(vm, True, bystander)
-        after = kpoll_report(vm).total
-        stalls = vm.run(f"grep -c STALL-END {HOLDER_LOG}")[1].strip()
+        for _ in range(HOSTAGE_ROUNDS):
+            floor = busy_holder_pings(vm, False, bystander)
+            before = kpoll_report(vm).total
+            during = busy_holder_pings(vm, True, bystander)
+            after = kpoll_report(vm).total
+            rounds.append((floor, during))
+            holds += int(after["suspensions"]) - int(before["suspensions"])
+            fires += int(after["watchdog_fires"]) - int(before["watchdog_fires"])
+            polls += int(after.get("service_polls", 0)) - int(before.get("service_polls", 0))
+            stalls += int(vm.run(f"grep -c STALL-END {HOLDER_LOG}")[1].strip() or 0)
     finally:
         stop_echo(vm)
         rmmod(vm)
-    holds = int(after["suspensions"]) - int(before["suspensions"])
-    fires = int(after["watchdog_fires"]) - int(before["watchdog_fires"])
-    polls = int(after.get("service_polls", 0)) - int(before.get("service_polls", 0))
+    added = sorted(round(during[2] - floor[2], 2) for floor, during in rounds)
+    shown = "; ".join(f"{during[2]} ms ({during[0]} pings) beside {floor[2]} ms"
+                      for floor, during in rounds)
     assert holds > 0, "the holder never held the queue: the test shows nothing"
-    assert during[2] < floor[2] + BYSTANDER_P99_MS, (
-        f"bystander p99 {during[2]} ms (p50 {during[1]}, worst {during[3]}, {during[0]} pings) "
-        f"while the holder works {HOSTAGE_BATCH_MS} ms per batch; beside the same holder "
-        f"without the hold: p99 {floor[2]} ms; alone {alone[2]} ms")
+    assert added[len(added) // 2] < BYSTANDER_P99_MS, (
+        f"the hold adds a median {added[len(added) // 2]} ms to the bystander's p99 (rounds: "
+        f"{shown}; the holder works {HOSTAGE_BATCH_MS} ms per batch; alone {alone[2]} ms)")
     assert fires * 4 < holds or polls > 0, (
         f"{fires} watchdog fires for {holds} holds: the holder did not come back in time")
-    return (f"bystander p50/p99/worst {during[1]}/{during[2]}/{during[3]} ms over {during[0]} "
-            f"pings (same holder without the hold: {floor[1]}/{floor[2]}/{floor[3]} ms; alone: "
-            f"{alone[1]}/{alone[2]}/{alone[3]} ms); holder: {stalls} batches of "
-            f"{HOSTAGE_BATCH_MS} ms, {holds} holds, {fires} watchdog fires, {polls} service polls")
+    return (f"bystander p99 with the hold beside without it, per round: {shown}; added "
+            f"{added} ms; alone {alone[2]} ms; holder: {stalls} batches of {HOSTAGE_BATCH_MS} ms, "
+            f"{holds} holds, {fires} watchdog fires, {polls} service polls")
 
 
 # --- IPv6 ---------------------------------------------------------------------------------
