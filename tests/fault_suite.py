@@ -37,6 +37,7 @@ from tests.echo import (
     stop_echo,
 )
 from tests.guest import (
+    SLOW_GUEST_WATCHDOG_US,
     guest_answers,
     insmod,
     knob,
@@ -52,9 +53,6 @@ from tests.tap import Results
 SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
 # The watchdog for the hostage test: long enough that TCG's timer jitter is small against it.
 HOSTAGE_WATCHDOG_US = 50000
-# The watchdog for tests that need the holder back in epoll_wait() while its hold lasts: longer
-# than a batch on the slowest guest kernel (PREEMPT_RT with lockdep, under TCG).
-SLOW_GUEST_WATCHDOG_US = 50000
 
 
 def total(vm: Vm, name: str) -> int:

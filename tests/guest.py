@@ -18,6 +18,10 @@ from harness.wait import wait_for
 
 # memcaslap's counters that a run reports (None when its output lacks one).
 MEMCASLAP_COUNTERS = ("cmd_get", "cmd_set", "get_misses", "verify_misses", "verify_failed")
+# The watchdog for tests that need the holder back in epoll_wait() while its hold lasts: longer
+# than a batch on the slowest guests (PREEMPT_RT with lockdep, or the debug kernel on a slow
+# host, under TCG), where with the default 10 ms nearly every hold ends by the watchdog.
+SLOW_GUEST_WATCHDOG_US = 50000
 
 
 @dataclass
