@@ -97,10 +97,12 @@ impl<T: Hooks> Adapter<T> {
     /// `rcu_read_lock()`; `slots` points to an epoll instance's `kpoll_slots`, live for the call.
     unsafe fn args<'a>(ctx: *mut c_void, slots: *mut u64) -> (&'a T, &'a NapiIdSlots) {
         // SAFETY: `ctx` points to the `T` of the `Arc<T>` that the registration keeps until
-        // `kpoll_unregister()` has waited for every running hook. `AtomicU64` has the layout of
-        // `u64`, the array has `NAPI_ID_SLOTS` elements and is only accessed atomically by these
-        // hooks.
-        unsafe { (&*ctx.cast::<T>(), &*slots.cast::<NapiIdSlots>()) }
+        // `kpoll_unregister()` has waited for every running hook.
+        let hooks = unsafe { &*ctx.cast::<T>() };
+        // SAFETY: `AtomicU64` has the layout of `u64`, the array has `NAPI_ID_SLOTS` elements and
+        // is only accessed atomically by these hooks.
+        let slots = unsafe { &*slots.cast::<NapiIdSlots>() };
+        (hooks, slots)
     }
 
     /// `kpoll_ops::sock_seen`.
