@@ -99,6 +99,15 @@ def insmod(vm: Vm) -> None:
     vm.check("insmod /lib/kpoll/kpoll.ko")
 
 
+def insmod_for_polling(vm: Vm) -> None:
+    """insmod with the watchdog at SLOW_GUEST_WATCHDOG_US, for tests that assert kpoll polled
+    (`app_packets` grew): with the default bound, slow guests end their holds by the watchdog
+    before the holder is back in epoll_wait(), and such a test fails at random."""
+    insmod(vm)
+    rc, out = set_knob(vm, "watchdog_us", SLOW_GUEST_WATCHDOG_US)
+    assert rc == 0, out
+
+
 def rmmod(vm: Vm) -> None:
     vm.run("rmmod kpoll")
 
