@@ -39,7 +39,6 @@ from tests.echo import (
 from tests.guest import (
     guest_answers,
     insmod,
-    insmod_for_polling,
     knob,
     memcaslap_background,
     rmmod,
@@ -193,10 +192,7 @@ def test_hostage_app_does_not_hold_the_queue(vm: Vm) -> str:
 
 def test_epoll_fd_closed_while_held(vm: Vm) -> str:
     """The server closes its epoll fd during held streaks and carries on with a new one."""
-    # Holds outlast the server's batches only if the watchdog does: on the PREEMPT_RT kernel a
-    # batch of 16 echoes takes over 10 ms, and with the default bound 256 of 259 holds ended by
-    # the watchdog before the server came back to poll (0 packets polled).
-    insmod_for_polling(vm)
+    insmod(vm)
     try:
         start_echo(vm, "--port 7111 --so-kpoll --fault reopen-epoll --fault-after 500 "
                        "--fault-every 500")
@@ -228,7 +224,7 @@ def load_until_server_closes(vm: Vm, port: int, server_args: str, conns: int) ->
 def test_sockets_closed_while_held(vm: Vm) -> str:
     """The server closes every connection during a held streak; the queue goes back to IRQs
     and the server keeps serving new connections."""
-    insmod_for_polling(vm)
+    insmod(vm)
     try:
         before = load_until_server_closes(vm, 7112, "--fault close-conns --fault-after 2000", 16)
         assert "FAULT-END close-conns 1" in echo_log(vm)
@@ -266,7 +262,7 @@ def test_exit_with_many_epolls_while_held(vm: Vm) -> str:
 
 def test_many_connections_and_migrating_threads(vm: Vm) -> str:
     """1200 connections over 64 threads (64 epolls) that hop between the 2 vCPUs every 5 ms."""
-    insmod_for_polling(vm)
+    insmod(vm)
     try:
         start_echo(vm, "--port 7120 --so-kpoll --workers 64 --migrate-ms 5")
         before = kpoll_report(vm).total
@@ -338,7 +334,7 @@ def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm: Vm) -> str:
         rmmod(vm)
         stop_memcached(vm)
     assert errors == 0 and misses == 0, (errors, misses)
-    assert defaults == ("", "10000"), f"a fresh load kept old knobs: {defaults}"
+    assert defaults == ("", "50000"), f"a fresh load kept old knobs: {defaults}"
     return f"{rounds} insmod/rmmod rounds; {requests} verified requests, 0 errors"
 
 
@@ -350,7 +346,7 @@ def test_million_verified_requests(vm: Vm) -> str:
     exe = build_loadgen()
     target = 1_000_000 * SOAK
     start_memcached(vm, "-t 2")
-    insmod_for_polling(vm)
+    insmod(vm)
     reports = []
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)

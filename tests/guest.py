@@ -18,10 +18,6 @@ from harness.wait import wait_for
 
 # memcaslap's counters that a run reports (None when its output lacks one).
 MEMCASLAP_COUNTERS = ("cmd_get", "cmd_set", "get_misses", "verify_misses", "verify_failed")
-# The watchdog for tests that need the holder back in epoll_wait() while its hold lasts: longer
-# than a batch on the slowest guests (PREEMPT_RT with lockdep, or the debug kernel on a slow
-# host, under TCG), where with the default 10 ms nearly every hold ends by the watchdog.
-SLOW_GUEST_WATCHDOG_US = 50000
 
 
 @dataclass
@@ -97,15 +93,6 @@ def measure_load(vm: Vm, seconds: int = 5, concurrency: int = 16) -> MemcaslapRu
 
 def insmod(vm: Vm) -> None:
     vm.check("insmod /lib/kpoll/kpoll.ko")
-
-
-def insmod_for_polling(vm: Vm) -> None:
-    """insmod with the watchdog at SLOW_GUEST_WATCHDOG_US, for tests that assert kpoll polled
-    (`app_packets` grew): with the default bound, slow guests end their holds by the watchdog
-    before the holder is back in epoll_wait(), and such a test fails at random."""
-    insmod(vm)
-    rc, out = set_knob(vm, "watchdog_us", SLOW_GUEST_WATCHDOG_US)
-    assert rc == 0, out
 
 
 def rmmod(vm: Vm) -> None:

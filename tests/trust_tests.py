@@ -23,7 +23,6 @@ from tests.echo import echo_client, start_echo, stop_echo
 from tests.guest import (
     guest_answers,
     insmod,
-    insmod_for_polling,
     memcaslap_background,
     rmmod,
     set_knob,
@@ -303,7 +302,7 @@ def test_ipv6_sockets_opt_in_by_port(vm: Vm) -> str:
              f"-P {PID_FILE}")
     wait_for(lambda: vm.run(f"grep -q ':{MEMCACHED_PORT:04X} ' /proc/net/tcp6")[0] == 0,
              "memcached listening on IPv6")
-    insmod_for_polling(vm)
+    insmod(vm)
     try:
         rc, out = set_knob(vm, "ports", MEMCACHED_PORT)
         assert rc == 0, out

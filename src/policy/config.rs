@@ -170,12 +170,12 @@ mod tests {
     fn defaults() {
         let config = Config::new();
         assert!(config.enabled());
-        assert_eq!(config.watchdog_us(), 10_000);
-        assert_eq!(config.watchdog_ns(), 10_000_000);
+        assert_eq!(config.watchdog_us(), 50_000);
+        assert_eq!(config.watchdog_ns(), 50_000_000);
         assert_eq!(config.budget(), 64);
         assert_eq!(config.get(Knob::Ports), KnobValue::Ports(PortList::new()));
         assert_eq!(shown(&config, Knob::Enabled), "1\n");
-        assert_eq!(shown(&config, Knob::WatchdogUs), "10000\n");
+        assert_eq!(shown(&config, Knob::WatchdogUs), "50000\n");
         assert_eq!(shown(&config, Knob::Budget), "64\n");
         assert_eq!(shown(&config, Knob::Ports), "\n");
         assert!(Config::default().enabled());
@@ -283,7 +283,7 @@ mod tests {
         let config = Config::new();
         let mut small = [0u8; 2];
         assert_eq!(config.format(Knob::WatchdogUs, &mut small), 2);
-        assert_eq!(&small, b"10");
+        assert_eq!(&small, b"50");
         let mut none = [0u8; 0];
         assert_eq!(config.format(Knob::Enabled, &mut none), 0);
 

@@ -119,8 +119,10 @@ impl Knob {
     pub const fn default(self) -> KnobValue {
         match self {
             Knob::Enabled => KnobValue::Number(1),
-            // 10 ms.
-            Knob::WatchdogUs => KnobValue::Number(10_000),
+            // 50 ms: only the bound of the adaptive deadline (`rhythm`), reached where a holder
+            // comes back slower than every 3 ms; other applications on a held queue are served
+            // by service polls meanwhile, whatever the bound.
+            Knob::WatchdogUs => KnobValue::Number(50_000),
             // NAPI's usual weight.
             Knob::Budget => KnobValue::Number(64),
             Knob::Ports => KnobValue::Ports(PortList::new()),
@@ -188,7 +190,7 @@ mod tests {
             let text = format!("{}\n", knob.default());
             assert_eq!(knob.parse(text.as_bytes()), Ok(knob.default()), "{knob:?}");
         }
-        assert_eq!(Knob::WatchdogUs.default(), KnobValue::Number(10_000));
+        assert_eq!(Knob::WatchdogUs.default(), KnobValue::Number(50_000));
         assert_eq!(Knob::Budget.default(), KnobValue::Number(64));
     }
 

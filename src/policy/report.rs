@@ -9,7 +9,7 @@
 //! prefix of today's:
 //!
 //! ```text
-//! config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
+//! config enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
 //! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls declined early_fires
 //! 8193 eth0 24 held 10 5000 4990 9 1 1234 3 7 1
 //! total - - - 10 5000 4990 9 1 1234 3 7 1
@@ -102,7 +102,7 @@ fn is_list(knob: Knob) -> bool {
 }
 
 impl fmt::Display for ConfigLine {
-    /// `enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211`.
+    /// `enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut separator = "";
         for knob in Knob::ALL.into_iter().filter(|&knob| !is_list(knob)) {
@@ -270,7 +270,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "config enabled=1 watchdog_us=10000 budget=64 napis=1 reclaimed=0 untracked=0 \
+            "config enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 \
              ports=11211\n\
              napi_id dev irq state suspensions app_polls app_packets idle_resumes \
              watchdog_fires held_us service_polls declined early_fires\n\
@@ -288,7 +288,7 @@ mod tests {
         };
         assert_eq!(
             config.to_string(),
-            "enabled=1 watchdog_us=10000 budget=64 ports=-"
+            "enabled=1 watchdog_us=50000 budget=64 ports=-"
         );
     }
 
