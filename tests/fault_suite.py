@@ -37,6 +37,7 @@ from tests.echo import (
     stop_echo,
 )
 from tests.guest import (
+    KNOB_DEFAULTS,
     guest_answers,
     insmod,
     knob,
@@ -334,7 +335,8 @@ def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm: Vm) -> str:
         rmmod(vm)
         stop_memcached(vm)
     assert errors == 0 and misses == 0, (errors, misses)
-    assert defaults == ("", "50000"), f"a fresh load kept old knobs: {defaults}"
+    assert defaults == (KNOB_DEFAULTS["ports"], KNOB_DEFAULTS["watchdog_us"]), (
+        f"a fresh load kept old knobs: {defaults}")
     return f"{rounds} insmod/rmmod rounds; {requests} verified requests, 0 errors"
 
 

@@ -99,6 +99,10 @@ def rmmod(vm: Vm) -> None:
     vm.run("rmmod kpoll")
 
 
+# What the module's knobs read right after insmod (as the sysctl shows them).
+KNOB_DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "50000", "budget": "64"}
+
+
 def knob(vm: Vm, name: str) -> str:
     return vm.check(f"cat /proc/sys/net/kpoll/{name}").strip()
 

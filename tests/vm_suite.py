@@ -15,6 +15,7 @@ from harness.wait import wait_for
 from tests import bad_input, trust_tests
 from tests.echo import echo_client, echo_load, start_echo, stop_echo
 from tests.guest import (
+    KNOB_DEFAULTS,
     guest_answers,
     insmod,
     knob,
@@ -30,7 +31,6 @@ from tests.tap import Results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = bad_input.KNOBS
-DEFAULTS = {"enabled": "1", "ports": "", "watchdog_us": "50000", "budget": "64"}
 
 
 # --- foundation -------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ def test_module_loads_and_unloads(vm: Vm) -> None:
         proc = vm.check("cat /proc/net/kpoll")
         assert proc.startswith("config enabled=1"), proc
         for name in KNOBS:
-            assert knob(vm, name) == DEFAULTS[name], (name, knob(vm, name))
+            assert knob(vm, name) == KNOB_DEFAULTS[name], (name, knob(vm, name))
     finally:
         rmmod(vm)
     rc, _ = vm.run("test -e /proc/net/kpoll || test -e /proc/sys/net/kpoll")
@@ -402,7 +402,7 @@ def test_kpollctl_reports_and_steers(vm: Vm) -> str:
     try:
         rc, out = vm.run("kpollctl set watchdog=20")
         assert rc == 2 and "watchdog" in out, (rc, out)
-        assert knob(vm, "watchdog_us") == DEFAULTS["watchdog_us"]
+        assert knob(vm, "watchdog_us") == KNOB_DEFAULTS["watchdog_us"]
         rc, out = vm.run("kpollctl set budget=abc")
         assert rc == 2, (rc, out)
         out = vm.check("kpollctl enable --port 11211")
