@@ -26,7 +26,7 @@ from harness.memcached import (
 from harness.netns import GUEST_IP as GUEST
 from harness.vm import Vm
 from harness.wait import WaitTimeout, wait_for
-from tests import trust_tests
+from tests import coexist_tests, trust_tests
 from tests.echo import (
     CLIENT_SAW_CLOSE,
     PING_PROBE,
@@ -38,6 +38,8 @@ from tests.echo import (
 )
 from tests.guest import (
     KNOB_DEFAULTS,
+    SOAK,
+    assert_irqs_return,
     guest_answers,
     insmod,
     knob,
@@ -45,26 +47,15 @@ from tests.guest import (
     rmmod,
     rx_irqs,
     set_knob,
+    total,
     wait_new_holds,
+    wait_no_hold,
 )
 from tests.guest_session import run_tests
 from tests.tap import Results
 
-SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
 # The watchdog for the hostage test: long enough that TCG's timer jitter is small against it.
 HOSTAGE_WATCHDOG_US = 50000
-
-
-def total(vm: Vm, name: str) -> int:
-    return int(kpoll_report(vm).total[name])
-
-
-def held_queues(vm: Vm) -> list[int]:
-    return kpoll_report(vm).held()
-
-
-def wait_no_hold(vm: Vm, what: str, timeout: float = 10) -> None:
-    wait_for(lambda: not held_queues(vm), f"no held queue {what}", timeout, 0.05)
 
 
 # A queue is held now (a NAPI line of /proc/net/kpoll in state `held`).
@@ -91,13 +82,6 @@ def wait_hold(vm: Vm, what: str, timeout: float = 30, load: LoadLoop | None = No
                           f"total {report.total}; {head[-300:]!r}")
     assert rc == 0, f"{then} {what}: exit {rc}: {rest[-1000:]}"
     return rest
-
-
-def assert_irqs_return(vm: Vm) -> None:
-    """The RX queue is interrupt-driven again: three round trips raise RX IRQs."""
-    irq0 = rx_irqs(vm)
-    assert all(guest_answers(vm) for _ in range(3)), "the guest does not answer"
-    assert rx_irqs(vm) >= irq0 + 3, f"RX IRQs for 3 round trips: {rx_irqs(vm) - irq0}"
 
 
 class LoadLoop:
@@ -515,6 +499,7 @@ SINGLE_QUEUE_TESTS = [
     test_million_verified_requests,
     test_memccapable_with_kpoll_on_and_off,
     *trust_tests.SINGLE_QUEUE_TESTS,
+    *coexist_tests.TESTS,
 ]
 TWO_QUEUE_TESTS = [
     test_channel_changes_while_held,

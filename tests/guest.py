@@ -4,6 +4,7 @@ waiting are in the harness (harness.memcached, harness.loadgen, harness.kpoll_st
 harness.wait), shared with the demo and the benchmark."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -131,3 +132,26 @@ def wait_new_holds(vm: Vm, old: set[int], what: str, timeout: float = 60) -> Non
     wait_for(lambda: any(n.napi_id not in old and n.counters.get("suspensions", 0) > 0
                          for n in kpoll_report(vm).napis),
              f"a hold on a new NAPI {what}", timeout, 0.2)
+
+
+# Trial counts of the fault tests scale with KPOLL_SOAK (default 1; `make soak` raises it).
+SOAK = max(1, int(os.environ.get("KPOLL_SOAK", "1")))
+
+
+def total(vm: Vm, name: str) -> int:
+    return int(kpoll_report(vm).total[name])
+
+
+def held_queues(vm: Vm) -> list[int]:
+    return kpoll_report(vm).held()
+
+
+def wait_no_hold(vm: Vm, what: str, timeout: float = 10) -> None:
+    wait_for(lambda: not held_queues(vm), f"no held queue {what}", timeout, 0.05)
+
+
+def assert_irqs_return(vm: Vm) -> None:
+    """The RX queue is interrupt-driven again: three round trips raise RX IRQs."""
+    irq0 = rx_irqs(vm)
+    assert all(guest_answers(vm) for _ in range(3)), "the guest does not answer"
+    assert rx_irqs(vm) >= irq0 + 3, f"RX IRQs for 3 round trips: {rx_irqs(vm) - irq0}"
