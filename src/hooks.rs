@@ -20,7 +20,7 @@
 
 use crate::{
     napi_table::{now_ns, NapiEntry, MAX_NAPIS},
-    policy::{counters::Counter, napi_ids},
+    policy::{claim::Generation, counters::Counter, napi_ids},
     state::Kpoll,
 };
 use core::sync::atomic::AtomicU64;
@@ -45,7 +45,7 @@ impl Kpoll {
 
     /// One ownership of NAPI `id`, counted in holder generation `generation`, ended (by
     /// `end_streaks`, `streak` or `forget`).
-    fn drop_holder(&self, rcu: &rcu::Guard, id: u32, generation: u8) {
+    fn drop_holder(&self, rcu: &rcu::Guard, id: u32, generation: Generation) {
         // A current holder count pins the entry to `id`, so it is found; after an expiry the
         // entry may be reclaimed for another NAPI, even between this lookup and the removal,
         // which therefore checks the ID too.
@@ -61,7 +61,7 @@ impl Kpoll {
         rcu: &rcu::Guard,
         slot: &AtomicU64,
         napi: &Napi<'_>,
-        expired: Option<u8>,
+        expired: Option<Generation>,
     ) -> Option<&'a NapiEntry> {
         let (id, epoch) = (napi.id(), self.config.epoch());
         let entry = self.napis.find_or_claim(rcu, id)?;
@@ -106,7 +106,7 @@ impl Kpoll {
         };
         let entry = match take {
             Take::Renew(generation) => match self.napis.find(id) {
-                Some(entry) if entry.is_current(generation) => Some(entry),
+                Some(entry) if entry.counts(generation) => Some(entry),
                 _ => self.become_holder(&rcu, slot, &napi, Some(generation)),
             },
             Take::Claim => self.become_holder(&rcu, slot, &napi, None),
@@ -120,8 +120,8 @@ impl Kpoll {
 /// How an epoll whose streak on a NAPI goes on comes to hold it.
 enum Take {
     /// It owns the hold, counted in this holder generation: refresh it, or count this epoll
-    /// afresh if that generation expired.
-    Renew(u8),
+    /// afresh if that generation expired or its count was lost.
+    Renew(Generation),
     /// It does not own the hold yet: become a holder.
     Claim,
 }

@@ -16,7 +16,7 @@
 
 use crate::policy::{
     admission::Admission,
-    claim::Claim,
+    claim::{Claim, Generation},
     counters::{Counter, NapiCounters, NapiCountersSnapshot},
     hold::{service_interval, NapiHold, Watchdog},
     rhythm::Rhythm,
@@ -84,20 +84,21 @@ impl NapiEntry {
 
     /// Counts one more epoll instance holding this NAPI, if the entry still serves `id`; returns
     /// the holder generation it was counted in.
-    pub(crate) fn add_holder(&self, id: u32) -> Option<u8> {
+    pub(crate) fn add_holder(&self, id: u32) -> Option<Generation> {
         self.claim.add_holder(id)
     }
 
-    /// Whether holders counted in `generation` still count (no watchdog expiry since).
-    pub(crate) fn is_current(&self, generation: u8) -> bool {
-        self.claim.is_current(generation)
+    /// Whether an owner counted in `generation` is still counted (no watchdog expiry since,
+    /// and no other holder's removal took its count; see `policy::claim`).
+    pub(crate) fn counts(&self, generation: Generation) -> bool {
+        self.claim.counts(generation)
     }
 
     /// An epoll instance that held this NAPI, counted in `generation`, returned without events
     /// or was freed. When it was the last holder, the queue goes back to its IRQ now (`napi` is
     /// `None` if the NAPI is gone). A holder of an expired generation was already dropped.
     /// Process context.
-    pub(crate) fn remove_holder(&self, id: u32, generation: u8, napi: Option<&Napi<'_>>) {
+    pub(crate) fn remove_holder(&self, id: u32, generation: Generation, napi: Option<&Napi<'_>>) {
         if self.claim.remove_holder(id, generation) == Some(0) {
             self.hand_back(napi);
         }
@@ -254,11 +255,11 @@ pub(crate) struct NapiTable {
     untracked: AtomicU64,
     /// The generation a free entry, once claimed, counts its holders in: drawn per load (see
     /// `policy::claim`, "Generations").
-    first_generation: u8,
+    first_generation: Generation,
 }
 
 impl NapiTable {
-    pub(crate) fn new(first_generation: u8) -> impl PinInit<Self> {
+    pub(crate) fn new(first_generation: Generation) -> impl PinInit<Self> {
         pin_init!(Self {
             entries <- pin_init_array_from_fn(|_| NapiEntry::new()),
             claiming: AtomicBool::new(false),

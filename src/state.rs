@@ -6,7 +6,10 @@
 //! registrations. It is dropped after all of them are gone, and dropping it gives every held
 //! queue back to its IRQ (see [`NapiTable`]).
 
-use crate::{napi_table::NapiTable, policy::config::Config};
+use crate::{
+    napi_table::NapiTable,
+    policy::{claim::Generation, config::Config},
+};
 use kernel::prelude::*;
 
 /// Everything kpoll knows.
@@ -28,7 +31,7 @@ impl Kpoll {
         config.seed_epoch(seed);
         pin_init!(Self {
             config,
-            napis <- NapiTable::new(seed as u8),
+            napis <- NapiTable::new(seed as Generation),
         })
     }
 }

@@ -24,14 +24,22 @@
 //! an older generation changes nothing, and a stale holder that returns with events again is
 //! counted afresh.
 //!
+//! Generations are 16 bits wide ([`Generation`]), so they come round again after 65 536
+//! expiries. A holder away that long (its thread blocked elsewhere while other holders' holds
+//! expired again and again) names the current generation again 1 time in 65 536, and its
+//! return then drops the count of a holder that is there now: the queue goes back to its IRQ
+//! early, once. That owner's next delivery finds itself not counted ([`Claim::counts`]) and
+//! counts itself again, so the hold resumes. (With 8 bits, 256 expiries were enough, and the
+//! owner went on renewing a hold that nobody counted until its own empty return.)
+//!
 //! Epoll instances outlive the module: a slot can still say "owner, generation g" of a NAPI
 //! after `rmmod` and `insmod`. If the new module counted that NAPI's holders in g too, that
 //! epoll's next empty return would drop a holder of the new module's, and the queue would go
-//! back to its IRQ under a holder that still streaks, until that holder's own empty return.
+//! back to its IRQ under a holder that still streaks.
 //! So the module starts its entries' generations at a value drawn per load (the glue passes it
 //! to [`Claim::claim_free`]): a slot of a previous load then names a generation its NAPI's
 //! entry is not in, except by chance (its old generation, the seed plus that entry's expiries,
-//! meets the new one about 1 time in 256). A reclaimed entry goes on to the next generation,
+//! meets the new one about 1 time in 65 536). A reclaimed entry goes on to the next generation,
 //! and [`Claim::remove_holder`] checks the ID in the same step as the generation, so a
 //! holder found under the old ID never counts against the new one.
 //!
@@ -42,24 +50,28 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-/// `(id << 32) | (generation << 24) | holders` of one table entry; id 0 means free.
+/// A holder generation (see [Generations](self#generations)).
+pub type Generation = u16;
+
+/// `(id << 32) | (generation << 16) | holders` of one table entry; id 0 means free.
 #[derive(Default)]
 pub struct Claim {
     word: AtomicU64,
 }
 
-const HOLDERS_MASK: u64 = (1 << 24) - 1;
+const GENERATION_SHIFT: u32 = 16;
+const HOLDERS_MASK: u64 = (1 << GENERATION_SHIFT) - 1;
 
-fn pack(id: u32, generation: u8, holders: u64) -> u64 {
-    (u64::from(id) << 32) | (u64::from(generation) << 24) | holders
+fn pack(id: u32, generation: Generation, holders: u64) -> u64 {
+    (u64::from(id) << 32) | (u64::from(generation) << GENERATION_SHIFT) | holders
 }
 
 fn id_of(word: u64) -> u32 {
     (word >> 32) as u32
 }
 
-fn generation_of(word: u64) -> u8 {
-    (word >> 24) as u8
+fn generation_of(word: u64) -> Generation {
+    (word >> GENERATION_SHIFT) as Generation
 }
 
 fn holders_of(word: u64) -> u64 {
@@ -86,7 +98,7 @@ impl Claim {
 
     /// Takes a free entry for `id`, its holders to be counted in `generation` (see
     /// [Generations](self#generations)). Returns false if it was not free.
-    pub fn claim_free(&self, id: u32, generation: u8) -> bool {
+    pub fn claim_free(&self, id: u32, generation: Generation) -> bool {
         id != 0
             && self
                 .word
@@ -117,7 +129,7 @@ impl Claim {
 
     /// Counts one more holder, if the entry still serves `id`. Returns the generation the holder
     /// was counted in, which [`remove_holder`](Self::remove_holder) needs.
-    pub fn add_holder(&self, id: u32) -> Option<u8> {
+    pub fn add_holder(&self, id: u32) -> Option<Generation> {
         let mut current = self.word.load(SeqCst);
         loop {
             if id == 0 || id_of(current) != id || holders_of(current) == HOLDERS_MASK {
@@ -136,7 +148,7 @@ impl Claim {
     /// Counts one holder of NAPI `id` in generation `generation` less. Returns how many remain,
     /// or `None` if that generation has expired (the holder was already dropped) or the entry
     /// no longer serves `id` (it was reclaimed since the caller found it).
-    pub fn remove_holder(&self, id: u32, generation: u8) -> Option<u64> {
+    pub fn remove_holder(&self, id: u32, generation: Generation) -> Option<u64> {
         let mut current = self.word.load(SeqCst);
         loop {
             let holders = holders_of(current);
@@ -154,8 +166,20 @@ impl Claim {
     }
 
     /// Whether holders counted in `generation` still count.
-    pub fn is_current(&self, generation: u8) -> bool {
+    #[cfg(test)]
+    pub fn is_current(&self, generation: Generation) -> bool {
         generation_of(self.word.load(SeqCst)) == generation
+    }
+
+    /// Whether an owner counted in `generation` is still counted: its generation is current
+    /// and the count is not zero. A zero count in the owner's own generation means another
+    /// holder's removal took its count (a holder away for a whole cycle of generations, see
+    /// [Generations](self#generations)); the owner then counts itself again. A nonzero count
+    /// cannot tell whose it is; when it drops to zero the hold goes back to its IRQ, and the
+    /// owner's next delivery finds it not counted.
+    pub fn counts(&self, generation: Generation) -> bool {
+        let word = self.word.load(SeqCst);
+        generation_of(word) == generation && holders_of(word) > 0
     }
 
     /// The watchdog released a hold nobody renewed for a whole watchdog period: every holder
@@ -284,11 +308,55 @@ mod tests {
     fn generations_wrap() {
         let claim = Claim::new();
         assert!(claim.claim_free(1, 0));
-        for _ in 0..256 {
+        for _ in 0..=Generation::MAX {
             claim.expire();
         }
         assert_eq!(claim.add_holder(1), Some(0));
         assert_eq!(claim.id(), 1);
+    }
+
+    /// Epoll E1 owns the hold, then blocks elsewhere; while it is away another epoll's holds
+    /// expire again and again (a holder that stalls after each burst), and a third epoll, E2,
+    /// holds now. E1's late empty return must not drop E2. With 8-bit generations, 256 expiries
+    /// brought E1's generation back and its return took E2's count: the queue went back to its
+    /// IRQ under E2, which then kept renewing a hold nobody counted.
+    #[test]
+    fn a_holder_away_for_many_expiries_stays_stale() {
+        let claim = Claim::new();
+        assert!(claim.claim_free(5, 0));
+        let away = claim.add_holder(5).unwrap();
+        for expiries in 1..=4096 {
+            claim.expire();
+            let holder = claim.add_holder(5).unwrap();
+            assert_eq!(
+                claim.remove_holder(5, away),
+                None,
+                "after {expiries} expiries"
+            );
+            assert_eq!(claim.holders(), 1);
+            assert!(claim.counts(holder));
+            assert_eq!(claim.remove_holder(5, holder), Some(0));
+        }
+    }
+
+    /// Generations are finite: after a whole cycle of them a holder away that long names the
+    /// current one again (1 in 65 536), and its return drops the count of the holder that is
+    /// there now. That holder then sees it is not counted and counts itself again.
+    #[test]
+    fn an_owner_dropped_by_a_whole_cycle_of_generations_counts_itself_again() {
+        let claim = Claim::new();
+        assert!(claim.claim_free(5, 0));
+        let away = claim.add_holder(5).unwrap();
+        for _ in 0..=Generation::MAX {
+            claim.expire();
+        }
+        let owner = claim.add_holder(5).unwrap();
+        assert_eq!(owner, away, "a whole cycle");
+        assert_eq!(claim.remove_holder(5, away), Some(0));
+        assert!(claim.is_current(owner));
+        assert!(!claim.counts(owner), "the count is gone");
+        assert_eq!(claim.add_holder(5), Some(owner));
+        assert!(claim.counts(owner));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! | 41     | `OWNER`: this epoll holds the NAPI (counted once in the NAPI's holder count)    |
 //! | 42     | `SEEN`: a socket on this NAPI woke this epoll since its last delivery           |
 //! | 43..45 | deliveries in a row without such a wakeup (saturating)                         |
-//! | 45..53 | the holder generation `OWNER` was counted in (see `policy::claim`)             |
+//! | 45..61 | the holder generation `OWNER` was counted in (see `policy::claim`)             |
 //!
 //! # Holds are owned
 //!
@@ -81,6 +81,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::claim::Generation;
+
 /// Number of NAPI IDs per epoll instance; the patch's `KPOLL_NAPI_SLOTS`.
 pub const NAPI_ID_SLOTS: usize = 8;
 
@@ -95,7 +97,7 @@ const SEEN: u64 = 1 << 42;
 const IDLE_SHIFT: u32 = 43;
 const IDLE_MASK: u64 = 0b11 << IDLE_SHIFT;
 const GENERATION_SHIFT: u32 = 45;
-const GENERATION_MASK: u64 = 0xff << GENERATION_SHIFT;
+const GENERATION_MASK: u64 = 0xffff << GENERATION_SHIFT;
 /// A slot that was used and is free again (its NAPI ID field is 0, as for an unused slot).
 pub const VACANT: u64 = 1 << 63;
 
@@ -113,11 +115,11 @@ fn used_prefix(slots: &Slots) -> impl Iterator<Item = (&AtomicU64, u64)> {
         .take_while(|&(_, value)| value != 0)
 }
 
-fn generation_of(value: u64) -> u8 {
-    ((value & GENERATION_MASK) >> GENERATION_SHIFT) as u8
+fn generation_of(value: u64) -> Generation {
+    ((value & GENERATION_MASK) >> GENERATION_SHIFT) as Generation
 }
 
-fn with_generation(value: u64, generation: u8) -> u64 {
+fn with_generation(value: u64, generation: Generation) -> u64 {
     (value & !GENERATION_MASK) | (u64::from(generation) << GENERATION_SHIFT)
 }
 
@@ -230,14 +232,14 @@ pub enum Streak {
     /// (or, if that generation expired, count this epoll afresh with [`renew_owner`]).
     Owner {
         /// The holder generation of the ownership.
-        generation: u8,
+        generation: Generation,
     },
     /// No socket on this NAPI woke the epoll for [`IDLE_DELIVERIES`] deliveries: the work
     /// comes from other queues. The streak ended, and so did this epoll's ownership if
     /// `ended` says so (the caller drops that holder).
     Idle {
         /// The generation of the ownership this call ended, if it ended one.
-        ended: Option<u8>,
+        ended: Option<Generation>,
     },
     /// The slot no longer holds `id` in this epoch.
     Gone,
@@ -292,7 +294,7 @@ pub fn streak(slot: &AtomicU64, id: u32, epoch: u8) -> Streak {
 /// after [`streak`] said [`Streak::Continues`]. Returns false if another thread of the same
 /// epoll claimed it first, or the streak ended or the slot changed meanwhile: the caller then
 /// undoes its holder count.
-pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8, generation: u8) -> bool {
+pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8, generation: Generation) -> bool {
     let mut current = slot.load(Relaxed);
     loop {
         if !same_napi(current, id, epoch) || current & (STREAK | OWNER) != STREAK {
@@ -309,7 +311,7 @@ pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8, generation: u8) -> bool
 /// The ownership of `id` in this slot was counted in generation `old`, which has expired:
 /// records that this epoll is now counted in `new`. Returns false if the slot changed meanwhile
 /// (another thread of the epoll renewed or ended it): the caller then undoes its new count.
-pub fn renew_owner(slot: &AtomicU64, id: u32, epoch: u8, old: u8, new: u8) -> bool {
+pub fn renew_owner(slot: &AtomicU64, id: u32, epoch: u8, old: Generation, new: Generation) -> bool {
     let mut current = slot.load(Relaxed);
     loop {
         if !same_napi(current, id, epoch) || current & OWNER == 0 || generation_of(current) != old {
@@ -325,7 +327,7 @@ pub fn renew_owner(slot: &AtomicU64, id: u32, epoch: u8, old: u8, new: u8) -> bo
 /// `epoll_wait()` returns without events, or the epoll instance is freed: ends every streak,
 /// ends every ownership (calling `f(id, generation)` exactly once for each) and frees slots of
 /// epochs other than `epoch`.
-pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, u8)) {
+pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, Generation)) {
     for (slot, mut current) in used_prefix(slots) {
         loop {
             if !in_use(current) {
@@ -354,7 +356,7 @@ pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, u8)) {
 
 /// Frees every slot holding `id` (its NAPI is gone), calling `f(id, generation)` once for each
 /// ownership this ended.
-pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32, u8)) {
+pub fn forget(slots: &Slots, id: u32, mut f: impl FnMut(u32, Generation)) {
     for (slot, current) in used_prefix(slots) {
         if in_use(current)
             && id_of(current) == id
@@ -566,6 +568,28 @@ mod tests {
         let mut ended = Vec::new();
         end_streaks(&slots, 0, |id, generation| ended.push((id, generation)));
         assert_eq!(ended, [(5, 1)]);
+    }
+
+    /// Every bit of a 16-bit generation is kept, and none of it leaks into the epoch, the
+    /// flags or `VACANT`.
+    #[test]
+    fn the_slot_keeps_a_whole_generation() {
+        let slots = empty();
+        note(&slots, u32::MAX, 0xff);
+        assert!(take_hold(&slots, u32::MAX, 0xff));
+        let slot = slot_of(&slots, u32::MAX);
+        assert!(renew_owner(slot, u32::MAX, 0xff, 0, Generation::MAX));
+        assert_eq!(
+            deliver(&slots, u32::MAX, 0xff),
+            Streak::Owner {
+                generation: Generation::MAX
+            }
+        );
+        assert_eq!(slot.load(Relaxed) & VACANT, 0);
+        assert_eq!(ids(&slots, 0xff), [u32::MAX]);
+        let mut ended = Vec::new();
+        end_streaks(&slots, 0xff, |id, generation| ended.push((id, generation)));
+        assert_eq!(ended, [(u32::MAX, Generation::MAX)]);
     }
 
     #[test]
