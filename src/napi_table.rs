@@ -18,6 +18,7 @@ use crate::policy::{
     admission::Admission,
     claim::{Claim, Generation},
     counters::{Counter, NapiCounters, NapiCountersSnapshot},
+    held_time::HoldStart,
     hold::{service_interval, NapiHold, Watchdog},
     rhythm::Rhythm,
 };
@@ -53,8 +54,8 @@ pub(crate) struct NapiEntry {
     pub(crate) admission: Admission,
     /// The application's pace, for the adaptive deadline.
     rhythm: Rhythm,
-    /// When the current hold began (ns), for the time-held counter.
-    held_since: AtomicU64,
+    /// When the current hold began, for the time-held counter.
+    held_since: HoldStart,
     pub(crate) counters: NapiCounters,
     #[pin]
     watchdog: HrTimer<NapiEntry>,
@@ -71,7 +72,7 @@ impl NapiEntry {
             hold: NapiHold::new(),
             admission: Admission::new(),
             rhythm: Rhythm::new(),
-            held_since: AtomicU64::new(0),
+            held_since: HoldStart::new(),
             counters: NapiCounters::new(),
             watchdog <- HrTimer::new(),
         })
@@ -136,7 +137,7 @@ impl NapiEntry {
             .events_delivered_for(now, hold_ns, service_ns)
             .newly_held
         {
-            self.held_since.store(now, Ordering::Relaxed);
+            self.held_since.began(now);
             self.admission.hold_began();
             self.counters.inc(Counter::Suspensions);
         }
@@ -161,10 +162,8 @@ impl NapiEntry {
     /// A hold ended (the last holder left or the watchdog released it): count the time held and
     /// score the hold for [`Self::admits`].
     fn hold_ended(&self) {
-        let now = now_ns();
-        let since = self.held_since.load(Ordering::Relaxed);
         self.counters
-            .add(Counter::HeldNs, now.saturating_sub(since));
+            .add(Counter::HeldNs, self.held_since.ended(now_ns()));
         self.admission.hold_ended();
     }
 

@@ -64,6 +64,7 @@ pub mod admission;
 pub mod claim;
 pub mod config;
 pub mod counters;
+pub mod held_time;
 pub mod hold;
 pub mod knob;
 pub mod napi_ids;
