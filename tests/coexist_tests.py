@@ -15,6 +15,8 @@ from tests.echo import echo_load, start_echo, stop_echo
 from tests.guest import SOAK, assert_irqs_return, insmod, rmmod, total, wait_no_hold
 
 NET = "/sys/class/net/eth0"
+# Rounds of 2000 more echoes at most, where the first 6000 brought no hold.
+MORE_ROUNDS = 10
 CORE = "/proc/sys/net/core"
 
 
@@ -26,6 +28,12 @@ def coexist(vm: Vm, setting: str, restore: str, port: int) -> str:
         start_echo(vm, f"--port {port} --so-kpoll")
         holds0, packets0 = total(vm, "suspensions"), total(vm, "app_packets")
         echoed = echo_load(vm, port, conns=16, requests=6000 * SOAK)
+        # Where NAPI's own polling finds most packets first (busy polling, a slow guest),
+        # admission takes few holds: load on, a round at a time, until one is seen.
+        for _ in range(MORE_ROUNDS):
+            if total(vm, "suspensions") > holds0:
+                break
+            echoed += echo_load(vm, port, conns=16, requests=2000)
         holds, packets = total(vm, "suspensions") - holds0, total(vm, "app_packets") - packets0
         stop_echo(vm)
         wait_no_hold(vm, "after the server stopped")
