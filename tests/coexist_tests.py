@@ -15,9 +15,9 @@ from tests.echo import echo_load, start_echo, stop_echo
 from tests.guest import SOAK, assert_irqs_return, insmod, rmmod, total, wait_no_hold
 
 NET = "/sys/class/net/eth0"
+CORE = "/proc/sys/net/core"
 # Rounds of 2000 more echoes at most, where the first 6000 brought no hold.
 MORE_ROUNDS = 10
-CORE = "/proc/sys/net/core"
 
 
 def coexist(vm: Vm, setting: str, restore: str, port: int) -> str:

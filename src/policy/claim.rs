@@ -53,7 +53,9 @@ use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 /// A holder generation (see [Generations](self#generations)).
 pub type Generation = u16;
 
-/// `(id << 32) | (generation << 16) | holders` of one table entry; id 0 means free.
+/// `(id << 32) | (generation << 16) | holders` of one table entry; id 0 means free. At most
+/// 65 535 holders are counted: an epoll beyond that does not take a hold
+/// ([`Claim::add_holder`] refuses it).
 #[derive(Default)]
 pub struct Claim {
     word: AtomicU64,
