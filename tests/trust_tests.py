@@ -26,6 +26,7 @@ from tests.guest import (
     memcaslap_background,
     rmmod,
     set_knob,
+    total,
     wait_new_holds,
 )
 
@@ -125,7 +126,7 @@ def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None
         vm.check(f"(kpoll-holder --port {HOLDER_PORT} --go-file /tmp/go --then {then} "
                  f"> {log} 2>&1 &)")
         wait_log(vm, log, "READY")
-        fires0 = int(kpoll_report(vm).total["watchdog_fires"])
+        fires0 = total(vm, "watchdog_fires")
         stream = vm.host_popen(["python3", "-c", STREAM, GUEST, str(HOLDER_PORT)])
         wait_log(vm, log, "HELD", 60)
         # The consumer is pinged every millisecond from now on, across the holder's way out of
@@ -146,7 +147,7 @@ def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None
         if then == "sleep":
             wait_for(lambda: HELD not in queue_states(vm), "the watchdog's release",
                      10 * LONG_WATCHDOG_US / 1e6, 0.05)
-        fires = int(kpoll_report(vm).total["watchdog_fires"]) - fires0
+        fires = total(vm, "watchdog_fires") - fires0
         holder_log = vm.run(f"cat {log}")[1]
     finally:
         if stream is not None:
@@ -360,7 +361,7 @@ def rebind_rounds(vm: Vm, rounds: int) -> str:
         assert rc == 0, out
         for i in range(rounds):
             unbind_rebind(vm)
-            before = int(kpoll_report(vm).total["suspensions"])
+            before = total(vm, "suspensions")
             assert before >= last_total, f"round {i}: totals went down {last_total} -> {before}"
             load = memcaslap_background(vm, 600)
             wait_new_holds(vm, seen, f"in round {i}")

@@ -25,6 +25,7 @@ from tests.guest import (
     rmmod,
     rx_irqs,
     set_knob,
+    total,
 )
 from tests.guest_session import run_tests
 from tests.tap import Results
@@ -254,8 +255,8 @@ def test_port_optin_stays_in_the_initial_netns(vm: Vm) -> str:
 
 def holds_ended(vm: Vm) -> int:
     """Holds handed back so far: on an idle epoll_wait() or by the watchdog."""
-    total = kpoll_report(vm).total
-    return int(total["idle_resumes"]) + int(total["watchdog_fires"])
+    counts = kpoll_report(vm).total
+    return int(counts["idle_resumes"]) + int(counts["watchdog_fires"])
 
 
 def test_idle_hands_back_to_irqs(vm: Vm) -> str:
@@ -315,7 +316,7 @@ def test_stalled_app_gets_irqs_back(vm: Vm) -> str:
     insmod(vm)
     try:
         start_echo(vm, "--port 7003 --so-kpoll --stall-after 3000 --stall-ms 3000")
-        fires0 = int(kpoll_report(vm).total["watchdog_fires"])
+        fires0 = total(vm, "watchdog_fires")
         client = echo_client(vm, 7003, 16, 6000)
         try:
             wait_for(lambda: "STALL-BEGIN" in vm.run("cat /tmp/echo.log")[1], "stall", 120)
@@ -323,7 +324,7 @@ def test_stalled_app_gets_irqs_back(vm: Vm) -> str:
             trickle = vm.host_popen(["python3", "-c", TRICKLE, GUEST, "7003", "1.5"])
             wait_for(lambda: rx_irqs(vm) > irq0 + 5, "RX IRQs during the stall", 2.5, 0.05)
             stalled = "STALL-END" not in vm.run("cat /tmp/echo.log")[1]
-            fires = int(kpoll_report(vm).total["watchdog_fires"])
+            fires = total(vm, "watchdog_fires")
             trickle.wait(timeout=30)
             out, err = client.communicate(timeout=240)
         finally:
@@ -333,8 +334,8 @@ def test_stalled_app_gets_irqs_back(vm: Vm) -> str:
         rmmod(vm)
     assert stalled, "the stall ended before IRQs were seen"
     assert client.returncode == 0, err
-    total, bad = map(int, out.split())
-    assert bad == 0 and total == 6000, out
+    echoed, bad = map(int, out.split())
+    assert bad == 0 and echoed == 6000, out
     assert fires > fires0, "watchdog fire not counted"
     return f"IRQs back while the app was stalled; watchdog fires {fires - fires0}"
 
@@ -349,8 +350,8 @@ def test_link_down_up_while_held(vm: Vm) -> None:
         set_knob(vm, "ports", "11211")
         load = memcaslap_background(vm, 60, "-R")
         try:
-            holds0 = int(kpoll_report(vm).total["suspensions"])
-            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > holds0 + 10,
+            holds0 = total(vm, "suspensions")
+            wait_for(lambda: total(vm, "suspensions") > holds0 + 10,
                      "holds under load", 30)
             vm.check("ip link set eth0 down && ip link set eth0 up && "
                      "ip addr replace 10.213.0.2/24 dev eth0")
@@ -374,7 +375,7 @@ def test_server_killed_while_held(vm: Vm) -> str:
         start_echo(vm, "--port 7004 --so-kpoll")
         client = echo_client(vm, 7004, 8, 100000)
         try:
-            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > 0, "a hold", 30)
+            wait_for(lambda: total(vm, "suspensions") > 0, "a hold", 30)
             vm.check("killall -9 kpoll-echo; while pidof kpoll-echo >/dev/null; do :; done")
             client.communicate(timeout=60)
         finally:
@@ -443,7 +444,7 @@ def test_rmmod_under_load(vm: Vm) -> None:
         set_knob(vm, "ports", "11211")
         load = memcaslap_background(vm, 6, "-v", "0.1", stdout=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: int(kpoll_report(vm).total["suspensions"]) > 0, "a hold", 20)
+            wait_for(lambda: total(vm, "suspensions") > 0, "a hold", 20)
             rmmod(vm)
             irq0 = rx_irqs(vm)
             wait_for(lambda: rx_irqs(vm) > irq0 + 10, "RX IRQs after rmmod", 10)
