@@ -83,3 +83,32 @@ overlay_key() {
 kernel_tree() { echo "$KPOLL_CACHE/kernel-$(kernel_key)/linux"; }
 
 kmake() { make -s -C "$(kernel_tree)" LLVM=1 ARCH=x86_64 -j"$KPOLL_JOBS" "$@"; }
+
+# Builds the external Rust module whose Kbuild and sources are the paths given (relative to the
+# repository root) in $KPOLL_CACHE/<out_name>-<flavour>, against the built kernel tree, and prints
+# the path of <ko> (relative to that folder). A `/./` in a path marks where its copy starts (rsync -R). The sources are copied first so that the clone stays
+# free of build output; a rebuilt kernel crate starts the folder afresh. Warnings are errors.
+build_external_module() {
+	local out_name=$1 ko=$2
+	shift 2
+	local tree out kernel_stamp
+	tree=$(kernel_tree)
+	out="$KPOLL_CACHE/$out_name-$KPOLL_FLAVOUR"
+	kernel_stamp="$(kernel_key)-$(overlay_key)"
+	if [ "$(cat "$out/.kernel-stamp" 2>/dev/null)" != "$kernel_stamp" ]; then
+		rm -rf "$out"
+		mkdir -p "$out"
+		echo "$kernel_stamp" >"$out/.kernel-stamp"
+	fi
+	(cd "$KPOLL_ROOT" && rsync -rcR --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
+		--exclude '*.mod*' --exclude 'modules.order' --exclude 'Module.symvers' "$@" "$out/")
+	if ! make -C "$tree" LLVM=1 ARCH=x86_64 M="$out" -j"$KPOLL_JOBS" modules >"$out/build.log" 2>&1; then
+		grep -E '^(error|warning)' -A8 "$out/build.log" | head -60 >&2 || true
+		die "$ko build failed; full log: $out/build.log"
+	fi
+	if grep -q '^warning' "$out/build.log"; then
+		grep -E '^warning' -A8 "$out/build.log" | head -40 >&2
+		die "$ko built with warnings (treated as errors); full log: $out/build.log"
+	fi
+	echo "$out/$ko"
+}

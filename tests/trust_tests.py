@@ -4,6 +4,7 @@ opted in by port. Each test function takes the booted Vm and leaves the guest as
 vm_suite.py and fault_suite.py list them next to their own tests."""
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 
@@ -325,6 +326,38 @@ def test_ipv6_sockets_opt_in_by_port(vm: Vm) -> str:
     return f"{requests} verified requests over IPv6, {holds} holds, {polled} packets polled"
 
 
+# --- the NAPI functions outside the contexts kpoll calls them in ------------------------------
+
+CONTEXT_LINE = re.compile(r"kpoll_contexts: (\w+): napi (\d+) ran (\d) name_len (\d+) polled (\d+)")
+
+
+def test_napi_functions_refuse_hardirq_context(vm: Vm) -> str:
+    """Review finding: kpoll's safe NAPI functions, called from an hrtimer callback by the test
+    module kpoll_contexts.ko (tests/kmod/), must not run a NAPI poll there (`poll_once`, whose
+    bottom-half section lockdep warns about in hardirq context) or wait out a device rename in
+    hardirq context (`device_name`): both return 0. The callback runs in hardirq context with
+    IRQs disabled, except on PREEMPT_RT, where it runs in softirq context and `device_name` may
+    work. In process context the same calls work: the device's name, a poll. Any kernel warning
+    fails the suite."""
+    rt = "PREEMPT_RT" in vm.check("uname -v")
+    vm.check("dmesg -c > /dev/null")
+    rc, out = vm.run("insmod /lib/kpoll/kpoll_contexts.ko")
+    log = vm.check("dmesg")
+    vm.run("rmmod kpoll_contexts")
+    assert rc == 0, f"insmod kpoll_contexts.ko: {out}\n{log}"
+    seen = {m[1]: m for m in CONTEXT_LINE.finditer(log)}
+    assert set(seen) == {"process", "timer"}, log
+    process, timer = seen["process"], seen["timer"]
+    assert process[3] == "1" and int(process[4]) == len("eth0"), f"process context: {log}"
+    assert timer[3] == "1", f"the timer's probe found no NAPI: {log}"
+    assert timer[5] == "0", f"polled from the timer callback: {log}"
+    if not rt:
+        assert timer[4] == "0", f"device name read in hardirq context: {log}"
+    return (f"NAPI {process[2]}: process context name {process[4]} bytes, {process[5]} packets "
+            f"polled; timer callback ({'softirq' if rt else 'hardirq'}) name {timer[4]} bytes, "
+            "0 packets polled")
+
+
 # --- unbind/rebind: NAPI IDs come and go -----------------------------------------------------
 
 def unbind_rebind(vm: Vm) -> None:
@@ -398,6 +431,7 @@ SINGLE_VCPU_TESTS = [
 SINGLE_QUEUE_TESTS = [
     test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage,
     test_ipv6_sockets_opt_in_by_port,
+    test_napi_functions_refuse_hardirq_context,
 ]
 TWO_QUEUE_TESTS = [test_rebind_50_times_keeps_holding]
 SHORT_TWO_QUEUE_TESTS = [test_rebind_34_times_keeps_holding]

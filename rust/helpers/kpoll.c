@@ -81,3 +81,18 @@ u16 rust_helper_sk_local_port(const struct sock *sk)
 		return 0;
 	return READ_ONCE(sk->sk_num);
 }
+
+bool rust_helper_in_task(void)
+{
+	return in_task();
+}
+
+bool rust_helper_irqs_disabled(void)
+{
+	return irqs_disabled();
+}
+
+bool rust_helper_preemptible(void)
+{
+	return preemptible();
+}

@@ -29,6 +29,11 @@ pub const NAPI_ID_SLOTS: usize = bindings::KPOLL_NAPI_SLOTS as usize;
 /// to 0 (`sock_seen` is always called).
 pub type NapiIdSlots = [AtomicU64; NAPI_ID_SLOTS];
 
+// The C side declares the slots as `u64 kpoll_slots[]`, aligned as a `u64` of its ABI, and `args`
+// views them as `AtomicU64`s, which need 8-byte alignment: true of every 64-bit architecture, not
+// of 32-bit x86, where a `u64` is 4-aligned. Refuse to build where the two differ.
+const _: () = assert!(core::mem::align_of::<u64>() == core::mem::align_of::<AtomicU64>());
+
 /// A socket that an epoll instance watches, borrowed for one hook call.
 ///
 /// # Invariants
@@ -99,8 +104,9 @@ impl<T: Hooks> Adapter<T> {
         // SAFETY: `ctx` points to the `T` of the `Arc<T>` that the registration keeps until
         // `kpoll_unregister()` has waited for every running hook.
         let hooks = unsafe { &*ctx.cast::<T>() };
-        // SAFETY: `AtomicU64` has the layout of `u64`, the array has `NAPI_ID_SLOTS` elements and
-        // is only accessed atomically by these hooks.
+        // SAFETY: `AtomicU64` has the size of `u64` and, checked at build time above, its
+        // alignment; the array has `NAPI_ID_SLOTS` elements and is only accessed atomically by
+        // these hooks.
         let slots = unsafe { &*slots.cast::<NapiIdSlots>() };
         (hooks, slots)
     }

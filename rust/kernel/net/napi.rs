@@ -73,8 +73,7 @@ impl<'a> Napi<'a> {
 
     /// Drops the hold and, if there was one, schedules a poll so the driver re-enables the IRQ
     /// when that poll completes (or, if a poll is running, makes it poll once more). Returns
-    /// whether a hold was dropped. Process context, softirq or hardirq; not inside a section
-    /// that disabled IRQs (`local_bh_enable()` must not run there).
+    /// whether a hold was dropped. Any context.
     pub fn release_irq(&self) -> bool {
         // A plain read first: `epoll_wait()` calls this before every sleep, and the locked
         // read-modify-write below is only needed when a hold is actually set.
@@ -91,39 +90,55 @@ impl<'a> Napi<'a> {
     }
 
     /// Schedules the NAPI poll on this CPU (`napi_schedule`), or, if a poll is running, makes
-    /// it poll once more. In process or softirq context the softirq runs before this returns;
-    /// in hardirq context it runs on interrupt exit. A held NAPI stays held: its poll completes
-    /// with the IRQ masked. Contexts as for [`Self::release_irq`].
+    /// it poll once more. Where it runs:
+    ///
+    /// - in process or softirq context with IRQs enabled, the NET_RX softirq runs before this
+    ///   returns (the scheduling is wrapped in `local_bh_disable()`/`local_bh_enable()`);
+    /// - in hardirq context, on interrupt exit;
+    /// - in process context with IRQs disabled, where that pair is not allowed, at the next
+    ///   interrupt exit or bottom-half enable, or in `ksoftirqd`;
+    /// - with threaded NAPI, in the NAPI's kthread, which is woken.
+    ///
+    /// A held NAPI stays held: its poll completes with the IRQ masked. Any context.
     pub fn schedule(&self) {
         // SAFETY: always safe to ask.
-        let hardirq = unsafe { bindings::in_hardirq() };
-        if !hardirq {
-            // SAFETY: not in hardirq context, so bottom halves may be disabled; re-enabled below.
+        let bh_section = unsafe { !bindings::in_hardirq() && !bindings::irqs_disabled() };
+        if bh_section {
+            // SAFETY: not in hardirq context and IRQs are enabled, so bottom halves may be
+            // disabled here; re-enabled below.
             unsafe { bindings::local_bh_disable() };
         }
         // SAFETY: the NAPI is live (type invariant); `napi_schedule_prep` refuses a NAPI that is
-        // being disabled and sets `NAPI_STATE_MISSED` if it is already scheduled.
+        // being disabled and sets `NAPI_STATE_MISSED` if it is already scheduled;
+        // `__napi_schedule` saves and restores the IRQ state itself.
         unsafe {
             if bindings::napi_schedule_prep(self.ptr.as_ptr()) {
                 bindings::__napi_schedule(self.ptr.as_ptr());
             }
         }
-        if !hardirq {
-            // SAFETY: paired with the `local_bh_disable` above.
+        if bh_section {
+            // SAFETY: paired with the `local_bh_disable` above, in the same context.
             unsafe { bindings::local_bh_enable() };
         }
     }
 
     /// The hardware IRQ number recorded for this NAPI, or a negative value if none.
     pub fn irq(&self) -> i32 {
-        // SAFETY: `ptr` is valid (type invariant).
-        unsafe { (*self.ptr.as_ptr()).irq }
+        // SAFETY: `ptr` is valid (type invariant); a volatile read, as `READ_ONCE`, because
+        // `netif_napi_set_irq()` may store it concurrently.
+        unsafe { core::ptr::addr_of!((*self.ptr.as_ptr()).irq).read_volatile() }
     }
 
     /// Copies the owning device's name into `out` and returns its length. Consistent against a
-    /// concurrent rename (`netdev_copy_name` retries under the rename seqlock). Any context but
-    /// hardirq.
+    /// concurrent rename (`netdev_copy_name` retries under the rename seqlock). Returns 0, with
+    /// `out` untouched, in hardirq context or with IRQs disabled: waiting out a rename there
+    /// could wait forever for the writer it interrupted (or, on `PREEMPT_RT`, sleep). Any
+    /// context.
     pub fn device_name(&self, out: &mut [u8; 16]) -> usize {
+        // SAFETY: always safe to ask.
+        if unsafe { bindings::in_hardirq() || bindings::irqs_disabled() } {
+            return 0;
+        }
         let mut name = [0u8; 16];
         // SAFETY: `ptr` is valid and a listed NAPI has a live `dev` (type invariant); `name` has
         // the `IFNAMSIZ` bytes `netdev_copy_name` writes, NUL-terminated.
@@ -142,8 +157,13 @@ impl<'a> Napi<'a> {
 
 /// Polls NAPI `id` once from the calling context (as `epoll_wait` busy polling does), with at
 /// most `budget` packets per poll, unless it is already being polled elsewhere. Returns the
-/// number of packets this CPU received meanwhile. Process context, under RCU, never sleeps.
+/// number of packets this CPU received meanwhile. Polls only in task context with IRQs enabled
+/// (and, on `PREEMPT_RT`, preemptible), where a NAPI poll may run inline; anywhere else it polls
+/// nothing and returns 0. Any context, under RCU; never sleeps.
 pub fn poll_once(_rcu: &rcu::Guard, id: u32, budget: u16) -> u32 {
+    if !may_poll_inline() {
+        return 0;
+    }
     // Migration, not preemption, is disabled around the poll: `napi_busy_loop_rcu` disables
     // preemption itself where it may (not on PREEMPT_RT), and on PREEMPT_RT the bottom-half
     // section it enters must start preemptible, or `local_bh_disable()` skips the per-CPU lock
@@ -160,4 +180,17 @@ pub fn poll_once(_rcu: &rcu::Guard, id: u32, budget: u16) -> u32 {
     // SAFETY: paired with `migrate_disable` above.
     unsafe { bindings::migrate_enable() };
     after.wrapping_sub(before)
+}
+
+/// Whether a NAPI poll may run inline here: task context with IRQs enabled, since the poll enters
+/// and leaves a bottom-half section (which hardirq context and disabled IRQs do not allow), and
+/// on `PREEMPT_RT` also preemptible, since that section must start preemptible there (see
+/// [`poll_once`]).
+fn may_poll_inline() -> bool {
+    // SAFETY: always safe to ask.
+    let task = unsafe { bindings::in_task() && !bindings::irqs_disabled() };
+    #[cfg(CONFIG_PREEMPT_RT)]
+    // SAFETY: always safe to ask.
+    let task = task && unsafe { bindings::preemptible() };
+    task
 }
