@@ -115,9 +115,41 @@ def console_patterns(results: Results) -> None:
     results.run("host: console scan catches lockdep/RCU/KASAN/ODEBUG reports", check)
 
 
+def bench_reports(results: Results) -> None:
+    """Every committed result set re-renders to its report.md, byte for byte (one definition of
+    the report: harness/bench_report.py), and a run of the cpu boot alone reports no wall-clock
+    target (it measured none; an early version printed them as "0.000× (–)")."""
+
+    def check() -> str:
+        import glob
+        import json
+
+        from harness.bench_report import make_report
+        sets = sorted(os.path.dirname(p) for p in
+                      glob.glob(os.path.join(ROOT, "docs", "results", "**", "results.json"),
+                                recursive=True))
+        cpu_only = []
+        for folder in sets:
+            with open(os.path.join(folder, "results.json")) as f:
+                data = json.load(f)
+            with open(os.path.join(folder, "report.md")) as f:
+                assert make_report(data) == f.read(), f"{folder}: report.md is stale"
+            if set(data["boots"]) == {"cpu"}:
+                cpu_only.append(folder)
+                targets = make_report(data).split("## Targets", 1)[1].split("\n## ", 1)[0]
+                for word in ("(rate)", ": rate ", ": p50 ", ": p99 ", "(–)"):
+                    assert word not in targets, f"{folder}: a wall-clock target: {targets}"
+        assert cpu_only, "no committed cpu-only result set to check"
+        return f"{len(sets)} result sets re-rendered, {len(cpu_only)} of the cpu boot alone"
+
+    results.run("host: committed bench reports re-render; a cpu-only run has no wall targets",
+                check)
+
+
 def run(results: Results) -> None:
     cargo_tests(results)
     broken_patch_is_one_line(results)
     missing_tun_is_one_line(results)
     wrong_rustc_is_one_line(results)
     console_patterns(results)
+    bench_reports(results)
