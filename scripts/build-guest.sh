@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything a guest boot needs: the patched kernel, kpoll.ko, the test module
-# kpoll_contexts.ko, the guest programs and the initramfs holding them. Prints "KERNEL INITRD" on one line.
+# kpoll_contexts.ko, the guest programs and the initramfs holding them. Prints "KERNEL INITRD"
+# on one line.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

@@ -85,9 +85,10 @@ kernel_tree() { echo "$KPOLL_CACHE/kernel-$(kernel_key)/linux"; }
 kmake() { make -s -C "$(kernel_tree)" LLVM=1 ARCH=x86_64 -j"$KPOLL_JOBS" "$@"; }
 
 # Builds the external Rust module whose Kbuild and sources are the paths given (relative to the
-# repository root) in $KPOLL_CACHE/<out_name>-<flavour>, against the built kernel tree, and prints
-# the path of <ko> (relative to that folder). A `/./` in a path marks where its copy starts (rsync -R). The sources are copied first so that the clone stays
-# free of build output; a rebuilt kernel crate starts the folder afresh. Warnings are errors.
+# repository root; a `/./` in a path marks where its copy starts, as for `rsync -R`) in
+# $KPOLL_CACHE/<out_name>-<flavour>, against the built kernel tree, and prints the path of <ko>
+# (relative to that folder). The sources are copied first so that the clone stays free of build
+# output; a rebuilt kernel crate starts the folder afresh. Warnings are errors.
 build_external_module() {
 	local out_name=$1 ko=$2
 	shift 2

@@ -132,11 +132,12 @@ def bench_reports(results: Results) -> None:
         for folder in sets:
             with open(os.path.join(folder, "results.json")) as f:
                 data = json.load(f)
+            report = make_report(data)
             with open(os.path.join(folder, "report.md")) as f:
-                assert make_report(data) == f.read(), f"{folder}: report.md is stale"
+                assert report == f.read(), f"{folder}: report.md is stale"
             if set(data["boots"]) == {"cpu"}:
                 cpu_only.append(folder)
-                targets = make_report(data).split("## Targets", 1)[1].split("\n## ", 1)[0]
+                targets = report.split("## Targets", 1)[1].split("\n## ", 1)[0]
                 for word in ("(rate)", ": rate ", ": p50 ", ": p99 ", "(–)"):
                     assert word not in targets, f"{folder}: a wall-clock target: {targets}"
         assert cpu_only, "no committed cpu-only result set to check"
