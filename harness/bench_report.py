@@ -384,14 +384,22 @@ class Report:
                             else "busy µs/request (wall clock)",
                             "host cores busy (QEMU + load generator)"], rows)
 
+    def tx_irqs_at_saturation(self) -> str:
+        """The cpu boot's TX IRQs per request at saturation, per configuration, as a clause."""
+        boot = self.data["boots"].get("cpu")
+        medians = [(c, spread(boot, c, "sat", tx_irqs).median) for c in boot["configs"]] \
+            if boot else []
+        shown = ", ".join(f"{c} {m:.3f}" for c, m in medians if m is not None)
+        return f" (per request at saturation in the cpu boot: {shown})" if shown else ""
+
     def no_tx_irqs(self) -> None:
         cpu, wall = (self.data["boots"].get(name) for name in NO_TX_IRQ_BOOTS)
         if not cpu and not wall:
             return
         self.add("## Without TX-completion interrupts (cpu_notx and wall_notx boots)", "",
                  f"The same guest booted with `{NO_TX_IRQ_ARGS}`. virtio-net raises a "
-                 "TX-completion IRQ on a vector of its own (about one per request in every "
-                 "configuration above); holding the receive queue does not mask it. With "
+                 "TX-completion IRQ on a vector of its own, re-armed at every transmit"
+                 f"{self.tx_irqs_at_saturation()}. With "
                  "`napi_tx=0` the driver reaps transmitted buffers at the next transmit and "
                  "raises no TX IRQ, so the receive IRQ that kpoll masks is the queue's only "
                  "one, as on NICs whose queue pair shares one IRQ. Instructions per request "

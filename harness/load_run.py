@@ -73,8 +73,8 @@ class Run:
     wall_s: float = 0.0
     qemu_cpu_s: float = 0.0
     loadgen_cpu_s: float = 0.0
-    # Transmit-completion IRQs: virtio_net re-arms them at every transmit, so they stay in every
-    # configuration (kpoll and upstream's mechanism hold the receive NAPI only).
+    # Transmit-completion IRQs: virtio_net re-arms them at every transmit, except while kpoll
+    # holds the queue pair's receive NAPI (patches/0002); upstream's mechanism keeps them.
     tx_irqs: int = 0
 
     @property

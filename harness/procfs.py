@@ -11,7 +11,7 @@ from harness.errors import VmError
 from harness.guest_api import Guest
 
 RX_IRQ = "virtio0-input"  # the guest NIC's receive-queue IRQs (one per queue)
-TX_IRQ = "virtio0-output"  # its transmit-completion IRQs, which no mechanism here holds
+TX_IRQ = "virtio0-output"  # its transmit-completion IRQs (left off while kpoll holds the pair)
 
 
 def irq_counts(text: str, pattern: str = RX_IRQ) -> dict[str, int]:

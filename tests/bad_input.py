@@ -1,9 +1,10 @@
 """The bad-input table of README.md ("Errors"), run row by row against the guest.
 
 Each row is `| where | input | result |`. `where` is a knob name, "any knob, written by a
-non-root user", or `SO_KPOLL` set/get; `input` is the exact bytes written to the knob (a
-quoted string, or `17 ports`) or a socket-option variation (`optlen = N`, `level = NAME`,
-`uid = N`, `userns = N`, `kpoll not loaded`); `result` is the errno name expected."""
+non-root user", "any knob, written by root without CAP_NET_ADMIN", or `SO_KPOLL` set/get;
+`input` is the exact bytes written to the knob (a quoted string, or `17 ports`) or a
+socket-option variation (`optlen = N`, `level = NAME`, `uid = N`, `userns = N`, `kpoll not
+loaded`); `result` is the errno name expected."""
 from __future__ import annotations
 
 import os
@@ -16,6 +17,8 @@ MARKER = "<!-- bad-input-table"
 KNOBS = ("enabled", "ports", "watchdog_us", "budget")
 ERRNO_TEXT = {"EINVAL": "Invalid argument", "EACCES": "Permission denied"}
 LEVELS = {"IPPROTO_TCP": "tcp", "IPPROTO_IP": "ip"}
+NON_ROOT = "any knob, written by a non-root user"
+ROOT_WITHOUT_NET_ADMIN = "any knob, written by root without CAP_NET_ADMIN"
 
 
 def rows(readme: str = README) -> list[tuple[str, ...]]:

@@ -75,7 +75,9 @@ def _check_results(out: str) -> str:
                     if boot.get("guest_args") == NO_TX_IRQ_ARGS:
                         # The command line reached virtio-net: no TX-completion IRQ at all.
                         assert r["tx_irqs"] == 0, f"{where}: {r['tx_irqs']} TX IRQs"
-                    else:
+                    elif name != "kpoll" or load == "low":
+                        # kpoll leaves them off while it holds the queue pair (patch 0002),
+                        # which at 1 connection it hardly ever does.
                         assert r["tx_irqs"] > 0, f"{where}: no TX IRQs counted"
                 sat = e["runs"][sat_load]
                 details.append(f"{boot_name} {name}: {sat['rate']:.0f} req/s, "

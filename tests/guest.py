@@ -13,7 +13,7 @@ from typing import Any
 from harness.kpoll_status import kpoll_report
 from harness.memcached import SERVER
 from harness.netns import GUEST_IP
-from harness.procfs import RX_IRQ, read_cpu_jiffies, read_irq_counts
+from harness.procfs import RX_IRQ, TX_IRQ, read_cpu_jiffies, read_irq_counts
 from harness.vm import Vm
 from harness.wait import wait_for
 
@@ -23,7 +23,8 @@ MEMCASLAP_COUNTERS = ("cmd_get", "cmd_set", "get_misses", "verify_misses", "veri
 
 @dataclass
 class MemcaslapRun:
-    """One memcaslap run; measure_load() adds the guest's RX IRQs and busy jiffies over it."""
+    """One memcaslap run; measure_load() adds the guest's RX and TX IRQs and busy jiffies over
+    it."""
 
     ops: int
     tps: int
@@ -34,10 +35,15 @@ class MemcaslapRun:
     verify_failed: int | None
     rx_irqs: int = 0
     busy_jiffies: int = 0
+    tx_irqs: int = 0
 
     @property
     def irqs_per_req(self) -> float:
         return self.rx_irqs / max(self.ops, 1)
+
+    @property
+    def tx_irqs_per_req(self) -> float:
+        return self.tx_irqs / max(self.ops, 1)
 
     @property
     def busy_per_1k(self) -> float:
@@ -82,14 +88,26 @@ def rx_irqs(vm: Vm) -> int:
     return sum(read_irq_counts(vm, RX_IRQ).values())
 
 
+def tx_irqs(vm: Vm) -> int:
+    return sum(read_irq_counts(vm, TX_IRQ).values())
+
+
 def measure_load(vm: Vm, seconds: int = 5, concurrency: int = 16) -> MemcaslapRun:
-    """memcaslap run with the RX IRQ and CPU deltas around it."""
-    irq0, cpu0 = rx_irqs(vm), read_cpu_jiffies(vm)
+    """memcaslap run with the RX and TX IRQ and CPU deltas around it."""
+    irq0, tx0, cpu0 = rx_irqs(vm), tx_irqs(vm), read_cpu_jiffies(vm)
     run = memcaslap(vm, seconds=seconds, concurrency=concurrency)
-    irq1, cpu1 = rx_irqs(vm), read_cpu_jiffies(vm)
+    irq1, tx1, cpu1 = rx_irqs(vm), tx_irqs(vm), read_cpu_jiffies(vm)
     run.rx_irqs = irq1 - irq0
+    run.tx_irqs = tx1 - tx0
     run.busy_jiffies = cpu1[0] - cpu0[0]
     return run
+
+
+def tx_inflight_bytes(vm: Vm) -> int:
+    """Bytes the NIC's send queues were given and have not yet reported done (BQL's inflight,
+    summed over the queues): 0 once every transmitted buffer has been reaped."""
+    out = vm.check("cat /sys/class/net/eth0/queues/tx-*/byte_queue_limits/inflight")
+    return sum(int(v) for v in out.split())
 
 
 def insmod(vm: Vm) -> None:

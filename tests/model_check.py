@@ -1,6 +1,7 @@
-"""Exhaustive SPIN model check of kpoll's NAPI hold protocol (model/napi_hold.pml).
+"""Exhaustive SPIN model checks of kpoll's NAPI hold protocol (model/napi_hold.pml) and of
+virtio_net's send queue under a hold (model/virtio_tx.pml).
 
-Adds three test records:
+Adds five test records:
 
 - "model: hold protocol, exhaustive": the design of the patch (per-CPU kpoll_polling /
   kpoll_parked, the model's default), alone with a prefer-busy-poll poller, and with
@@ -20,6 +21,12 @@ Adds three test records:
   parking that another CPU's poll made (the shortest trail without the prefer-busy-poll poller)
   and a held NAPI parked by __napi_poll()'s prefer-busy-poll completion, after
   napi_kpoll_poll_done() has run, so that it stays scheduled with nobody to poll it.
+- "model: virtio send-queue interrupt left off while held, exhaustive": patch 0002's design in
+  five scenarios (module unload, a lock holder that never re-arms, a second hold), each
+  complete with no used buffer left unreaped.
+- "model: virtio send queue, three broken variants: counterexamples found": without the
+  send-NAPI schedule, with it gated on kpoll_key, and with the note written after the read of
+  the hold, each must leave a used buffer unreaped; the shortest trails are the note.
 
 Each search runs `spin -a` in a temporary directory, compiles `pan` with gcc and runs it; the
 directory is removed afterwards. The searches of a record run two at a time. Needs spin (6.x)
@@ -39,8 +46,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = os.path.join(ROOT, "model", "napi_hold.pml")
-MODEL_NAME = os.path.basename(MODEL)
+MODEL_NAME = "napi_hold.pml"
+TX_MODEL_NAME = "virtio_tx.pml"
 
 SPIN_TIMEOUT = 60.0
 CC_TIMEOUT = 180.0
@@ -86,6 +93,7 @@ class Job:
     replay the trail of an error, keep searching after errors (witnesses), optimise pan."""
 
     defines: tuple[str, ...]
+    model: str = MODEL_NAME  # a file of model/
     bfs: bool = False
     replay: bool = False
     all_errors: bool = False
@@ -130,9 +138,9 @@ def _number(pattern: str, text: str, what: str) -> float:
     return float(match.group(1))
 
 
-def _replay(workdir: str, defines: list[str]) -> list[str]:
+def _replay(workdir: str, defines: list[str], model: str) -> list[str]:
     """The trail of the last search as its annotation lines ("MSC: ...") and the violation."""
-    proc = _run(["spin", "-T", "-t", *defines, MODEL_NAME], workdir, SPIN_TIMEOUT)
+    proc = _run(["spin", "-T", "-t", *defines, model], workdir, SPIN_TIMEOUT)
     lines: list[str] = []
     for raw in proc.stdout.splitlines():
         if raw.startswith("MSC: "):
@@ -155,8 +163,8 @@ def _search(job: Job) -> Search:
     defines = list(job.defines)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kpoll-spin-") as workdir:
-        shutil.copy(MODEL, workdir)
-        _run(["spin", *defines, "-a", MODEL_NAME], workdir, SPIN_TIMEOUT)
+        shutil.copy(os.path.join(ROOT, "model", job.model), workdir)
+        _run(["spin", *defines, "-a", job.model], workdir, SPIN_TIMEOUT)
         cflags = ["-O2" if job.optimize else "-O0", "-DSAFETY",
                   "-DBFS" if job.bfs else "-DCOLLAPSE"]
         _run(["gcc", *cflags, "-o", "pan", "pan.c"], workdir, CC_TIMEOUT)
@@ -183,7 +191,7 @@ def _search(job: Job) -> Search:
             output=out,
         )
         if errors and job.replay:
-            search.trail = _replay(workdir, defines)
+            search.trail = _replay(workdir, defines, job.model)
     search.wall = time.monotonic() - start
     return search
 
@@ -194,8 +202,8 @@ def _searches(jobs: list[Job]) -> list[Search]:
         return list(pool.map(_search, jobs))
 
 
-def _spin_cmd(defines: list[str]) -> str:
-    return " ".join(["spin", *defines, "-t", MODEL_NAME])
+def _spin_cmd(defines: list[str], model: str = MODEL_NAME) -> str:
+    return " ".join(["spin", *defines, "-t", model])
 
 
 def _new_design() -> str:
@@ -285,6 +293,65 @@ def _parking_bit_design() -> str:
     ])
 
 
+# Scenarios of model/virtio_tx.pml that the patch's design must pass: (label, spin -D options).
+TX_CONFIGS: list[tuple[str, list[str]]] = [
+    ("1 transmit, 1 poll while held", ["-DNXMIT=1"]),
+    ("2 transmits, 1 poll while held", []),
+    ("hold taken again after the release, 3 transmits, 2 polls per hold",
+     ["-DREHOLD", "-DNXMIT=3", "-DNHELD=2"]),
+    ("module unload, another lock holder, hold taken again, 1 transmit",
+     ["-DUNLOAD", "-DOTHER_LOCKER", "-DREHOLD", "-DNXMIT=1"]),
+    ("module unload, another lock holder, hold taken again, 3 transmits, 2 polls per hold",
+     ["-DUNLOAD", "-DOTHER_LOCKER", "-DREHOLD", "-DNXMIT=3", "-DNHELD=2"]),
+]
+
+# Broken variants that must fail with a used buffer left unreaped: (what goes wrong, -D).
+TX_BROKEN: list[tuple[str, list[str]]] = [
+    (("without the send-NAPI schedule: a transmit reads the hold before the release and still "
+      "holds the queue lock when the release's receive poll tries it"),
+     ["-DNO_RESCHEDULE", "-DNXMIT=1"]),
+    (("the first version, schedule gated on kpoll_key: the unload turns the key off between "
+      "the release and its receive poll"), ["-DKEY_GATED", "-DUNLOAD", "-DNXMIT=1"]),
+    (("the note written after the read of the hold that decides: the release and its poll "
+      "fit in between"), ["-DREAD_THEN_NOTE", "-DNXMIT=1"]),
+]
+
+
+def _virtio_tx() -> str:
+    searches = _searches([Job(tuple(defines), model=TX_MODEL_NAME)
+                          for _, defines in TX_CONFIGS])
+    notes: list[str] = []
+    for (label, defines), search in zip(TX_CONFIGS, searches, strict=True):
+        flags = " ".join(defines) or "(no -D)"
+        if search.errors:
+            shortest, = _searches([Job(tuple(defines), model=TX_MODEL_NAME, bfs=True,
+                                       replay=True)])
+            raise AssertionError("\n".join([
+                f"virtio send-queue design fails [{flags}]: {search.violation}",
+                f"shortest counterexample ({_spin_cmd(defines, TX_MODEL_NAME)}):",
+                *("  " + line for line in shortest.trail)]))
+        assert search.complete, f"{label}: search not complete:\n{search.output[-1500:]}"
+        notes.append(f"{label} [{flags}]: {search.summary()}, 0 errors, complete")
+    return "\n".join(notes)
+
+
+def _virtio_tx_broken() -> str:
+    searches = _searches([Job(tuple(defines), model=TX_MODEL_NAME, bfs=True, replay=True)
+                          for _, defines in TX_BROKEN])
+    notes: list[str] = []
+    for (what, defines), search in zip(TX_BROKEN, searches, strict=True):
+        assert search.errors >= 1, (
+            f"{' '.join(defines)} passes: the model can no longer find it ({what}; "
+            f"{search.summary()})")
+        assert "used==0" in search.violation, (
+            f"{' '.join(defines)}: expected a used buffer left unreaped, got: "
+            f"{search.violation}")
+        notes.append(f"{what}; shortest trail [{_spin_cmd(defines, TX_MODEL_NAME)}, BFS] "
+                     f"({search.summary()}):")
+        notes.extend("  " + line for line in search.trail)
+    return "\n".join(notes)
+
+
 def run(results: Recorder) -> None:
     """Adds the model-check records to results (tests/tap.py's Results)."""
     results.run("model: hold protocol, exhaustive", _new_design)
@@ -292,3 +359,7 @@ def run(results: Recorder) -> None:
                 _old_design)
     results.run("model: global PARKING bit design: counterexample found",
                 _parking_bit_design)
+    results.run("model: virtio send-queue interrupt left off while held, exhaustive",
+                _virtio_tx)
+    results.run("model: virtio send queue, three broken variants: counterexamples found",
+                _virtio_tx_broken)

@@ -82,6 +82,11 @@ u16 rust_helper_sk_local_port(const struct sock *sk)
 	return READ_ONCE(sk->sk_num);
 }
 
+bool rust_helper_in_nmi(void)
+{
+	return in_nmi();
+}
+
 bool rust_helper_in_task(void)
 {
 	return in_task();

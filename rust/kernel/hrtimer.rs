@@ -114,8 +114,8 @@ impl<T> HrTimer<T> {
     }
 
     /// Starts the timer of `container`, or moves it if it is pending, to fire at the absolute
-    /// `CLOCK_MONOTONIC` time `expires`. Any context; also allowed while the callback runs and
-    /// from the callback itself.
+    /// `CLOCK_MONOTONIC` time `expires`. Any context but NMI (none of this crate's safe code
+    /// runs there); also allowed while the callback runs and from the callback itself.
     ///
     /// The timer runs until its callback returns [`HrTimerRestart::NoRestart`], it is cancelled
     /// or `container` is dropped (which cancels it, see [`HasHrTimer`]).

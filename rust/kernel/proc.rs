@@ -9,7 +9,10 @@ use crate::{bindings, error::from_result, prelude::*, str::CStr, sync::Arc};
 use core::{ffi::c_void, fmt, marker::PhantomData};
 
 /// What a proc file shows.
-pub trait ShowFile: Send + Sync {
+///
+/// `'static`: a registration leaked with `core::mem::forget()` (safe) stays installed, so what
+/// it calls must not borrow anything that could go away first.
+pub trait ShowFile: Send + Sync + 'static {
     /// Writes the whole file. Process context; may sleep.
     fn show(&self, out: &mut SeqFile<'_>) -> Result;
 }

@@ -7,6 +7,10 @@
 //! Copying to and from the kernel's buffer, offsets and partial reads are left to
 //! `proc_dostring`.
 //!
+//! Writing needs `CAP_NET_ADMIN` in the initial user namespace, whatever the file mode and the
+//! writer's uid allow (root that dropped the capability gets `EPERM`): these tables configure
+//! the host's networking, as the socket options that need the same capability.
+//!
 //! A value is written with one `write()` at offset 0: a write at any other offset (a second
 //! `write()` on the same open file, or `pwrite()`) fails with `EINVAL`, and an empty write
 //! succeeds without calling the owner, so neither can be taken for "set the empty value".
@@ -37,7 +41,10 @@ use core::{
 pub const MAX_VALUE_LEN: usize = 255;
 
 /// The entries of one sysctl directory and how to read and write them.
-pub trait SysctlTable: Send + Sync {
+///
+/// `'static`: a registration leaked with `core::mem::forget()` (safe) stays installed, so what
+/// it calls must not borrow anything that could go away first.
+pub trait SysctlTable: Send + Sync + 'static {
     /// Entry names, each a file in the directory.
     const ENTRIES: &'static [&'static CStr];
     /// Formats entry `index` into `out` and returns the length (a trailing newline is
@@ -224,6 +231,10 @@ impl<T: SysctlTable> Adapter<T> {
                 return to_errno_result(unsafe {
                     bindings::proc_dostring(&scratch, 0, buffer, lenp, ppos)
                 });
+            }
+            // SAFETY: `capable` only looks at the current task's credentials.
+            if !unsafe { bindings::capable(bindings::CAP_NET_ADMIN as i32) } {
+                return Err(EPERM);
             }
             // SAFETY: `lenp` and `ppos` are valid for reads (handler contract).
             let (count, offset) = unsafe { (*lenp, *ppos) };

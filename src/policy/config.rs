@@ -51,12 +51,18 @@ impl Config {
 
     /// The configuration epoch: NAPI IDs noted under another epoch are stale (see
     /// [`super::napi_ids`]). Only the low 8 bits are kept in the per-epoll slots.
+    ///
+    /// Read it *before* deciding a socket's opt-in ([`Self::sock_opted_in`]) and tag the
+    /// decision with it: this load acquires the increment that follows a knob's store (see
+    /// [`Self::set`]), so a decision tagged with the new epoch was made from the new knob
+    /// values, and one made from the old values carries the old epoch and is dropped as stale.
     pub fn epoch(&self) -> u8 {
-        self.epoch.load(Ordering::Relaxed) as u8
+        self.epoch.load(Ordering::Acquire) as u8
     }
 
+    /// Releases the knob stores before it to every [`Self::epoch`] that reads the new epoch.
     fn new_epoch(&self) {
-        self.epoch.fetch_add(1, Ordering::Relaxed);
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// Starts counting epochs at `seed` (module load): the slots of epoll instances that outlive

@@ -74,7 +74,10 @@ impl Sock<'_> {
 ///
 /// All methods run with the RCU read lock held and must not sleep. With `CONFIG_PREEMPT_RCU`
 /// the process-context hooks can be preempted and migrate between CPUs.
-pub trait Hooks: Send + Sync {
+///
+/// `'static`: a registration leaked with `core::mem::forget()` (safe) stays installed, so what
+/// it calls must not borrow anything that could go away first.
+pub trait Hooks: Send + Sync + 'static {
     /// A socket was added to, or woke up, an epoll instance. Process context on insert, any
     /// context (often softirq) on wakeup; the epoll's lock is held with IRQs off.
     fn sock_seen(&self, slots: &NapiIdSlots, sk: &Sock<'_>);

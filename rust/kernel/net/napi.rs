@@ -73,11 +73,13 @@ impl<'a> Napi<'a> {
 
     /// Drops the hold and, if there was one, schedules a poll so the driver re-enables the IRQ
     /// when that poll completes (or, if a poll is running, makes it poll once more). Returns
-    /// whether a hold was dropped. Any context.
+    /// whether a hold was dropped. Any context; in NMI context, where no poll can be scheduled,
+    /// it drops nothing and returns false.
     pub fn release_irq(&self) -> bool {
         // A plain read first: `epoll_wait()` calls this before every sleep, and the locked
         // read-modify-write below is only needed when a hold is actually set.
-        if !self.irq_held() {
+        // SAFETY: always safe to ask.
+        if !self.irq_held() || unsafe { bindings::in_nmi() } {
             return false;
         }
         // SAFETY: as in `hold_irq`; `test_and_clear_bit` is atomic and fully ordered.
@@ -99,8 +101,13 @@ impl<'a> Napi<'a> {
     ///   interrupt exit or bottom-half enable, or in `ksoftirqd`;
     /// - with threaded NAPI, in the NAPI's kthread, which is woken.
     ///
-    /// A held NAPI stays held: its poll completes with the IRQ masked. Any context.
+    /// A held NAPI stays held: its poll completes with the IRQ masked. Any context but NMI,
+    /// where it does nothing: an NMI can interrupt the poll list's own updates on this CPU.
     pub fn schedule(&self) {
+        // SAFETY: always safe to ask.
+        if unsafe { bindings::in_nmi() } {
+            return;
+        }
         // SAFETY: always safe to ask.
         let bh_section = unsafe { !bindings::in_hardirq() && !bindings::irqs_disabled() };
         if bh_section {

@@ -1,7 +1,10 @@
 //! Performs raw `write()` calls on a sysctl file, exactly as given, and prints each outcome.
 //!
-//! `kpoll-sysctl-write [--repeat N] FILE [DATA ...]`
+//! `kpoll-sysctl-write [--without-cap-net-admin] [--repeat N] FILE [DATA ...]`
 //! `kpoll-sysctl-write --read-until STOP FILE`
+//!
+//! `--without-cap-net-admin` first drops `CAP_NET_ADMIN` from the effective and permitted
+//! sets, so that root writes without it (`error capset <ERRNO>`, exit 1, if that fails).
 //!
 //! The first form opens FILE for writing (no truncation, no newline added) and calls `write()`
 //! once per DATA, in order, on that one file descriptor: `kpoll-sysctl-write F ''` is a single
@@ -24,7 +27,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::exit;
 
-const USAGE: &str = "usage: kpoll-sysctl-write [--repeat N] FILE [DATA ...]\n       \
+const USAGE: &str = "usage: kpoll-sysctl-write [--without-cap-net-admin] [--repeat N] FILE \
+                     [DATA ...]\n       \
                      kpoll-sysctl-write --read-until STOP FILE";
 
 /// Samples read between two looks for the STOP file.
@@ -72,6 +76,45 @@ fn parse_mode(args: &[String]) -> Result<Mode, String> {
         }),
         None => Err("FILE is missing".into()),
     }
+}
+
+/// `capget(2)`/`capset(2)`'s header and data (`linux/capability.h`, version 3: two words).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const CAP_NET_ADMIN: u32 = 12;
+
+/// Drops `CAP_NET_ADMIN` from this process's effective and permitted sets.
+fn drop_cap_net_admin() -> Result<(), String> {
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: `header` and `data` are the layouts capget(2) expects for version 3.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+        return Err(format!("error capget {}", errno_name(last_errno())));
+    }
+    let bit = !(1u32 << CAP_NET_ADMIN); // in the first word: capabilities 0..32
+    data[0].effective &= bit;
+    data[0].permitted &= bit;
+    // SAFETY: as above, for capset(2).
+    if unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) } != 0 {
+        return Err(format!("error capset {}", errno_name(last_errno())));
+    }
+    Ok(())
 }
 
 fn usage(msg: &str) -> ! {
@@ -130,13 +173,20 @@ fn tally(seen: &mut Vec<(String, u64)>, sample: String) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args_os()
+    let mut args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| {
             a.into_string()
                 .unwrap_or_else(|_| usage("arguments must be UTF-8"))
         })
         .collect();
+    if args.first().map(String::as_str) == Some("--without-cap-net-admin") {
+        args.remove(0);
+        if let Err(line) = drop_cap_net_admin() {
+            println!("{line}");
+            exit(1);
+        }
+    }
     // Buffered: between the writes or reads under test, this program makes no other syscalls
     // than `open`/`close`, so racing writers and readers spend their time in the handler.
     let mut out = BufWriter::new(std::io::stdout().lock());
