@@ -128,14 +128,11 @@ enum Take {
 
 impl Hooks for Kpoll {
     fn sock_seen(&self, slots: &NapiIdSlots, sk: &Sock<'_>) {
-        // The epoch first: a decision made from knob values that a concurrent write is
-        // replacing is then tagged with the old epoch, and made afresh at the next wakeup.
-        let epoch = self.config.epoch();
         // The port list opts in sockets of the initial network namespace only.
         let port = || sk.in_initial_net().then(|| sk.local_port());
-        if !self.config.sock_opted_in(sk.so_kpoll(), port) {
+        let Some(epoch) = self.config.opted_in_epoch(sk.so_kpoll(), port) else {
             return;
-        }
+        };
         let id = sk.napi_id();
         if id >= MIN_NAPI_ID {
             napi_ids::note(slots, id, epoch);

@@ -52,10 +52,9 @@ impl Config {
     /// The configuration epoch: NAPI IDs noted under another epoch are stale (see
     /// [`super::napi_ids`]). Only the low 8 bits are kept in the per-epoll slots.
     ///
-    /// Read it *before* deciding a socket's opt-in ([`Self::sock_opted_in`]) and tag the
-    /// decision with it: this load acquires the increment that follows a knob's store (see
-    /// [`Self::set`]), so a decision tagged with the new epoch was made from the new knob
-    /// values, and one made from the old values carries the old epoch and is dropped as stale.
+    /// This load acquires the increment that follows a knob's store (see [`Self::set`]):
+    /// [`Self::opted_in_epoch`] reads it before the knobs, so that a decision made from knob
+    /// values that a write is replacing carries the old epoch.
     pub fn epoch(&self) -> u8 {
         self.epoch.load(Ordering::Acquire) as u8
     }
@@ -152,6 +151,19 @@ impl Config {
     pub fn sock_opted_in(&self, so_kpoll_flag: bool, port: impl FnOnce() -> Option<u16>) -> bool {
         // Port 0 is never listed.
         self.enabled() && (so_kpoll_flag || self.ports.contains(|| port().unwrap_or(0)))
+    }
+
+    /// [`Self::sock_opted_in`], with the epoch to note the socket's NAPI ID in: `None` if the
+    /// socket is not opted in. The epoch is read first, so a decision made from knob values
+    /// that a concurrent write is replacing is tagged with the old epoch, and made afresh at
+    /// the socket's next wakeup.
+    pub fn opted_in_epoch(
+        &self,
+        so_kpoll_flag: bool,
+        port: impl FnOnce() -> Option<u16>,
+    ) -> Option<u8> {
+        let epoch = self.epoch();
+        self.sock_opted_in(so_kpoll_flag, port).then_some(epoch)
     }
 }
 
@@ -315,6 +327,23 @@ mod tests {
         config.set(Knob::Enabled, b"0").unwrap();
         assert!(!config.sock_opted_in(true, || Some(1234)));
         assert!(!config.sock_opted_in(false, || Some(11211)));
+    }
+
+    #[test]
+    fn a_decision_raced_by_a_ports_write_is_tagged_with_the_old_epoch() {
+        let config = Config::new();
+        config.set(Knob::Ports, b"11211").unwrap();
+        let old = config.epoch();
+        // The list is replaced while the socket's port is read: the search has already loaded
+        // the old list's first port, so the socket is opted in by the old list.
+        let tag = config.opted_in_epoch(false, || {
+            config.set(Knob::Ports, b"8080").unwrap();
+            Some(11211)
+        });
+        assert_eq!(tag, Some(old));
+        assert_ne!(config.epoch(), old, "the write started a new epoch");
+        // Decided from the new list, the same socket is not opted in.
+        assert_eq!(config.opted_in_epoch(false, || Some(11211)), None);
     }
 
     #[test]
