@@ -387,8 +387,9 @@ class Report:
     def tx_irqs_at_saturation(self) -> str:
         """The cpu boot's TX IRQs per request at saturation, per configuration, as a clause."""
         boot = self.data["boots"].get("cpu")
-        medians = [(c, spread(boot, c, "sat", tx_irqs).median) for c in boot["configs"]] \
-            if boot else []
+        if not boot:
+            return ""
+        medians = [(c, spread(boot, c, "sat", tx_irqs).median) for c in boot["configs"]]
         shown = ", ".join(f"{c} {m:.3f}" for c, m in medians if m is not None)
         return f" (per request at saturation in the cpu boot: {shown})" if shown else ""
 

@@ -13,7 +13,7 @@ from typing import Any
 from harness.kpoll_status import kpoll_report
 from harness.memcached import SERVER
 from harness.netns import GUEST_IP
-from harness.procfs import RX_IRQ, TX_IRQ, read_cpu_jiffies, read_irq_counts
+from harness.procfs import RX_IRQ, TX_IRQ, irq_counts, read_cpu_jiffies, read_irq_counts
 from harness.vm import Vm
 from harness.wait import wait_for
 
@@ -88,15 +88,17 @@ def rx_irqs(vm: Vm) -> int:
     return sum(read_irq_counts(vm, RX_IRQ).values())
 
 
-def tx_irqs(vm: Vm) -> int:
-    return sum(read_irq_counts(vm, TX_IRQ).values())
+def rx_tx_irqs(vm: Vm) -> tuple[int, int]:
+    """RX and TX IRQ totals from one read of /proc/interrupts."""
+    text = vm.check("cat /proc/interrupts")
+    return sum(irq_counts(text, RX_IRQ).values()), sum(irq_counts(text, TX_IRQ).values())
 
 
 def measure_load(vm: Vm, seconds: int = 5, concurrency: int = 16) -> MemcaslapRun:
     """memcaslap run with the RX and TX IRQ and CPU deltas around it."""
-    irq0, tx0, cpu0 = rx_irqs(vm), tx_irqs(vm), read_cpu_jiffies(vm)
+    (irq0, tx0), cpu0 = rx_tx_irqs(vm), read_cpu_jiffies(vm)
     run = memcaslap(vm, seconds=seconds, concurrency=concurrency)
-    irq1, tx1, cpu1 = rx_irqs(vm), tx_irqs(vm), read_cpu_jiffies(vm)
+    (irq1, tx1), cpu1 = rx_tx_irqs(vm), read_cpu_jiffies(vm)
     run.rx_irqs = irq1 - irq0
     run.tx_irqs = tx1 - tx0
     run.busy_jiffies = cpu1[0] - cpu0[0]

@@ -5,7 +5,7 @@
 //! The module keeps one [`Config`] in its state, which an `Arc` shares between the hook, sysctl
 //! and proc registrations. Its sysctl handlers (process context) call [`Config::set`] and
 //! [`Config::format`] with the entry's [`Knob`], and `/proc/net/kpoll` shows [`Config::get`]. The
-//! getters are read from every context: [`Config::sock_opted_in`] from the socket wakeup hook
+//! getters are read from every context: [`Config::opted_in_epoch`] from the socket wakeup hook
 //! (softirq), [`Config::budget`] when `epoll_wait()` polls a NAPI instance (process context) and
 //! [`Config::watchdog_ns`] when events are delivered (process context).
 //!
@@ -148,12 +148,12 @@ impl Config {
     /// that namespace's sockets only. Packets forwarded into a container keep the host NIC's
     /// NAPI ID, so a container that binds a listed port would otherwise hold a host queue.
     /// Called from the socket insert (process context) and wakeup (softirq context) hooks.
-    pub fn sock_opted_in(&self, so_kpoll_flag: bool, port: impl FnOnce() -> Option<u16>) -> bool {
+    fn sock_opted_in(&self, so_kpoll_flag: bool, port: impl FnOnce() -> Option<u16>) -> bool {
         // Port 0 is never listed.
         self.enabled() && (so_kpoll_flag || self.ports.contains(|| port().unwrap_or(0)))
     }
 
-    /// [`Self::sock_opted_in`], with the epoch to note the socket's NAPI ID in: `None` if the
+    /// `sock_opted_in()` (above), with the epoch to note the socket's NAPI ID in: `None` if the
     /// socket is not opted in. The epoch is read first, so a decision made from knob values
     /// that a concurrent write is replacing is tagged with the old epoch, and made afresh at
     /// the socket's next wakeup.
