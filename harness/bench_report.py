@@ -1,7 +1,7 @@
 """report.md from the benchmark's results.json: targets first, then what a user feels (rate and
 latency in wall-clock time), then the cost (guest instructions per request under icount), each
-as the median with the range of the repetitions and a verdict that is only given when the ranges
-do not overlap (see harness.stats)."""
+as the median with the range of the repetitions and a verdict from an exact rank-sum test
+(see harness.stats)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -182,9 +182,10 @@ class Report:
         self.add("- Configuration order rotates by one slot per repetition; memcached "
                  "(`-t 1`) is restarted for every configuration and its keys preloaded.",
                  "- Each cell: median [min–max] over the repetitions, the ratio of medians to "
-                 "vanilla, and a verdict: *better* or *worse* only when the ranges do not "
-                 "overlap (all repetitions of one above all of the other: p < 1 % for 5 "
-                 "repetitions each under the hypothesis of no difference), otherwise *tie*.",
+                 "vanilla, and a verdict: *better* or *worse* only when the exact two-sided "
+                 "rank-sum (Mann-Whitney) test puts the difference at p < 1 %, otherwise *tie* "
+                 "(with 5 repetitions each: only when the ranges do not overlap; repetitions too "
+                 "few to ever reach 1 % get no verdict).",
                  "- Load: kpoll-loadgen on the host (network namespace, tap), 90 % gets over "
                  "10 000 keys, 64-byte values unless marked ETC (mutilate's Facebook `fb_key`, "
                  "`fb_value`, `fb_ia`).", "")

@@ -175,7 +175,8 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
     for c in configs:
         if c not in usable:
             log(f"skipping {c.name}: {c.requires} missing (not this kernel flavour)")
-    closed = next(ld for ld in loads if ld.closed)
+    # The boot's first closed load (saturation), chosen or not: the open loads are its fractions.
+    closed = next(ld for ld in LOADS if ld.closed and ld.name in spec.loads)
     boot["base_rps"] = calibrate(vm, exe, prof, closed, spec.memcached_args)
     for rep in range(prof.reps):
         order = usable[rep % len(usable):] + usable[:rep % len(usable)]

@@ -8,6 +8,7 @@ Usually started by scripts/bench.sh (`make bench`), which builds everything firs
 it from the repository root as `python3 -m scripts.bench`.
 """
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -77,6 +78,8 @@ def parse_args() -> argparse.Namespace:
                     help="write into docs/results/ (the committed result set)")
     ap.add_argument("--mode", choices=sorted(bench_run.PROFILES), default="full")
     ap.add_argument("--reps", type=int, help="repetitions (default: the mode's)")
+    ap.add_argument("--loads", help="comma-separated subset of the mode's loads (default all): "
+                    + ", ".join(ld.name for ld in bench_run.LOADS))
     ap.add_argument("--configs", help="comma-separated subset of: "
                     + ", ".join(c.name for c in bench_configs.CONFIGS))
     ap.add_argument("--boots", default=",".join(b.name for b in bench_run.BOOTS),
@@ -98,8 +101,13 @@ def main() -> int:
         sys.exit("--kernel and --initrd are required (scripts/bench.sh passes them)")
     prof = bench_run.PROFILES[args.mode]
     if args.reps:
-        prof = bench_run.Profile(args.reps, prof.duration, prof.warmup, prof.idle, prof.loads,
-                                 prof.configs)
+        prof = dataclasses.replace(prof, reps=args.reps)
+    if args.loads:
+        loads = tuple(args.loads.split(","))
+        if not set(loads) <= set(prof.loads):
+            sys.exit(f"--loads: not loads of the {args.mode} mode: "
+                     f"{sorted(set(loads) - set(prof.loads))}")
+        prof = dataclasses.replace(prof, loads=loads)
     names = args.configs.split(",") if args.configs else list(prof.configs or [])
     try:
         configs = ([bench_configs.by_name(n) for n in names] if names
@@ -133,8 +141,9 @@ def main() -> int:
         boot_name = spec.name
         if not any(ld in prof.loads for ld in spec.loads):
             continue
+        in_boot = [c for c in configs if spec.configs is None or c.name in spec.configs]
         bench_run.log(f"{boot_name} boot ({spec.about}): "
-                      f"{len(configs)} configurations x {prof.reps} repetitions -> {out}")
+                      f"{len(in_boot)} configurations x {prof.reps} repetitions -> {out}")
         console = os.path.join(CACHE, "logs", f"bench-console-{boot_name}.log")
         os.makedirs(os.path.dirname(console), exist_ok=True)
         with Vm(args.kernel, args.initrd, vcpus=spec.vcpus, queues=spec.queues,

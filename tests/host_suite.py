@@ -147,6 +147,52 @@ def bench_reports(results: Results) -> None:
                 check)
 
 
+def bench_verdicts(results: Results) -> None:
+    """The bench's verdict (harness.stats): the exact rank-sum p agrees with counting every
+    split of the pooled values, ties included, and with 5 repetitions each the verdict is the
+    one the committed reports were made with, "the ranges do not overlap"."""
+
+    def check() -> str:
+        import itertools
+        import random
+
+        from harness.stats import Spread, compare, rank_sum_p
+
+        def brute_p(a: list[float], b: list[float]) -> float:
+            pooled = sorted(a + b)
+            rank = {v: (2 * pooled.index(v) + 1 + pooled.count(v)) / 2 for v in pooled}
+            ranks = [rank[v] for v in a + b]
+            centre = len(a) * (len(pooled) + 1) / 2
+            far = abs(sum(ranks[:len(a)]) - centre)
+            splits = list(itertools.combinations(ranks, len(a)))
+            return sum(abs(sum(c) - centre) >= far - 1e-9 for c in splits) / len(splits)
+
+        rng = random.Random(11)
+        for _ in range(40):
+            n, m = rng.randint(1, 6), rng.randint(1, 6)
+            a = [float(rng.randint(0, 6)) for _ in range(n)]  # small integers: many ties
+            b = [float(rng.randint(2, 8)) for _ in range(m)]
+            assert abs(rank_sum_p(a, b) - brute_p(a, b)) < 1e-12, (a, b)
+        decided = 0
+        for _ in range(300):
+            a = [rng.gauss(0, 1) for _ in range(5)]
+            b = [rng.gauss(rng.choice((0.0, 2.0, 4.0)), 1) for _ in range(5)]
+            apart = min(a) > max(b) or max(a) < min(b)
+            verdict = compare(Spread.of(a), Spread.of(b), True)
+            assert (verdict != "tie") == apart, (a, b, verdict)
+            decided += apart
+        assert compare(Spread.of([1.0, 2, 3, 4]), Spread.of([5.0, 6, 7, 8]), True) is None
+        many = Spread.of([100.0 + i for i in range(15)])
+        shifted = Spread.of([106.0 + i for i in range(15)])  # ranges overlap by 8 of 15
+        assert compare(shifted, many, True) == "better", rank_sum_p(shifted.values, many.values)
+        return (f"exact p equals enumeration in 40 tied samples; 5 against 5: {decided} of 300 "
+                f"decided, each exactly when the ranges were apart; 15 against 15 decides "
+                f"overlapping ranges (p {rank_sum_p(shifted.values, many.values):.4f})")
+
+    results.run("host: bench verdict is an exact rank-sum test (ranges apart at 5 repetitions)",
+                check)
+
+
 def run(results: Results) -> None:
     cargo_tests(results)
     broken_patch_is_one_line(results)
@@ -154,3 +200,4 @@ def run(results: Results) -> None:
     wrong_rustc_is_one_line(results)
     console_patterns(results)
     bench_reports(results)
+    bench_verdicts(results)
