@@ -4,12 +4,22 @@ as the median with the range of the repetitions and a verdict from an exact rank
 (see harness.stats)."""
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 from harness.bench_configs import NO_OPT_IN
 from harness.bench_run import CPU_MQ_BOOTS, NO_TX_IRQ_ARGS, NO_TX_IRQ_BOOTS, WALL_MQ_BOOTS
-from harness.stats import Spread, compare, fmt_range, not_worse
+from harness.stats import (
+    Spread,
+    compare,
+    fmt_range,
+    median_interval,
+    not_worse,
+    paired_verdict,
+    signed_rank_p,
+)
 
 Metric = Callable[[dict[str, Any]], "float | None"]
 
@@ -85,6 +95,39 @@ def spread(boot: dict[str, Any] | None, config: str, load: str, metric: Metric) 
         return Spread(())
     return Spread.of(metric(e["runs"][load]) for e in boot["entries"]
                      if e["config"] == config and load in e.get("runs", {}))
+
+
+def paired_metrics(boot_name: str) -> tuple[tuple[str, Metric, bool], ...]:
+    """What the paired low-load windows compare: (label, metric, higher is better)."""
+    if boot_name in ("cpu", "cpu_notx"):
+        return (("instructions/request", cost, False),)
+    return (("requests/s", rate, True), ("p50", p50, False), ("p99", p99, False),
+            ("QEMU host CPU/request", qemu_us, False))
+
+
+def pair_log_ratios(pairs: dict[str, Any], metric: Metric) -> list[float]:
+    """log(kpoll / vanilla) of `metric` within each pair of adjacent windows."""
+    by_pair: dict[int, dict[str, float | None]] = {}
+    for w in pairs["windows"]:
+        by_pair.setdefault(w["pair"], {})[w["config"]] = metric(w["run"])
+    base, other = pairs["configs"]
+    ratios = []
+    for values in by_pair.values():
+        a, b = values.get(other), values.get(base)
+        if a and b and a > 0 and b > 0:
+            ratios.append(math.log(a / b))
+    return ratios
+
+
+def paired_cell(logs: list[float], higher_is_better: bool) -> tuple[str, str | None]:
+    """`median× [interval]` of the pair ratios and the verdict word (None: too few pairs)."""
+    if not logs:
+        return "–", None
+    mid = math.exp(statistics.median(logs))
+    band = median_interval(logs)
+    shown = f"{mid:.3f}×" + ("" if band is None else
+                             f" [{math.exp(band[0]):.3f}–{math.exp(band[1]):.3f}]")
+    return shown, paired_verdict(logs, higher_is_better)
 
 
 def verdict(ok: bool | None) -> str:
@@ -217,9 +260,53 @@ class Report:
     def targets(self) -> None:
         rows = self.main_targets() if self.cpu or self.wall else self.multi_queue_targets()
         rows += self.no_tx_irq_targets()
+        rows += self.paired_targets()
         if rows:
             self.add("## Targets (kpoll, default watchdog, vs vanilla)", "")
             self.table(["target", "measured", "verdict"], rows)
+
+    def paired_targets(self) -> list[list[str]]:
+        """The low-load targets again, decided on the paired windows."""
+        rows: list[list[str]] = []
+        for boot_name, boot in self.data["boots"].items():
+            pairs = boot.get("pairs")
+            if not pairs:
+                continue
+            n = len({w["pair"] for w in pairs["windows"]})
+            for label, metric, hib in paired_metrics(boot_name):
+                shown, word = paired_cell(pair_log_ratios(pairs, metric), hib)
+                rows.append([(f"{boot_name}: low, {n} pairs: {label} ≤ 1.00× vanilla "
+                              "(median of the pair ratios [95 % interval])"),
+                             f"{shown} ({VERDICT_WORDS[word]})",
+                             verdict(None if word is None else word != "worse")])
+        return rows
+
+    def paired_view(self) -> None:
+        for boot_name, boot in self.data["boots"].items():
+            pairs = boot.get("pairs")
+            if not pairs:
+                continue
+            n = len({w["pair"] for w in pairs["windows"]})
+            self.add(f"## Low load in pairs ({boot_name} boot)", "",
+                     f"{n} pairs of adjacent windows of the {LOAD_TITLES[pairs['load']]}, "
+                     "vanilla and kpoll (loaded, memcached's port opted in) alternating in one "
+                     "memcached, the order reversed every other pair. Each pair's ratio "
+                     "leaves out the host's drift between windows further apart. The ratio "
+                     "is the median of the pairs' kpoll / vanilla with a distribution-free 95 % "
+                     "interval for it (order statistics); the verdict is the exact two-sided "
+                     "Wilcoxon signed-rank test on the pairs' log ratios at p < 1 %.", "")
+            rows = []
+            for label, metric, hib in paired_metrics(boot_name):
+                logs = pair_log_ratios(pairs, metric)
+                shown, word = paired_cell(logs, hib)
+                medians = [Spread.of(metric(w["run"]) for w in pairs["windows"]
+                                     if w["config"] == c).median for c in pairs["configs"]]
+                rows.append([label, *("–" if m is None else f"{m:.1f}" if m < 100 else
+                                      f"{m:.0f}" for m in medians), shown,
+                             f"{signed_rank_p(logs):.3f}" if logs else "–",
+                             VERDICT_WORDS[word]])
+            self.table(["metric", *(f"{c} (median)" for c in pairs["configs"]),
+                        "kpoll / vanilla", "p", "verdict"], rows)
 
     def no_tx_irq_targets(self) -> list[list[str]]:
         """Repeatability and the low-load cost where virtio's TX IRQs do not blur them."""
@@ -486,6 +573,7 @@ class Report:
         self.targets()
         self.user_view()
         self.cost_view()
+        self.paired_view()
         self.multi_queue()
         self.no_tx_irqs()
         self.counters()

@@ -114,6 +114,63 @@ def compare(candidate: Spread, base: Spread, higher_is_better: bool) -> Verdict 
     return "better" if (c > b) == higher_is_better else "worse"
 
 
+def signed_rank_p(differences: Sequence[float]) -> float:
+    """Two-sided exact p of the Wilcoxon signed-rank test that paired differences are centred on
+    0: zeros are dropped, equal magnitudes share their mean rank, and under "no difference" each
+    of the 2^n sign patterns is equally likely."""
+    d = sorted((abs(x), x > 0) for x in differences if x != 0)
+    twice_rank: list[int] = []
+    i = 0
+    while i < len(d):
+        j = i
+        while j < len(d) and d[j][0] == d[i][0]:
+            j += 1
+        twice_rank += [i + 1 + j] * (j - i)
+        i = j
+    if not twice_rank:
+        return 1.0
+    observed = sum(r for r, (_, positive) in zip(twice_rank, d, strict=True) if positive)
+    total = sum(twice_rank)
+    ways = [0] * (total + 1)  # ways[s]: sign patterns whose positive ranks sum to s (doubled)
+    ways[0] = 1
+    for r in twice_rank:
+        for s in range(total - r, -1, -1):
+            ways[s + r] += ways[s]
+    far = abs(2 * observed - total)  # distance from the mean total/2, doubled
+    extreme: int = sum(c for s, c in enumerate(ways) if c and abs(2 * s - total) >= far)
+    return extreme / (1 << len(d))
+
+
+def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Distribution-free interval for the median: the k-th smallest and k-th largest value, k
+    the largest for which both tails of Binomial(n, 1/2) below k stay within (1 − level) / 2
+    (n = 12 gives the 3rd and 10th, 96 %). None when n is too small for that level."""
+    n = len(values)
+    tail, k = 0.0, 0
+    while True:
+        tail += comb(n, k) / 2 ** n
+        if tail > (1 - level) / 2:
+            break
+        k += 1
+    if k == 0:
+        return None
+    ordered = sorted(values)
+    return ordered[k - 1], ordered[n - k]
+
+
+def paired_verdict(log_ratios: Sequence[float], higher_is_better: bool) -> Verdict | None:
+    """The verdict on pairs of adjacent runs, log(candidate / base) per pair: the signed-rank
+    test at ALPHA; None when 2 / 2^n cannot reach it (fewer than 8 pairs)."""
+    if 2 / 2 ** len(log_ratios) >= ALPHA:
+        return None
+    if signed_rank_p(log_ratios) >= ALPHA:
+        return "tie"
+    m = statistics.median(log_ratios)
+    if m == 0:
+        return "tie"
+    return "better" if (m > 0) == higher_is_better else "worse"
+
+
 def not_worse(candidate: Spread, base: Spread, higher_is_better: bool) -> bool | None:
     """A "≤ 1.00× within the spread" target: met unless the candidate is worse outside it."""
     verdict = compare(candidate, base, higher_is_better)

@@ -78,6 +78,8 @@ def parse_args() -> argparse.Namespace:
                     help="write into docs/results/ (the committed result set)")
     ap.add_argument("--mode", choices=sorted(bench_run.PROFILES), default="full")
     ap.add_argument("--reps", type=int, help="repetitions (default: the mode's)")
+    ap.add_argument("--pairs", type=int, help="paired low-load windows, vanilla and kpoll "
+                    "alternating in one memcached (default: the mode's; 0: none)")
     ap.add_argument("--loads", help="comma-separated subset of the mode's loads (default all): "
                     + ", ".join(ld.name for ld in bench_run.LOADS))
     ap.add_argument("--configs", help="comma-separated subset of: "
@@ -102,6 +104,8 @@ def main() -> int:
     prof = bench_run.PROFILES[args.mode]
     if args.reps:
         prof = dataclasses.replace(prof, reps=args.reps)
+    if args.pairs is not None:
+        prof = dataclasses.replace(prof, pairs=args.pairs)
     if args.loads:
         loads = tuple(args.loads.split(","))
         if not set(loads) <= set(prof.loads):

@@ -156,7 +156,14 @@ def bench_verdicts(results: Results) -> None:
         import itertools
         import random
 
-        from harness.stats import Spread, compare, rank_sum_p
+        from harness.stats import (
+            Spread,
+            compare,
+            median_interval,
+            paired_verdict,
+            rank_sum_p,
+            signed_rank_p,
+        )
 
         def brute_p(a: list[float], b: list[float]) -> float:
             pooled = sorted(a + b)
@@ -182,14 +189,34 @@ def bench_verdicts(results: Results) -> None:
             assert (verdict != "tie") == apart, (a, b, verdict)
             decided += apart
         assert compare(Spread.of([1.0, 2, 3, 4]), Spread.of([5.0, 6, 7, 8]), True) is None
+
+        def brute_signed(d: list[float]) -> float:
+            kept = [x for x in d if x != 0]
+            size = sorted(abs(x) for x in kept)
+            rank = {v: (2 * size.index(v) + 1 + size.count(v)) / 2 for v in size}
+            ranks = [rank[abs(x)] for x in kept]
+            total = sum(ranks)
+            far = abs(2 * sum(r for r, x in zip(ranks, kept, strict=True) if x > 0) - total)
+            signs = list(itertools.product((False, True), repeat=len(kept)))
+            return sum(abs(2 * sum(r for r, s in zip(ranks, sg, strict=True) if s) - total)
+                       >= far - 1e-9 for sg in signs) / len(signs)
+
+        for _ in range(40):
+            d = [float(rng.randint(-4, 6)) for _ in range(rng.randint(1, 10))]  # ties, zeros
+            assert abs(signed_rank_p(d) - brute_signed(d)) < 1e-12, d
+        assert paired_verdict([0.1] * 7, True) is None  # 2/128 > 1 %: never decidable
+        assert paired_verdict([0.1] * 8, True) == "better"
+        assert paired_verdict([0.1, -0.1] * 6, False) == "tie"
+        assert median_interval([float(i) for i in range(12)]) == (2.0, 9.0)
         many = Spread.of([100.0 + i for i in range(15)])
         shifted = Spread.of([106.0 + i for i in range(15)])  # ranges overlap by 8 of 15
         assert compare(shifted, many, True) == "better", rank_sum_p(shifted.values, many.values)
-        return (f"exact p equals enumeration in 40 tied samples; 5 against 5: {decided} of 300 "
+        return (f"exact rank-sum and signed-rank p equal enumeration in 40 tied samples each; "
+                f"5 against 5: {decided} of 300 "
                 f"decided, each exactly when the ranges were apart; 15 against 15 decides "
                 f"overlapping ranges (p {rank_sum_p(shifted.values, many.values):.4f})")
 
-    results.run("host: bench verdict is an exact rank-sum test (ranges apart at 5 repetitions)",
+    results.run("host: bench verdicts are exact rank tests (ranges apart at 5 repetitions)",
                 check)
 
 
