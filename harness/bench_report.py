@@ -355,7 +355,7 @@ class Report:
                 rows.append(not_worse_row(f"{load}: instructions/request with kpoll loaded and "
                                           "nothing opted in ≤ 1.00× vanilla within the spread "
                                           "(what other applications pay)", a, b, False))
-        if self.cpu:
+        if any(spread(self.cpu, "vanilla", load, cost).n for load in FIXED_LOADS + ("sat",)):
             rows.append(repeatability_row("cpu", self.cpu))
         a, b = spread(self.cpu, kp, "sat", cost), spread(self.cpu, van, "sat", cost)
         r = a.ratio(b)
