@@ -106,7 +106,7 @@ def paired_metrics(boot_name: str) -> tuple[tuple[str, Metric, bool], ...]:
 
 
 def pair_log_ratios(pairs: dict[str, Any], metric: Metric) -> list[float]:
-    """log(kpoll / vanilla) of `metric` within each pair of adjacent windows."""
+    """log(candidate / base) of `metric` within each pair of adjacent windows."""
     by_pair: dict[int, dict[str, float | None]] = {}
     for w in pairs["windows"]:
         by_pair.setdefault(w["pair"], {})[w["config"]] = metric(w["run"])
@@ -273,9 +273,10 @@ class Report:
             if not pairs:
                 continue
             n = len({w["pair"] for w in pairs["windows"]})
+            base, other = pairs["configs"]
             for label, metric, hib in paired_metrics(boot_name):
                 shown, word = paired_cell(pair_log_ratios(pairs, metric), hib)
-                rows.append([(f"{boot_name}: low, {n} pairs: {label} ≤ 1.00× vanilla "
+                rows.append([(f"{boot_name}: low, {n} pairs: {other}'s {label} ≤ 1.00× {base} "
                               "(median of the pair ratios [95 % interval])"),
                              f"{shown} ({VERDICT_WORDS[word]})",
                              verdict(None if word is None else word != "worse")])
@@ -287,14 +288,15 @@ class Report:
             if not pairs:
                 continue
             n = len({w["pair"] for w in pairs["windows"]})
+            base, other = pairs["configs"]
             self.add(f"## Low load in pairs ({boot_name} boot)", "",
                      f"{n} pairs of adjacent windows of the {LOAD_TITLES[pairs['load']]}, "
-                     "vanilla and kpoll (loaded, memcached's port opted in) alternating in one "
-                     "memcached, the order reversed every other pair. Each pair's ratio "
-                     "leaves out the host's drift between windows further apart. The ratio "
-                     "is the median of the pairs' kpoll / vanilla with a distribution-free 95 % "
-                     "interval for it (order statistics); the verdict is the exact two-sided "
-                     "Wilcoxon signed-rank test on the pairs' log ratios at p < 1 %.", "")
+                     f"{base} and {other} alternating in one memcached, the order reversed "
+                     "every other pair. Each pair's ratio leaves out the host's drift between "
+                     "windows further apart. The ratio is the median of the pairs' "
+                     f"{other} / {base} with a distribution-free 95 % interval for it (order "
+                     "statistics); the verdict is the exact two-sided Wilcoxon signed-rank test "
+                     "on the pairs' log ratios at p < 1 %.", "")
             rows = []
             for label, metric, hib in paired_metrics(boot_name):
                 logs = pair_log_ratios(pairs, metric)
@@ -306,7 +308,7 @@ class Report:
                              f"{signed_rank_p(logs):.3f}" if logs else "–",
                              VERDICT_WORDS[word]])
             self.table(["metric", *(f"{c} (median)" for c in pairs["configs"]),
-                        "kpoll / vanilla", "p", "verdict"], rows)
+                        f"{other} / {base}", "p", "verdict"], rows)
 
     def no_tx_irq_targets(self) -> list[list[str]]:
         """Repeatability and the low-load cost where virtio's TX IRQs do not blur them."""

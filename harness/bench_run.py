@@ -89,6 +89,11 @@ WALL_MQ_BOOTS = ("mq", "mq_napi")
 CPU_MQ_BOOTS = ("mq_cpu", "mq_napi_cpu")
 
 
+# The paired comparison: the 1-connection load, base and candidate alternating in one memcached.
+PAIRED_LOAD = "low"
+PAIRED_CONFIGS = ("vanilla", "kpoll")
+
+
 @dataclass(frozen=True)
 class Profile:
     reps: int
@@ -98,11 +103,7 @@ class Profile:
     loads: tuple[str, ...]
     configs: tuple[str, ...] | None = None
     pairs: int = 0  # paired windows of the low load (see run_pairs); 0: none
-
-
-# The paired comparison: the 1-connection load, vanilla against kpoll, in one memcached.
-PAIRED_LOAD = "low"
-PAIRED_CONFIGS = ("vanilla", "kpoll")
+    paired: tuple[str, str] = PAIRED_CONFIGS  # (base, candidate) of the pairs
 
 PROFILES = {
     "full": Profile(5, 3.0, 0.5, 2.0, tuple(ld.name for ld in LOADS), pairs=12),
@@ -205,20 +206,20 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
             save(boot)
     names = [c.name for c in usable]
     if prof.pairs and any(ld.name == PAIRED_LOAD for ld in loads) and all(
-            n in names for n in PAIRED_CONFIGS):
+            n in names for n in prof.paired):
         boot["pairs"] = run_pairs(vm, exe, prof, spec)
         save(boot)
     return boot
 
 
 def run_pairs(vm: Guest, exe: str, prof: Profile, spec: BootSpec) -> dict[str, Any]:
-    """`prof.pairs` pairs of adjacent windows of the 1-connection load, one vanilla and one with
-    kpoll loaded and memcached's port opted in, in one memcached that keeps running: each pair
+    """`prof.pairs` pairs of adjacent windows of the 1-connection load, one of each of
+    `prof.paired` (vanilla and kpoll unless chosen), in one memcached that keeps running: each pair
     shares the host's state of the moment, so the ratio within a pair leaves out the drift
     between the repetitions above, which at this load is wider than the effect asked about.
     The order alternates (AB, BA, ...) so that a trend inside a pair favours neither."""
     load = next(ld for ld in LOADS if ld.name == PAIRED_LOAD)
-    configs = [bc.by_name(n) for n in PAIRED_CONFIGS]
+    configs = [bc.by_name(n) for n in prof.paired]
     windows: list[dict[str, Any]] = []
     start_memcached(vm, args=spec.memcached_args)
     try:
@@ -234,4 +235,4 @@ def run_pairs(vm: Guest, exe: str, prof: Profile, spec: BootSpec) -> dict[str, A
                 log(f"pair {pair + 1}/{prof.pairs} {cfg.name:8s} {short(run)}")
     finally:
         stop_memcached(vm)
-    return {"load": load.name, "configs": list(PAIRED_CONFIGS), "windows": windows}
+    return {"load": load.name, "configs": list(prof.paired), "windows": windows}

@@ -80,6 +80,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--reps", type=int, help="repetitions (default: the mode's)")
     ap.add_argument("--pairs", type=int, help="paired low-load windows, vanilla and kpoll "
                     "alternating in one memcached (default: the mode's; 0: none)")
+    ap.add_argument("--pair-configs", metavar="BASE,CANDIDATE",
+                    help="the two configurations of the pairs (default vanilla,kpoll; both "
+                         "must also be in --configs)")
     ap.add_argument("--loads", help="comma-separated subset of the mode's loads (default all): "
                     + ", ".join(ld.name for ld in bench_run.LOADS))
     ap.add_argument("--configs", help="comma-separated subset of: "
@@ -106,6 +109,11 @@ def main() -> int:
         prof = dataclasses.replace(prof, reps=args.reps)
     if args.pairs is not None:
         prof = dataclasses.replace(prof, pairs=args.pairs)
+    if args.pair_configs:
+        pair = tuple(args.pair_configs.split(","))
+        if len(pair) != 2 or not set(pair) <= {c.name for c in bench_configs.CONFIGS}:
+            sys.exit(f"--pair-configs: two configurations, BASE,CANDIDATE: {args.pair_configs}")
+        prof = dataclasses.replace(prof, paired=(pair[0], pair[1]))
     if args.loads:
         loads = tuple(args.loads.split(","))
         if not set(loads) <= set(prof.loads):
