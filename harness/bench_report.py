@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from harness.bench_configs import NO_OPT_IN
@@ -265,15 +265,18 @@ class Report:
             self.add("## Targets (kpoll, default watchdog, vs vanilla)", "")
             self.table(["target", "measured", "verdict"], rows)
 
+    def paired_boots(self) -> Iterator[tuple[str, dict[str, Any], int, str, str]]:
+        """Each boot with paired windows: name, its pairs, how many, base and candidate."""
+        for boot_name, boot in self.data["boots"].items():
+            pairs = boot.get("pairs")
+            if pairs:
+                base, other = pairs["configs"]
+                yield boot_name, pairs, len({w["pair"] for w in pairs["windows"]}), base, other
+
     def paired_targets(self) -> list[list[str]]:
         """The low-load targets again, decided on the paired windows."""
         rows: list[list[str]] = []
-        for boot_name, boot in self.data["boots"].items():
-            pairs = boot.get("pairs")
-            if not pairs:
-                continue
-            n = len({w["pair"] for w in pairs["windows"]})
-            base, other = pairs["configs"]
+        for boot_name, pairs, n, base, other in self.paired_boots():
             for label, metric, hib in paired_metrics(boot_name):
                 shown, word = paired_cell(pair_log_ratios(pairs, metric), hib)
                 rows.append([(f"{boot_name}: low, {n} pairs: {other}'s {label} ≤ 1.00× {base} "
@@ -283,12 +286,7 @@ class Report:
         return rows
 
     def paired_view(self) -> None:
-        for boot_name, boot in self.data["boots"].items():
-            pairs = boot.get("pairs")
-            if not pairs:
-                continue
-            n = len({w["pair"] for w in pairs["windows"]})
-            base, other = pairs["configs"]
+        for boot_name, pairs, n, base, other in self.paired_boots():
             self.add(f"## Low load in pairs ({boot_name} boot)", "",
                      f"{n} pairs of adjacent windows of the {LOAD_TITLES[pairs['load']]}, "
                      f"{base} and {other} alternating in one memcached, the order reversed "
