@@ -105,6 +105,7 @@ class Profile:
     pairs: int = 0  # paired windows of the low load (see run_pairs); 0: none
     paired: tuple[str, str] = PAIRED_CONFIGS  # (base, candidate) of the pairs
 
+
 PROFILES = {
     "full": Profile(5, 3.0, 0.5, 2.0, tuple(ld.name for ld in LOADS), pairs=12),
     "quick": Profile(2, 2.5, 0.5, 1.0, tuple(ld.name for ld in LOADS)),

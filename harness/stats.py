@@ -62,24 +62,31 @@ class Spread:
 ALPHA = 0.01
 
 
+def twice_midranks(ordered: Sequence[float]) -> list[int]:
+    """Twice the rank of each of the sorted values (1-based), equal values sharing their mean
+    rank: doubled, so that the halves of shared ranks stay integers."""
+    twice: list[int] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j < len(ordered) and ordered[j] == ordered[i]:
+            j += 1
+        twice += [i + 1 + j] * (j - i)  # 2 × the mean of ranks i+1..j
+        i = j
+    return twice
+
+
 def rank_sum_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided exact p of the Wilcoxon rank-sum test of `a` against `b`, equal values sharing
     their mean rank: the share of the C(n+m, n) splits of the pooled values whose rank sum of
     the first n lies at least as far from its mean as `a`'s does."""
     pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
-    twice_rank: list[int] = []  # midranks doubled, so that they stay integers
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j < len(pooled) and pooled[j][0] == pooled[i][0]:
-            j += 1
-        twice_rank += [i + 1 + j] * (j - i)  # 2 × the mean of ranks i+1..j
-        i = j
+    twice_rank = twice_midranks([v for v, _ in pooled])
     n, total = len(a), len(pooled)
     observed = sum(r for r, (_, side) in zip(twice_rank, pooled, strict=True) if side == 0)
     centre = n * (total + 1)  # 2 × the mean rank sum of n values
     # ways[k][s]: splits choosing k of the values seen so far, with doubled rank sum s.
-    top = 2 * sum(range(1, total + 1)) + total
+    top = total * (total + 1)  # 2 × the largest rank sum
     ways = [[0] * (top + 1) for _ in range(n + 1)]
     ways[0][0] = 1
     for r in twice_rank:
@@ -119,14 +126,7 @@ def signed_rank_p(differences: Sequence[float]) -> float:
     0: zeros are dropped, equal magnitudes share their mean rank, and under "no difference" each
     of the 2^n sign patterns is equally likely."""
     d = sorted((abs(x), x > 0) for x in differences if x != 0)
-    twice_rank: list[int] = []
-    i = 0
-    while i < len(d):
-        j = i
-        while j < len(d) and d[j][0] == d[i][0]:
-            j += 1
-        twice_rank += [i + 1 + j] * (j - i)
-        i = j
+    twice_rank = twice_midranks([size for size, _ in d])
     if not twice_rank:
         return 1.0
     observed = sum(r for r, (_, positive) in zip(twice_rank, d, strict=True) if positive)
