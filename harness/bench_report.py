@@ -364,9 +364,10 @@ class Report:
                          verdict(r <= 0.85)])
         rows += self.multi_queue_targets()
         a, b = spread(self.cpu, kp, "idle", idle_share), spread(self.cpu, van, "idle", idle_share)
-        rows.append(["idle: no extra guest CPU (busy share within vanilla's spread)",
-                     f"{fmt_range(a, '{:.5f}')} vs {fmt_range(b, '{:.5f}')}",
-                     verdict(not_worse(a, b, False))])
+        if a.n and b.n:
+            rows.append(["idle: no extra guest CPU (busy share within vanilla's spread)",
+                         f"{fmt_range(a, '{:.5f}')} vs {fmt_range(b, '{:.5f}')}",
+                         verdict(not_worse(a, b, False))])
         return rows
 
     def multi_queue_targets(self) -> list[list[str]]:
