@@ -276,11 +276,12 @@ class Report:
     def paired_targets(self) -> list[list[str]]:
         """The low-load targets again, decided on the paired windows."""
         rows: list[list[str]] = []
-        for boot_name, pairs, n, base, other in self.paired_boots():
+        for boot_name, pairs, _, base, other in self.paired_boots():
             for label, metric, hib in paired_metrics(boot_name):
-                shown, word = paired_cell(pair_log_ratios(pairs, metric), hib)
-                rows.append([(f"{boot_name}: low, {n} pairs: {other}'s {label} ≤ 1.00× {base} "
-                              "(median of the pair ratios [95 % interval])"),
+                logs = pair_log_ratios(pairs, metric)
+                shown, word = paired_cell(logs, hib)
+                rows.append([(f"{boot_name}: low, {len(logs)} pairs: {other}'s {label} ≤ 1.00× "
+                              f"{base} (median of the pair ratios [95 % interval])"),
                              f"{shown} ({VERDICT_WORDS[word]})",
                              verdict(None if word is None else word != "worse")])
         return rows
@@ -292,9 +293,11 @@ class Report:
                      f"{base} and {other} alternating in one memcached, the order reversed "
                      "every other pair. Each pair's ratio leaves out the host's drift between "
                      "windows further apart. The ratio is the median of the pairs' "
-                     f"{other} / {base} with a distribution-free 95 % interval for it (order "
-                     "statistics); the verdict is the exact two-sided Wilcoxon signed-rank test "
-                     "on the pairs' log ratios at p < 1 %.", "")
+                     f"{other} / {base} (taken on their logarithms: with an even number of "
+                     "pairs, the geometric mean of the middle two) with a distribution-free "
+                     "95 % interval for it (order statistics); the verdict is the exact "
+                     "two-sided Wilcoxon signed-rank test on the pairs' log ratios at p < 1 %, "
+                     "so an interval that leaves out 1.000 can still be a tie.", "")
             rows = []
             for label, metric, hib in paired_metrics(boot_name):
                 logs = pair_log_ratios(pairs, metric)

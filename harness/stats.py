@@ -109,16 +109,18 @@ def decidable(n: int, m: int) -> bool:
 
 def compare(candidate: Spread, base: Spread, higher_is_better: bool) -> Verdict | None:
     """`better`/`worse` when the rank-sum test rejects "no difference" at ALPHA, else `tie`;
-    None when the repetitions are too few for the test to ever decide (see `decidable`)."""
+    None when the repetitions are too few for the test to ever decide (see `decidable`). The
+    direction is the test's own: which side wins more of the candidate-against-base
+    comparisons (the sign of the rank sum's distance from its mean), not the medians, which
+    can point the other way when the distributions differ in shape."""
     if not decidable(candidate.n, base.n):
         return None
     if rank_sum_p(candidate.values, base.values) >= ALPHA:
         return "tie"
-    c, b = candidate.median, base.median
-    assert c is not None and b is not None
-    if c == b:
+    wins = sum((c > b) - (c < b) for c in candidate.values for b in base.values)
+    if wins == 0:
         return "tie"
-    return "better" if (c > b) == higher_is_better else "worse"
+    return "better" if (wins > 0) == higher_is_better else "worse"
 
 
 def signed_rank_p(differences: Sequence[float]) -> float:
@@ -160,15 +162,20 @@ def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float
 
 def paired_verdict(log_ratios: Sequence[float], higher_is_better: bool) -> Verdict | None:
     """The verdict on pairs of adjacent runs, log(candidate / base) per pair: the signed-rank
-    test at ALPHA; None when 2 / 2^n cannot reach it (fewer than 8 pairs)."""
-    if 2 / 2 ** len(log_ratios) >= ALPHA:
+    test at ALPHA; None when the pairs that differ (zeros carry no sign) are too few for
+    2 / 2^n to reach it (fewer than 8). The direction is the test's own: the sign of the
+    signed ranks' sum."""
+    differing = [x for x in log_ratios if x != 0]
+    if 2 / 2 ** len(differing) >= ALPHA:
         return None
-    if signed_rank_p(log_ratios) >= ALPHA:
+    if signed_rank_p(differing) >= ALPHA:
         return "tie"
-    m = statistics.median(log_ratios)
-    if m == 0:
+    ordered = sorted((abs(x), x > 0) for x in differing)
+    ranks = twice_midranks([size for size, _ in ordered])
+    lean = sum(r if positive else -r for r, (_, positive) in zip(ranks, ordered, strict=True))
+    if lean == 0:
         return "tie"
-    return "better" if (m > 0) == higher_is_better else "worse"
+    return "better" if (lean > 0) == higher_is_better else "worse"
 
 
 def not_worse(candidate: Spread, base: Spread, higher_is_better: bool) -> bool | None:

@@ -205,11 +205,17 @@ def bench_verdicts(results: Results) -> None:
             d = [float(rng.randint(-4, 6)) for _ in range(rng.randint(1, 10))]  # ties, zeros
             assert abs(signed_rank_p(d) - brute_signed(d)) < 1e-12, d
         assert paired_verdict([0.1] * 7, True) is None  # 2/128 > 1 %: never decidable
+        assert paired_verdict([0.1] * 7 + [0.0], True) is None  # a zero carries no sign
+        # The rank-sum test's direction, not the medians': a wins 256 of 900 comparisons.
+        low = Spread.of([0.001 * i for i in range(14)] + [6 + 0.001 * i for i in range(16)])
+        high = Spread.of([5 + 0.001 * i for i in range(16)] + [100 + 0.001 * i for i in range(14)])
+        assert low.median is not None and high.median is not None and low.median > high.median
+        assert compare(low, high, True) == "worse", rank_sum_p(low.values, high.values)
         assert paired_verdict([0.1] * 8, True) == "better"
         assert paired_verdict([0.1, -0.1] * 6, False) == "tie"
         assert median_interval([float(i) for i in range(12)]) == (2.0, 9.0)
         many = Spread.of([100.0 + i for i in range(15)])
-        shifted = Spread.of([106.0 + i for i in range(15)])  # ranges overlap by 8 of 15
+        shifted = Spread.of([106.0 + i for i in range(15)])  # ranges overlap by 9 of 15
         assert compare(shifted, many, True) == "better", rank_sum_p(shifted.values, many.values)
         return (f"exact rank-sum and signed-rank p equal enumeration in 40 tied samples each; "
                 f"5 against 5: {decided} of 300 "
