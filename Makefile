@@ -1,6 +1,6 @@
 # kpoll: the two entry points are `make demo` and `make test` (see README.md).
 # Both install what is missing, build the patched kernel (cached), the module and the guest.
-.PHONY: demo test soak setup kernel module host-test bench deb deb-test
+.PHONY: demo test soak setup kernel module host-test bench profile deb deb-test
 
 demo: setup
 	scripts/demo.sh
@@ -28,6 +28,10 @@ host-test:
 
 bench: setup
 	scripts/bench.sh
+
+# Guest instructions per request by function, vanilla against kpoll (scripts/profile.py).
+profile: setup
+	scripts/profile.sh
 
 # Debian packages for a Debian 12 server (README "Install on a Debian 12 server"): the patched
 # kernel from Debian's own config (FLAVOUR=cloud-amd64 or amd64), linux-headers that can build

@@ -97,7 +97,8 @@ class Vm:
     def __init__(self, kernel: str, initrd: str, vcpus: int = 1, mem_mb: int = 1024,
                  queues: int = 1, append_extra: str = "", log_path: str | None = None,
                  accel: str | None = None, boot_timeout: float | None = None,
-                 icount: bool = False, benign_console: re.Pattern[str] | None = None) -> None:
+                 icount: bool = False, benign_console: re.Pattern[str] | None = None,
+                 plugin: str = "") -> None:
         self.kernel = os.path.abspath(kernel)
         self.initrd = os.path.abspath(initrd)
         for path in (self.kernel, self.initrd):
@@ -112,6 +113,8 @@ class Vm:
         # instruction while a vCPU runs (and with real time while all are idle), so guest busy
         # time becomes an instruction count. TCG only, one vCPU thread.
         self.icount = bool(icount)
+        # A TCG plugin to load: the value of QEMU's `-plugin` option (harness.insn_profile).
+        self.plugin = plugin
         self.boot_timeout = boot_timeout
         self.benign_console = benign_console
         if log_path is None:
@@ -209,8 +212,8 @@ class Vm:
         assert self.ns is not None
         append = f"console=ttyS0 panic=-1 {self.append_extra}".strip()
         if self.accel == "kvm":
-            if self.icount:
-                raise VmError("-icount needs TCG")
+            if self.icount or self.plugin:
+                raise VmError("-icount and TCG plugins need TCG")
             accel_arg, cpu = "kvm", "host"
         else:
             # icount runs every vCPU in one thread (round robin); MTTCG otherwise.
@@ -232,6 +235,7 @@ class Vm:
             "-serial", f"unix:{self._socket_path()},server=on,wait=off",
             "-netdev", netdev, "-device", nic,
             *(["-icount", "shift=0,sleep=on"] if self.icount else []),
+            *(["-plugin", self.plugin] if self.plugin else []),
         ]
 
     def _start_qemu(self) -> None:

@@ -9,7 +9,7 @@ kernel=$("$KPOLL_ROOT/scripts/build-kernel.sh")
 module=$("$KPOLL_ROOT/scripts/build-module.sh")
 test_module=$("$KPOLL_ROOT/scripts/build-test-module.sh")
 tools=$("$KPOLL_ROOT/scripts/build-tools.sh")
-preload=$("$KPOLL_ROOT/scripts/build-preload.sh")
+preload=$("$KPOLL_ROOT/scripts/build-shared-lib.sh" epoll-params-preload/epoll_params_preload.c -ldl)
 extra=("$module:/lib/kpoll/kpoll.ko" "$test_module:/lib/kpoll/kpoll_contexts.ko"
 	"$preload:/usr/local/lib/epoll_params_preload.so")
 for t in $tools; do extra+=("$t:/usr/local/bin/$(basename "$t")"); done

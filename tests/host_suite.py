@@ -226,6 +226,49 @@ def bench_verdicts(results: Results) -> None:
                 check)
 
 
+def insn_profiles(results: Results) -> None:
+    """The profile's arithmetic (harness/insn_profile.py, scripts/profile.py): retranslated blocks
+    add up, a window is the difference of two snapshots, addresses map to the function that
+    starts at or below them (user space and modules apart), Rust names read back."""
+
+    def check() -> str:
+        from collections import Counter
+
+        from harness import insn_profile as ip
+        from scripts.profile import parts
+        before = ip.parse_snapshot("# dropped 0\nffffffff81000010 4 10\n400000 3 7\n")
+        after = ip.parse_snapshot("# dropped 0\nffffffff81000010 4 25\nffffffff81000010 2 5\n"
+                                  "400000 3 7\nffffffffa0001008 5 2\nffffffff81000100 1 1\n")
+        assert after.insns[0xFFFFFFFF81000010] == 4 * 25 + 2 * 5, after
+        ran = ip.window(before, after)
+        win = ran.insns
+        assert win == Counter({0xFFFFFFFF81000010: 70, 0xFFFFFFFFA0001008: 10,
+                               0xFFFFFFFF81000100: 1}), win
+        assert ran.runs[0xFFFFFFFF81000010] == 20, ran.runs
+        syms = ip.Symbols.parse(
+            "ffffffff81000000 T ep_poll\nffffffff81000100 t do_idle\n"
+            "ffffffff81000080 d some_data\nffffffffa0001000 t "
+            "_RNvMNtCs9xS4Xbd5J8k_5kpoll5hooksNtNtB4_5state5Kpoll9end_holds\t[kpoll]\n")
+        funcs = syms.by_function(win + Counter({0x7F00_0000_1000: 9}))
+        assert funcs == Counter({"ep_poll": 70, "do_idle": 1, ip.USER: 9,
+                                 "_RNvMNtCs9xS4Xbd5J8k_5kpoll5hooksNtNtB4_5state5Kpoll9end_holds"
+                                 " [kpoll]": 10}), funcs
+        calls = syms.entries(ran.runs)
+        assert calls == Counter({"do_idle": 1}), calls  # the others' blocks start inside
+        split = parts(funcs)
+        assert split == {"all": 90, "kernel": 71, "modules": 10, "user": 9}, split
+        names = sorted(ip.readable(f) for f in funcs)
+        assert "state::Kpoll::end_holds [kpoll]" in names, names
+        try:
+            ip.Symbols.parse("0000000000000000 T ep_poll\n")
+            raise AssertionError("zeroed kallsyms accepted")
+        except ValueError:
+            pass
+        return "snapshots, windows, symbols, parts and Rust names as expected"
+
+    results.run("host: instruction profiles add up by function", check)
+
+
 def run(results: Results) -> None:
     cargo_tests(results)
     broken_patch_is_one_line(results)
@@ -233,4 +276,5 @@ def run(results: Results) -> None:
     wrong_rustc_is_one_line(results)
     console_patterns(results)
     bench_reports(results)
+    insn_profiles(results)
     bench_verdicts(results)
