@@ -147,8 +147,8 @@ def report(data: dict[str, Any]) -> str:
         lines.append(f"| {label} | {mb:.0f} [{min(tb, default=0):.0f}–{max(tb, default=0):.0f}]"
                      f" | {mc:.0f} [{min(tc, default=0):.0f}–{max(tc, default=0):.0f}]"
                      f" | {mc - mb:+.0f} |")
-    lines += ["", ("Per request without the work that comes with time (a least-squares fit over the "
-              f"windows, all {data['duration']} s long: instructions = a × requests + b, one "
+    lines += ["", ("Per request without the work that comes with time (a least-squares fit over "
+              f"the windows, all {data['duration']} s long: instructions = a × requests + b, one "
               "b for both configurations; see `fit_per_request`):"), "",
               f"| part | {base} a | {cand} a | difference | b per window |",
               "|---|---:|---:|---:|---:|"]
