@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import bench_configs as bc
+from harness import neighbours
 from harness.guest_api import Guest
 from harness.load_run import Load, Run, idle_run, measured_run
 from harness.loadgen import preload
@@ -182,6 +183,7 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
     for c in configs:
         if c not in usable:
             log(f"skipping {c.name}: {c.requires} missing (not this kernel flavour)")
+    neighbours.pin(vm)
     # The boot's first closed load (saturation), chosen or not: the open loads are its fractions.
     closed = next(ld for ld in LOADS if ld.closed and ld.name in spec.loads)
     boot["base_rps"] = calibrate(vm, exe, prof, closed, spec.memcached_args)

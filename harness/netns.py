@@ -21,6 +21,7 @@ from harness.errors import VmError
 HOST_IP = "10.213.0.1"
 GUEST_IP = "10.213.0.2"
 TAP = "tap0"
+GUEST_MAC = "52:54:00:12:34:56"  # the guest NIC's address (harness.vm)
 _NS_RE = re.compile(r"kpoll-(\d+)(?:-\d+)?")
 
 # Names handed out by this process and not yet deleted (several guests may start at once).

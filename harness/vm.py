@@ -43,7 +43,6 @@ from harness.env import CACHE, log
 from harness.errors import BootError, CommandError, GuestDied, VmError
 from harness.host_cpu import process_cpu_seconds
 
-GUEST_MAC = "52:54:00:12:34:56"
 READY_MARKER = b"KPOLL-GUEST-READY"
 DEFAULT_CMD_TIMEOUT = 60.0
 QEMU_SOCKET_TIMEOUT = 15.0  # seconds for QEMU to open ttyS1's socket
@@ -220,7 +219,7 @@ class Vm:
             multi = self.vcpus > 1 and not self.icount
             accel_arg, cpu = ("tcg,thread=multi" if multi else "tcg"), "max"
         netdev = f"tap,id=n0,ifname={netns.TAP},script=no,downscript=no"
-        nic = f"virtio-net-pci,netdev=n0,mac={GUEST_MAC}"
+        nic = f"virtio-net-pci,netdev=n0,mac={netns.GUEST_MAC}"
         if self.queues > 1:
             netdev += f",queues={self.queues}"
             nic += f",mq=on,vectors={2 * self.queues + 2}"

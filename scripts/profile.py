@@ -25,6 +25,7 @@ from typing import Any
 
 from harness import bench_configs as bc
 from harness import insn_profile as ip
+from harness import neighbours
 from harness.bench_run import LOADS, log
 from harness.env import CACHE
 from harness.loadgen import (
@@ -202,6 +203,7 @@ def main() -> int:
         plugin = ip.plugin_arg(args.plugin, snaps.prefix)
         with Vm(args.kernel, args.initrd, icount=True, plugin=plugin,
                 log_path=os.path.join(args.out, "console.log")) as vm:
+            neighbours.pin(vm)
             start_memcached(vm)
             try:
                 preload(vm, exe, False)

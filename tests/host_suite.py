@@ -264,7 +264,18 @@ def insn_profiles(results: Results) -> None:
             raise AssertionError("zeroed kallsyms accepted")
         except ValueError:
             pass
-        return "snapshots, windows, symbols, parts and Rust names as expected"
+        import glob
+        import json
+
+        from scripts.profile import report
+        committed = sorted(glob.glob(os.path.join(ROOT, "docs", "results", "*", "profile.json")))
+        for path in committed:
+            with open(path) as f:
+                text = report(json.load(f))
+            with open(os.path.join(os.path.dirname(path), "report.md")) as f:
+                assert text == f.read(), f"{path}: report.md is stale"
+        return (f"snapshots, windows, symbols, parts and Rust names as expected; "
+                f"{len(committed)} committed profiles re-rendered")
 
     results.run("host: instruction profiles add up by function", check)
 
