@@ -4,8 +4,8 @@ The plugin counts every guest instruction by translation block; a SIGUSR2 to QEM
 snapshot of the cumulative counts. The difference of two snapshots is the guest's work between
 them, split by block address, which `Symbols` maps to functions (the guest kernel's
 /proc/kallsyms: kernel and module text) or to "user" (every user-space address). Counted, not
-sampled: the same guest work gives the same numbers whatever the host does, so a function's
-instructions per request can be compared between configurations to the instruction.
+sampled, as icount counts them: the same guest work gives the same numbers whatever the host
+does, so a function's instructions per request can be compared between configurations exactly.
 """
 from __future__ import annotations
 
@@ -38,20 +38,26 @@ class Counts:
 
 
 def parse_snapshot(text: str) -> Counts:
-    """A snapshot file's counts (blocks translated more than once are added up)."""
+    """A snapshot file's counts (blocks translated more than once are added up). Raises if the
+    plugin's block table overflowed: blocks translated after that are not counted."""
     insns: Counter[int] = Counter()
     runs: Counter[int] = Counter()
     for line in text.splitlines():
+        if line.startswith("# dropped "):
+            if int(line.split()[2]):
+                raise RuntimeError(f"insn_profile's block table overflowed: {line}")
+            continue
         if not line or line.startswith("#"):
             continue
-        addr, size, ran = (int(v, 16) if i == 0 else int(v) for i, v in enumerate(line.split()))
-        insns[addr] += size * ran
-        runs[addr] += ran
+        addr, executed, entered = line.split()
+        insns[int(addr, 16)] += int(executed)
+        runs[int(addr, 16)] += int(entered)
     return Counts(insns, runs)
 
 
 class Snapshots:
-    """Takes numbered snapshots of a running QEMU that loaded the plugin with `prefix`."""
+    """Takes numbered snapshots of a running QEMU that loaded the plugin with `prefix`: `take`
+    returns once the snapshot is written (the guest keeps running while it is parsed)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -68,9 +74,9 @@ class Snapshots:
             time.sleep(0.02)
         self.taken += 1
         with open(path) as f:
-            counts = parse_snapshot(f.read())
+            text = f.read()
         os.unlink(path)
-        return counts
+        return parse_snapshot(text)
 
 
 def _difference(before: Counter[int], after: Counter[int]) -> Counter[int]:
@@ -135,8 +141,9 @@ _V0_NOISE = re.compile(r"Cs[0-9A-Za-z]+_|(?<=[MXY])s[0-9A-Za-z]*_|B[0-9A-Za-z]*_
 _V0_IDENT = re.compile(r"(\d+)_?")
 
 
-def readable(function: str) -> str:
-    """`name [module]` with a Rust v0 name shortened to its last three path identifiers."""
+def readable(function: str, depth: int = 3) -> str:
+    """`name [module]` with a Rust v0 name shortened to its last `depth` path identifiers (a
+    display name: two functions can share one, see `labels`)."""
     name, _, module = function.partition(" ")
     if not name.startswith("_R"):
         return function
@@ -155,8 +162,16 @@ def readable(function: str) -> str:
             i = start + n
         else:
             i = m.end()
-    short = "::".join(idents[-3:]) if idents else name
+    short = "::".join(idents[-depth:]) if idents else name
     return f"{short} {module}".strip()
+
+
+def labels(functions: list[str]) -> dict[str, str]:
+    """Display names for `functions`: `readable`, with every path identifier where two would
+    read the same (trait impls of different types: the impl's own type is named earlier)."""
+    short = {f: readable(f) for f in functions}
+    seen = Counter(short.values())
+    return {f: readable(f, 99) if seen[r] > 1 else r for f, r in short.items()}
 
 
 def module_of(function: str) -> str:

@@ -3,11 +3,13 @@
 
 Boots the guest once under `-icount` with the insn_profile TCG plugin (tools/insn-profile),
 starts memcached, and runs adjacent windows of one load, the configurations alternating (AB, BA,
-...) as in the benchmark's paired windows. Around each window's measured part the plugin writes
-a snapshot of every guest instruction executed, by address; the difference, mapped to the guest's
-functions through its /proc/kallsyms (read in each window, as a module's addresses can change at
-each load), is that window's work. Divided by memcached's request count, the table says which
-functions cost a configuration more instructions per request than the base, and by how much.
+...) as in the benchmark's paired windows. Before each window's load starts and after it ends the
+plugin writes a snapshot of every guest instruction executed, by address; the difference, mapped
+to the guest's functions through its /proc/kallsyms (read in each window, as a module's addresses
+can change at each load), is that window's work. Divided by memcached's request count, the table
+says which functions cost a configuration more instructions per request than the base, and by
+how much. The hooks' rows are exact; the totals also hold work that comes with time rather than
+requests (timer ticks, memcached's background threads), so they move with each window's rate.
 
 Usually started by scripts/profile.sh, which builds the kernel, the guest and the plugin.
 """
@@ -39,7 +41,9 @@ from harness.memcached import memcached_ops, start_memcached, stop_memcached
 from harness.vm import Vm
 
 TOP = 40  # functions listed in the report
-KEPT = 400  # functions kept per window in profile.json (the parts are whole sums)
+# A window keeps the functions with at least this many instructions per request in profile.json
+# (the parts are whole sums); one that is missing from a window counts as 0 there, off by less.
+KEPT_PER_REQUEST = 0.01
 PARTS = {"all": "all", "kernel": "kernel", "modules (kpoll.ko)": "modules",
          "user space": "user"}
 
@@ -62,58 +66,28 @@ def profile_window(vm: Vm, snaps: ip.Snapshots, exe: str, load_args: list[str],
                    duration: float, warmup: float
                    ) -> tuple[int, Counter[str], Counter[str], dict[str, Any]]:
     """One window of the load: its requests, its instructions and calls by function, the load
-    generator's summary."""
+    generator's summary. No load crosses the window's edges: the first snapshot and request
+    count are taken before the load generator starts, the last ones after it has finished, so
+    the window holds the whole run (its warm-up too, whose requests are counted as well) and
+    the two statistics requests that count them."""
     assert vm.proc is not None
     symbols = kallsyms(vm)
+    before = snaps.take(vm.proc.pid)
+    ops0 = memcached_ops(vm)
     proc = start_timed_run(vm, exe, load_args, duration, warmup)
     try:
         time.sleep(warmup)
-        before = snaps.take(vm.proc.pid)
-        ops0 = memcached_ops(vm)
         open_timed_run(proc)
         summary = finish_timed_run(proc, duration + warmup + 120)
-        ops1 = memcached_ops(vm)
-        after = snaps.take(vm.proc.pid)
     finally:
         if proc.poll() is None:
             proc.kill()
+    ops1 = memcached_ops(vm)
+    after = snaps.take(vm.proc.pid)
+    if summary.get("failed") or ops1 <= ops0:
+        raise RuntimeError(f"the load run failed ({ops1 - ops0} requests): {summary}")
     ran = ip.window(before, after)
     return ops1 - ops0, symbols.by_function(ran.insns), symbols.entries(ran.runs), summary
-
-
-def solve(matrix: list[list[float]], rhs: list[float]) -> list[float]:
-    """The solution of a small square linear system (Gaussian elimination, partial pivoting)."""
-    n = len(rhs)
-    a = [row[:] + [rhs[i]] for i, row in enumerate(matrix)]
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(a[r][col]))
-        a[col], a[pivot] = a[pivot], a[col]
-        if a[col][col] == 0:
-            raise ValueError("singular system")
-        for r in range(col + 1, n):
-            f = a[r][col] / a[col][col]
-            a[r] = [x - f * y for x, y in zip(a[r], a[col], strict=True)]
-    out = [0.0] * n
-    for r in reversed(range(n)):
-        out[r] = (a[r][n] - sum(a[r][k] * out[k] for k in range(r + 1, n))) / a[r][r]
-    return out
-
-
-def fit_per_request(windows: list[dict[str, Any]], configs: list[str],
-                    part: str) -> tuple[list[float], float]:
-    """Least squares over all windows (of equal duration): instructions of `part` = a_config x
-    requests + b. `b` is the work that comes with time rather than requests (timers, memcached's
-    background threads), the same for every configuration; `a` is the cost of one request
-    without it. Instructions per request alone charge `b` to the requests, more of it where the
-    rate happened to be lower."""
-    rows = [[float(w["requests"]) if w["config"] == c else 0.0 for c in configs] + [1.0]
-            for w in windows]
-    ys = [float(w["parts"][part]) for w in windows]
-    n = len(configs) + 1
-    normal = [[sum(r[i] * r[j] for r in rows) for j in range(n)] for i in range(n)]
-    rhs = [sum(r[i] * y for r, y in zip(rows, ys, strict=True)) for i in range(n)]
-    coef = solve(normal, rhs)
-    return coef[:-1], coef[-1]
 
 
 def per_request(windows: list[dict[str, Any]], config: str,
@@ -140,7 +114,10 @@ def report(data: dict[str, Any]) -> str:
 
     lines = [f"# Instructions per request by function: {cand} against {base}", "",
              (f"Load `{data['load']}`, {data['pairs']} pairs of {data['duration']} s windows "
-             f"in one memcached, one icount boot; kernel `{data['kernel']}`."), "",
+             f"in one memcached, one icount boot; kernel `{data['kernel']}`. Instructions per "
+             "request: medians over the windows [min–max]. A function's rows are exact; the "
+             "totals also hold work that comes with time rather than requests (timer ticks, "
+             "memcached's background threads), so they move with each window's rate."), "",
              "| part | " + base + " | " + cand + " | difference |", "|---|---:|---:|---:|"]
     for label, part in PARTS.items():
         tb, tc = total(base, part), total(cand, part)
@@ -148,22 +125,15 @@ def report(data: dict[str, Any]) -> str:
         lines.append(f"| {label} | {mb:.0f} [{min(tb, default=0):.0f}–{max(tb, default=0):.0f}]"
                      f" | {mc:.0f} [{min(tc, default=0):.0f}–{max(tc, default=0):.0f}]"
                      f" | {mc - mb:+.0f} |")
-    lines += ["", ("Per request without the work that comes with time (a least-squares fit over "
-              f"the windows, all {data['duration']} s long: instructions = a × requests + b, one "
-              "b for both configurations; see `fit_per_request`):"), "",
-              f"| part | {base} a | {cand} a | difference | b per window |",
-              "|---|---:|---:|---:|---:|"]
-    for label, part in PARTS.items():
-        (fa, fb), bg = fit_per_request(windows, [base, cand], part)
-        lines.append(f"| {label} | {fa:.0f} | {fb:.0f} | {fb - fa:+.0f} | {bg:.3g} |")
     lines += ["", f"Functions by the difference of their medians ({TOP} largest):", "",
               (f"| function | {base} | {cand} | difference | {cand} windows min–max "
               f"| calls/request {base} | {cand} |"),
               "|---|---:|---:|---:|---:|---:|---:|"]
-    diffs = sorted(set(b) | set(c), key=lambda f: -abs(med(c, f) - med(b, f)))
-    for f in diffs[:TOP]:
+    diffs = sorted(set(b) | set(c), key=lambda f: -abs(med(c, f) - med(b, f)))[:TOP]
+    names = ip.labels(diffs)
+    for f in diffs:
         vals = c.get(f, [0.0])
-        lines.append(f"| `{ip.readable(f)}` | {med(b, f):.1f} | {med(c, f):.1f} | "
+        lines.append(f"| `{names[f]}` | {med(b, f):.1f} | {med(c, f):.1f} | "
                      f"{med(c, f) - med(b, f):+.1f} | {min(vals):.1f}–{max(vals):.1f} | "
                      f"{med(bc_, f):.2f} | {med(cc, f):.2f} |")
     return "\n".join(lines) + "\n"
@@ -221,9 +191,10 @@ def main() -> int:
                         data["windows"].append({
                             "config": cfg.name, "pair": pair, "requests": requests,
                             "rate": summary.get("achieved_rps"), "parts": split,
-                            "functions": dict(functions.most_common(KEPT)),
-                            "calls": {f: calls[f] for f, _ in functions.most_common(KEPT)
-                                      if calls.get(f)}})
+                            "functions": {f: n for f, n in functions.most_common()
+                                          if n >= KEPT_PER_REQUEST * requests},
+                            "calls": {f: n for f, n in calls.items()
+                                      if functions.get(f, 0) >= KEPT_PER_REQUEST * requests}})
             finally:
                 stop_memcached(vm)
             problems = vm.console_problems()

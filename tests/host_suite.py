@@ -236,10 +236,16 @@ def insn_profiles(results: Results) -> None:
 
         from harness import insn_profile as ip
         from scripts.profile import parts
-        before = ip.parse_snapshot("# dropped 0\nffffffff81000010 4 10\n400000 3 7\n")
-        after = ip.parse_snapshot("# dropped 0\nffffffff81000010 4 25\nffffffff81000010 2 5\n"
-                                  "400000 3 7\nffffffffa0001008 5 2\nffffffff81000100 1 1\n")
-        assert after.insns[0xFFFFFFFF81000010] == 4 * 25 + 2 * 5, after
+        before = ip.parse_snapshot("# dropped 0\nffffffff81000010 40 10\n400000 21 7\n")
+        after = ip.parse_snapshot("# dropped 0\nffffffff81000010 100 25\nffffffff81000010 10 5\n"
+                                  "400000 21 7\nffffffffa0001008 10 2\nffffffff81000100 1 1\n")
+        assert after.insns[0xFFFFFFFF81000010] == 110, after
+        assert after.runs[0xFFFFFFFF81000010] == 30, after
+        try:
+            ip.parse_snapshot("# dropped 3\n")
+            raise AssertionError("an overflowed block table accepted")
+        except RuntimeError:
+            pass
         ran = ip.window(before, after)
         win = ran.insns
         assert win == Counter({0xFFFFFFFF81000010: 70, 0xFFFFFFFFA0001008: 10,
@@ -259,6 +265,11 @@ def insn_profiles(results: Results) -> None:
         assert split == {"all": 90, "kernel": 71, "modules": 10, "user": 9}, split
         names = sorted(ip.readable(f) for f in funcs)
         assert "state::Kpoll::end_holds [kpoll]" in names, names
+        twins = ["_RNvXs_NtCsa_5kpoll5stateNtB2_5KpollNtNtCsb_4core3fmt7Display3fmt",
+                 "_RNvXs0_NtCsa_5kpoll5tableNtB3_5TableNtNtCsb_4core3fmt7Display3fmt"]
+        shown = ip.labels(twins)
+        assert len(set(shown.values())) == 2 and all("Display::fmt" in v
+                                                     for v in shown.values()), shown
         try:
             ip.Symbols.parse("0000000000000000 T ep_poll\n")
             raise AssertionError("zeroed kallsyms accepted")

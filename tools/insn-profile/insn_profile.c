@@ -8,9 +8,16 @@
  * Usage: qemu-system-x86_64 ... -plugin PATH/insn_profile.so,out=OUT
  * Every SIGUSR2 sent to QEMU writes a snapshot of the cumulative counts to OUT.N (N = 0, 1, ...),
  * first to OUT.N.tmp and then renamed, so a file that exists is complete. A line per translated
- * block that ran: "<start address, hex> <instructions in the block> <times it ran>". A block
- * translated again (after a flush, or with other flags) gets a line of its own; the reader adds
- * them up. Blocks that exit early (a fault inside them) are counted whole: a small overcount.
+ * block that ran: "<start address, hex> <instructions executed in it> <times it was entered>".
+ * A block translated again (after a flush, or with other flags) gets a line of its own; the
+ * reader adds them up.
+ *
+ * Every instruction has its own inline counter increment, so a block left early counts only
+ * what it executed: under -icount an I/O access in the middle of a block (a virtio notify) makes
+ * QEMU re-run it as an uninstrumented block that ends at the access and continue in a new one,
+ * which a per-block count would count twice. Instructions are counted as icount counts them: a
+ * rep-prefixed string instruction once per iteration. The counts are exact with one vCPU thread
+ * (-icount, or -smp 1); with several MTTCG threads the non-atomic increments can lose some.
  *
  * Only the part of QEMU's plugin API (version 1, QEMU 7.2 and later) that this file uses is
  * declared below: QEMU's plugin header is not packaged by Debian.
@@ -44,6 +51,10 @@ void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id,
 					   qemu_plugin_vcpu_tb_trans_cb_t cb);
 void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb, enum qemu_plugin_op op,
 					      void *ptr, uint64_t imm);
+struct qemu_plugin_insn;
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
+void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn,
+						enum qemu_plugin_op op, void *ptr, uint64_t imm);
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
 void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb,
@@ -54,11 +65,12 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
 							       char **argv);
 /* ---- end of the API ---- */
 
-/* One translated block: written once when it is translated, then only its count changes. */
+/* One translated block: its address is written once when it is translated; the counters are
+ * incremented by the translated code itself (inline, not atomic). */
 struct block {
 	uint64_t vaddr;
-	uint64_t insns;
-	uint64_t runs; /* incremented by the translated code itself (inline, not atomic) */
+	uint64_t executed; /* instructions executed in this block */
+	uint64_t runs;	   /* times the block was entered */
 };
 
 /* Blocks live in one reserved mapping that never moves, so a snapshot can read it while the
@@ -80,8 +92,11 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		return;
 	}
 	blocks[i].vaddr = qemu_plugin_tb_vaddr(tb);
-	blocks[i].insns = qemu_plugin_tb_n_insns(tb);
 	qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &blocks[i].runs, 1);
+	for (size_t k = 0, n = qemu_plugin_tb_n_insns(tb); k < n; k++)
+		qemu_plugin_register_vcpu_insn_exec_inline(qemu_plugin_tb_get_insn(tb, k),
+							   QEMU_PLUGIN_INLINE_ADD_U64,
+							   &blocks[i].executed, 1);
 }
 
 static void write_snapshot(void)
@@ -101,19 +116,22 @@ static void write_snapshot(void)
 	}
 	fprintf(f, "# dropped %lu\n", atomic_load(&dropped));
 	for (unsigned long i = 0; i < n; i++) {
-		/* x86 stores become visible in order: a block that ran has its address written. */
-		uint64_t runs = __atomic_load_n(&blocks[i].runs, __ATOMIC_RELAXED);
+		/* A block that ran has its address written: the translating thread stored it
+		 * before the block could run (acquire pairs with that program order on x86). */
+		uint64_t runs = __atomic_load_n(&blocks[i].runs, __ATOMIC_ACQUIRE);
+		uint64_t executed = __atomic_load_n(&blocks[i].executed, __ATOMIC_RELAXED);
 
-		if (runs)
+		if (runs || executed)
 			fprintf(f, "%llx %llu %llu\n", (unsigned long long)blocks[i].vaddr,
-				(unsigned long long)blocks[i].insns, (unsigned long long)runs);
+				(unsigned long long)executed, (unsigned long long)runs);
 	}
 	if (fclose(f) || rename(tmp, path))
 		fprintf(stderr, "insn_profile: writing %s failed: %s\n", path, strerror(errno));
 }
 
-/* SIGUSR2 is blocked in every QEMU thread (they inherit the mask of the thread that loads the
- * plugin, before the vCPU threads exist) and taken here, outside signal context. */
+/* SIGUSR2 is taken here, outside signal context, with sigwait(). It must reach no other thread:
+ * the main thread, which loads the plugin, blocks it below, and QEMU starts its own threads
+ * (vCPUs, RCU, workers) through qemu_thread_create(), which blocks every signal in them. */
 static void *snapshot_thread(void *arg)
 {
 	sigset_t *set = arg;
