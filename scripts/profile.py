@@ -129,7 +129,8 @@ def report(data: dict[str, Any]) -> str:
               (f"| function | {base} | {cand} | difference | {cand} windows min–max "
               f"| calls/request {base} | {cand} |"),
               "|---|---:|---:|---:|---:|---:|---:|"]
-    diffs = sorted(set(b) | set(c), key=lambda f: -abs(med(c, f) - med(b, f)))[:TOP]
+    # Ties by name: the order (and the cut at TOP) must not depend on set iteration order.
+    diffs = sorted(set(b) | set(c), key=lambda f: (-abs(med(c, f) - med(b, f)), f))[:TOP]
     names = ip.labels(diffs)
     for f in diffs:
         vals = c.get(f, [0.0])
@@ -151,12 +152,15 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--warmup", type=float, default=0.5)
     ap.add_argument("--out", default=os.path.join(CACHE, "profile"))
-    ap.add_argument("--report-only", action="store_true", help="re-render OUT/report.md")
+    ap.add_argument("--report-only", action="store_true",
+                    help="re-render OUT/report.md from OUT/profile.json; no run")
     args = ap.parse_args()
     json_path = os.path.join(args.out, "profile.json")
     if args.report_only:
         with open(json_path) as f:
             text = report(json.load(f))
+        with open(os.path.join(args.out, "report.md"), "w") as f:
+            f.write(text)
         print(text)
         return 0
     configs = [bc.by_name(n) for n in args.configs.split(",")]
