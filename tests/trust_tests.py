@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable
 
 from harness.kpoll_status import HELD, kpoll_report
 from harness.loadgen import build_loadgen, run_json
@@ -107,7 +106,37 @@ def wait_log(vm: Vm, log: str, word: str, timeout: float = 30, interval: float =
         raise AssertionError(f"{exc}; {log}: {vm.run(f'cat {log}')[1][-500:]!r}") from None
 
 
-def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None) -> str:
+# Times the ownership scenario is set up again when the queue was not held at go (see
+# `holder_leaves`).
+HOLD_ATTEMPTS = 3
+
+
+class HoldLostBeforeGo(Exception):
+    """The queue was not held when the holder was told to go: the way out under test never ran
+    with the queue held."""
+
+
+def holder_leaves(vm: Vm, then: str, between: str = "") -> str:
+    """`holder_leaves_once`, set up again (at most `HOLD_ATTEMPTS` times) when the queue was not
+    held at go (the holder prints `GO released`): that is the precondition failing, not the way
+    out under test, and every assertion about the way out stays as it is. The holder stays busy
+    in epoll_wait() until go, so this should not happen; before it did (it waited in
+    nanosleep()), the test's steps between HELD and go took 1.2-2.5 s on a slow debug guest,
+    longer than the 1 s watchdog, and the watchdog fire failed the test (CI, 1 run in 3)."""
+    lost: list[str] = []
+    while True:
+        try:
+            result = holder_leaves_once(vm, then, between)
+        except HoldLostBeforeGo as e:
+            lost.append(str(e))
+            if len(lost) >= HOLD_ATTEMPTS:
+                raise AssertionError(f"the queue was not held at go in {len(lost)} attempts: "
+                                     f"{lost}") from None
+            continue
+        return result + (f"; set up again after {lost}" if lost else "")
+
+
+def holder_leaves_once(vm: Vm, then: str, between: str = "") -> str:
     """Consumer (echo server, opted in, never holding: one request at a time) and holder
     (kpoll-holder) share the single RX queue. The holder takes the hold, `between` runs, the
     holder leaves epoll_wait() as `then` says; the consumer's round trips must then be answered
@@ -129,15 +158,14 @@ def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None
         wait_log(vm, log, "READY")
         fires0 = total(vm, "watchdog_fires")
         stream = vm.host_popen(["python3", "-c", STREAM, GUEST, str(HOLDER_PORT)])
-        wait_log(vm, log, "HELD", 60)
+        wait_log(vm, log, "HELD", 60, 0.02)
         # The consumer is pinged every millisecond from now on, across the holder's way out of
         # epoll_wait() and after it: a hold it leaves behind shows as a round trip of the order
         # of the watchdog.
         pings = vm.host_popen(["python3", "-c", PING_P99, GUEST, str(CONSUMER_PORT), "2"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if between is not None:
-            between(vm)
-        vm.check("touch /tmp/go")
+        # One guest command: the steps between HELD and go must stay well inside the watchdog.
+        vm.check(f"{between} && touch /tmp/go" if between else "touch /tmp/go")
         done = {"empty": "EMPTY", "empty-blocking": "EMPTY", "close-spin": "CLOSED",
                 "sleep": "SLEEPING"}[then]
         wait_log(vm, log, done, 30, 0.02)
@@ -157,6 +185,15 @@ def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None
         stop_echo(vm)
         rmmod(vm)
     assert "error" not in holder_log, holder_log
+    go = re.search(r"^GO (held|released) watchdog_fires=(\d+)$", holder_log, re.M)
+    assert go, holder_log
+    if go[1] == "released":
+        raise HoldLostBeforeGo(go[0])
+    # Fires from go on are the way out's; earlier ones happened while the holder was still busy
+    # in epoll_wait() (an adaptive deadline shorter than a stall of the guest, around the knob
+    # write), which is not what this test is about: reported, not judged.
+    fires_before_go = int(go[2]) - fires0
+    fires -= fires_before_go
     assert float(worst_ms) < FAR_BELOW_WATCHDOG_MS, (
         f"consumer waited {worst_ms} ms while the holder left epoll_wait ({then}) "
         f"(watchdog {LONG_WATCHDOG_US // 1000} ms)")
@@ -168,7 +205,8 @@ def holder_leaves(vm: Vm, then: str, between: Callable[[Vm], None] | None = None
     assert HELD not in states, f"queue still held after the holder left: {states}; {measured}"
     assert fires == 0, (f"{fires} watchdog fire(s): the hold was not given back by its owner; "
                         f"{measured}")
-    return f"{count} consumer pings, worst {worst_ms} ms; queue {states}"
+    return (f"{count} consumer pings, worst {worst_ms} ms; queue {states}; watchdog fires "
+            f"before go {fires_before_go}")
 
 
 def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm: Vm) -> str:
@@ -180,10 +218,9 @@ def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm: Vm) -> str:
 def test_holder_empty_return_after_a_knob_write_gives_the_queue_back(vm: Vm) -> str:
     """Finding 6: as above, with a write of net.kpoll.ports (same value: a new configuration
     epoch) between taking the hold and going to sleep in epoll_wait()."""
-    def rewrite_ports(vm: Vm) -> None:
-        rc, out = set_knob(vm, "ports", f"{HOLDER_PORT} {CONSUMER_PORT}")
-        assert rc == 0, out
-    return holder_leaves(vm, "empty-blocking", rewrite_ports)
+    # `vm.check` fails if the write does (same command as tests.guest.set_knob).
+    return holder_leaves(vm, "empty-blocking",
+                         f"echo -n '{HOLDER_PORT} {CONSUMER_PORT}' > /proc/sys/net/kpoll/ports")
 
 
 def test_holder_asleep_outside_epoll_does_not_starve_the_queue(vm: Vm) -> str:

@@ -6,9 +6,11 @@
 //! watches it with one epoll instance together with an eventfd that is always readable, so that
 //! every `epoll_wait()` returns events and the application looks busy. It then calls
 //! `epoll_wait()` with a zero timeout over and over, reading whatever the connection brings,
-//! until `/proc/net/kpoll` shows a held queue; it prints `HELD` and sends `H` on the connection
-//! (the peer then stops sending). With `--go-file F` it waits, in `nanosleep()` (outside epoll,
-//! still holding), until file F exists. Then, by `--then`:
+//! until `/proc/net/kpoll` shows a held queue, and prints `HELD`. With `--go-file F` it goes on
+//! that way (busy in `epoll_wait()`, the peer sending, so the hold stays in force however long
+//! the caller takes) until file F exists, and prints `GO held watchdog_fires=N`, or `GO released
+//! ...` if the queue is not held then (N: the total of watchdog fires at that moment). It sends `H` on the connection (the peer then stops sending). Then, by
+//! `--then`:
 //!
 //! - `empty` (default): drains the eventfd, calls zero-timeout `epoll_wait()` until one returns
 //!   0, prints `EMPTY` and blocks in `pause()`;
@@ -45,6 +47,25 @@ fn queue_held() -> bool {
     std::fs::read_to_string("/proc/net/kpoll")
         .map(|text| text.lines().any(|l| l.split(' ').nth(3) == Some("held")))
         .unwrap_or(false)
+}
+
+/// The `watchdog_fires` column of `/proc/net/kpoll`'s `total` line (found by the header's
+/// column names), or -1 if it cannot be read.
+fn total_watchdog_fires() -> i64 {
+    let text = std::fs::read_to_string("/proc/net/kpoll").unwrap_or_default();
+    let column = text
+        .lines()
+        .find(|l| l.starts_with("napi_id "))
+        .and_then(|header| header.split(' ').position(|c| c == "watchdog_fires"));
+    let total = text.lines().find(|l| l.starts_with("total "));
+    match (column, total) {
+        (Some(i), Some(line)) => line
+            .split(' ')
+            .nth(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1),
+        _ => -1,
+    }
 }
 
 fn listen_on(port: u16) -> libc::c_int {
@@ -166,14 +187,18 @@ fn main() {
         wait_once(epfd, conn, &mut conn_open, 0);
     }
     println!("HELD");
+    if let Some(path) = go_file {
+        // Still busy in epoll_wait(), the peer still sending: the hold stays in force however
+        // long the caller takes to say go (its steps can outlast the watchdog on a slow guest).
+        while !std::path::Path::new(&path).exists() {
+            wait_once(epfd, conn, &mut conn_open, 0);
+        }
+        let state = if queue_held() { "held" } else { "released" };
+        println!("GO {state} watchdog_fires={}", total_watchdog_fires());
+    }
     // SAFETY: `b"H"` is valid for one byte.
     unsafe { libc::send(conn, b"H".as_ptr().cast(), 1, libc::MSG_DONTWAIT) };
 
-    if let Some(path) = go_file {
-        while !std::path::Path::new(&path).exists() {
-            sleep(Duration::from_millis(1));
-        }
-    }
     match then.as_str() {
         "close-spin" => {
             // SAFETY: `conn` is open and not used again.
