@@ -128,9 +128,14 @@ def knob(vm: Vm, name: str) -> str:
     return vm.check(f"cat /proc/sys/net/kpoll/{name}").strip()
 
 
+def knob_command(name: str, value: object) -> str:
+    """The guest shell command that writes a knob."""
+    return f"echo -n '{value}' > /proc/sys/net/kpoll/{name}"
+
+
 def set_knob(vm: Vm, name: str, value: object) -> tuple[int, str]:
     """Writes a knob; returns (rc, output) of the write."""
-    return vm.run(f"echo -n '{value}' > /proc/sys/net/kpoll/{name}")
+    return vm.run(knob_command(name, value))
 
 
 # A TCP connect to port 9 of the guest, closed: refused when the guest answers.

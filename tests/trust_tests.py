@@ -23,6 +23,7 @@ from tests.echo import echo_client, start_echo, stop_echo
 from tests.guest import (
     guest_answers,
     insmod,
+    knob_command,
     memcaslap_background,
     rmmod,
     set_knob,
@@ -122,7 +123,7 @@ def holder_leaves(vm: Vm, then: str, between: str = "") -> str:
     out under test, and every assertion about the way out stays as it is. The holder stays busy
     in epoll_wait() until go, so this should not happen; before it did (it waited in
     nanosleep()), the test's steps between HELD and go took 1.2-2.5 s on a slow debug guest,
-    longer than the 1 s watchdog, and the watchdog fire failed the test (CI, 1 run in 3)."""
+    longer than the 1 s watchdog, and the watchdog fire failed the test (CI: 2 tests)."""
     lost: list[str] = []
     while True:
         try:
@@ -218,9 +219,9 @@ def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm: Vm) -> str:
 def test_holder_empty_return_after_a_knob_write_gives_the_queue_back(vm: Vm) -> str:
     """Finding 6: as above, with a write of net.kpoll.ports (same value: a new configuration
     epoch) between taking the hold and going to sleep in epoll_wait()."""
-    # `vm.check` fails if the write does (same command as tests.guest.set_knob).
+    # `vm.check` fails if the write does.
     return holder_leaves(vm, "empty-blocking",
-                         f"echo -n '{HOLDER_PORT} {CONSUMER_PORT}' > /proc/sys/net/kpoll/ports")
+                         knob_command("ports", f"{HOLDER_PORT} {CONSUMER_PORT}"))
 
 
 def test_holder_asleep_outside_epoll_does_not_starve_the_queue(vm: Vm) -> str:
