@@ -242,7 +242,13 @@ def test_queue_whose_last_socket_closed_goes_back_to_irq(vm: Vm) -> str:
 
 HOSTAGE_BATCH_MS = 8
 HOSTAGE_NEAR_WATCHDOG_US = 10_000
-BYSTANDER_P99_MS = 2.0
+# What the hold may add to the bystander's latency. A holder that kept the queue to itself for
+# its batches would make the bystander's pings wait for the batch's end: about half a batch
+# (4 ms) more at the median and most of a batch at the p99. Service polls every millisecond
+# keep both far below that; the bounds sit halfway, wide of the guest's timing noise (the p99s
+# of rounds of the same setting differ by up to 1.5 ms on a 2-core host).
+BYSTANDER_P50_MS = HOSTAGE_BATCH_MS / 4
+BYSTANDER_P99_MS = HOSTAGE_BATCH_MS / 2
 # Rounds of (floor, hold) in the near-watchdog hostage test.
 HOSTAGE_ROUNDS = 3
 HOLDER_LOG = "/tmp/near-holder.log"
@@ -280,11 +286,12 @@ def busy_holder_pings(vm: Vm, so_kpoll: bool, bystander: str) -> tuple[int, floa
 def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm: Vm) -> str:
     """Finding 5: holder A works 8 ms after every batch (watchdog 10 ms), so it comes back to
     epoll_wait() just in time, again and again; app B (not opted in) on the same queue is pinged
-    every millisecond: A's hold adds less than 2 ms to B's p99 (the held queue gets service
-    polls). The floor is B's p99 beside the same busy A without the hold: A's spinning alone
-    slows B on a 2-vCPU guest of a 2-core host, whoever holds what. Floor and hold alternate
-    for a few rounds and the median of what each round's hold adds is judged, so that one burst
-    of host load in one phase decides nothing."""
+    every millisecond: A's hold adds less than a quarter of A's batch to B's p50 and less than
+    half of it to B's p99 (the held queue gets service polls). The floor is B's latency beside
+    the same busy A without the hold: A's spinning alone slows B on a 2-vCPU guest of a 2-core
+    host, whoever holds what. Floor and hold alternate for a few rounds and the median of what
+    each round's hold adds is judged, so that one burst of host load in one phase decides
+    nothing."""
     insmod(vm)
     rounds: list[tuple[tuple[int, float, float, float], tuple[int, float, float, float]]] = []
     holds = fires = polls = stalls = 0
@@ -307,18 +314,23 @@ def test_holder_busy_just_under_the_watchdog_does_not_hold_others_hostage(vm: Vm
     finally:
         stop_echo(vm)
         rmmod(vm)
+    added_p50 = sorted(round(during[1] - floor[1], 2) for floor, during in rounds)
     added = sorted(round(during[2] - floor[2], 2) for floor, during in rounds)
-    shown = "; ".join(f"{during[2]} ms ({during[0]} pings) beside {floor[2]} ms"
-                      for floor, during in rounds)
+    shown = "; ".join(f"p99 {during[2]} ms, p50 {during[1]} ms ({during[0]} pings) beside "
+                      f"{floor[2]} ms, {floor[1]} ms" for floor, during in rounds)
     assert holds > 0, "the holder never held the queue: the test shows nothing"
-    assert added[len(added) // 2] < BYSTANDER_P99_MS, (
-        f"the hold adds a median {added[len(added) // 2]} ms to the bystander's p99 (rounds: "
-        f"{shown}; the holder works {HOSTAGE_BATCH_MS} ms per batch; alone {alone[2]} ms)")
+    for what, adds, bound in (("p50", added_p50, BYSTANDER_P50_MS),
+                              ("p99", added, BYSTANDER_P99_MS)):
+        assert adds[len(adds) // 2] < bound, (
+            f"the hold adds a median {adds[len(adds) // 2]} ms to the bystander's {what}, "
+            f"bound {bound} ms (rounds: {shown}; the holder works {HOSTAGE_BATCH_MS} ms per "
+            f"batch; alone {alone[2]} ms)")
     assert fires * 4 < holds or polls > 0, (
         f"{fires} watchdog fires for {holds} holds: the holder did not come back in time")
-    return (f"bystander p99 with the hold beside without it, per round: {shown}; added "
-            f"{added} ms; alone {alone[2]} ms; holder: {stalls} batches of {HOSTAGE_BATCH_MS} ms, "
-            f"{holds} holds, {fires} watchdog fires, {polls} service polls")
+    return (f"bystander with the hold beside without it, per round: {shown}; added "
+            f"{added} ms at the p99, {added_p50} ms at the p50; alone {alone[2]} ms; holder: "
+            f"{stalls} batches of {HOSTAGE_BATCH_MS} ms, {holds} holds, {fires} watchdog fires, "
+            f"{polls} service polls")
 
 
 # --- IPv6 ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use std::time::Duration;
 pub(crate) const USAGE: &str =
     "usage: kpoll-echo [--port P] [--so-kpoll] [--workers N] [--migrate-ms M] \
                      [--fault stall|reopen-epoll|close-conns|exit [--fault-after N] \
-                     [--fault-every N]] [--stall-ms MS] [--stall-after N]";
+                     [--fault-every N]] [--stall-ms MS] [--stall-until FILE] [--stall-after N]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultKind {
@@ -54,6 +54,8 @@ pub(crate) struct Config {
     pub(crate) migrate: Option<Duration>,
     pub(crate) fault: Option<Fault>,
     pub(crate) stall: Duration,
+    /// A stall ends early once this file exists.
+    pub(crate) stall_until: Option<String>,
 }
 
 pub(crate) fn parse_config(args: &[String]) -> Result<Config, String> {
@@ -102,6 +104,7 @@ pub(crate) fn parse_config(args: &[String]) -> Result<Config, String> {
         migrate,
         fault,
         stall: Duration::from_millis(parse_arg(args, "--stall-ms")?.unwrap_or(100)),
+        stall_until: parse_arg(args, "--stall-until")?,
     })
 }
 
@@ -126,6 +129,14 @@ mod tests {
         assert_eq!(c.migrate, None);
         assert_eq!(c.fault, None);
         assert_eq!(c.stall, Duration::from_millis(100));
+        assert_eq!(c.stall_until, None);
+    }
+
+    #[test]
+    fn stall_until() {
+        let c = cfg("--stall-after 5 --stall-ms 60000 --stall-until /tmp/go").unwrap();
+        assert_eq!(c.stall, Duration::from_millis(60000));
+        assert_eq!(c.stall_until.as_deref(), Some("/tmp/go"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! `kpoll-echo [--port P] [--so-kpoll] [--workers N] [--migrate-ms M]
 //!             [--fault KIND [--fault-after N] [--fault-every N]] [--stall-ms MS]
-//!             [--stall-after N]`
+//!             [--stall-until FILE] [--stall-after N]`
 //!
 //! Accepts TCP connections on port P (default 7777) and echoes every read back (one read per
 //! readiness event; short writes are retried until the whole read is written back). With
@@ -16,8 +16,10 @@
 //! Faults: after N reads of a worker (`--fault-after`, default 0), at the next batch that found
 //! work without sleeping while the streak of such batches is at least 2 (when kpoll holds the
 //! queue), the worker injects fault KIND once, or again every `--fault-every` further reads:
-//! - `stall`: keeps the CPU busy for MS ms (`--stall-ms`, default 100) without any syscall (an
-//!   application that took events and stalled), then serves normally again;
+//! - `stall`: keeps the CPU busy for MS ms (`--stall-ms`, default 100) without any epoll call
+//!   (an application that took events and stalled), then serves normally again; with
+//!   `--stall-until FILE` the stall ends as soon as FILE exists (looked for once a millisecond,
+//!   the only system call of the stall), MS being its upper bound;
 //! - `reopen-epoll`: closes its epoll, creates a new one holding the listener and every open
 //!   connection, and goes on serving;
 //! - `close-conns`: closes every connection (keeps the listener and the epoll);
@@ -30,8 +32,8 @@
 //! - `MIGRATING` once, after the first successful move to another CPU;
 //! - `FAULT-BEGIN <kind> <k>` and `FAULT-END <kind> <k>` around fault number k (counted from 1
 //!   across all workers); `exit` prints only `FAULT-BEGIN`;
-//! - `STALL-BEGIN` right after `FAULT-BEGIN stall <k>` and `STALL-END` right before
-//!   `FAULT-END stall <k>`;
+//! - `STALL-BEGIN` right after `FAULT-BEGIN stall <k>` and `STALL-END released|timeout` right
+//!   before `FAULT-END stall <k>` (`released`: the `--stall-until` file appeared);
 //! - `error <what> <ERRNO>` on a fatal error (exit 1).
 //!
 //! Usage errors exit 2.

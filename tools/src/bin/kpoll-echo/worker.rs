@@ -6,9 +6,10 @@ use crate::output::{fail, say};
 use crate::sys::{epoll_add, epoll_new, write_all};
 use kpoll_tools::last_errno;
 use std::collections::HashSet;
+use std::path::Path;
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Faults injected so far, across all workers.
 static FAULTS: AtomicU64 = AtomicU64::new(0);
@@ -134,6 +135,25 @@ impl Worker {
         unsafe { libc::close(fd) };
     }
 
+    /// Keeps the CPU busy without any epoll call for `--stall-ms`, or until the `--stall-until`
+    /// file exists (looked for once a millisecond): "released" or "timeout".
+    fn stall(&self) -> &'static str {
+        let start = Instant::now();
+        let mut looked = start;
+        while start.elapsed() < self.cfg.stall {
+            if let Some(path) = &self.cfg.stall_until {
+                if looked.elapsed() >= Duration::from_millis(1) {
+                    if Path::new(path).exists() {
+                        return "released";
+                    }
+                    looked = Instant::now();
+                }
+            }
+            std::hint::spin_loop();
+        }
+        "timeout"
+    }
+
     fn inject(&mut self, kind: FaultKind) {
         let k = FAULTS.fetch_add(1, Ordering::Relaxed) + 1;
         let begin = format!("FAULT-BEGIN {} {k}", kind.name());
@@ -145,11 +165,8 @@ impl Worker {
             }
             FaultKind::Stall => {
                 say(&[&begin, "STALL-BEGIN"]);
-                let start = Instant::now();
-                while start.elapsed() < self.cfg.stall {
-                    std::hint::spin_loop();
-                }
-                say(&["STALL-END", &end]);
+                let how = self.stall();
+                say(&[&format!("STALL-END {how}"), &end]);
             }
             FaultKind::ReopenEpoll => {
                 say(&[&begin]);
