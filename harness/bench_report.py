@@ -40,6 +40,10 @@ FIXED_LOADS = ("open10", "open30", "depth4")
 VERDICT_WORDS = {"better": "better", "worse": "**worse**", "tie": "tie", None: "–"}
 
 
+def fmt_percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.1f} %"
+
+
 def rate(r: dict[str, Any]) -> float | None:
     return None if r.get("failed") else r.get("rate")
 
@@ -63,6 +67,15 @@ def irqs(r: dict[str, Any]) -> float | None:
 def tx_irqs(r: dict[str, Any]) -> float | None:
     """None for result sets made before the bench counted TX IRQs."""
     return r["tx_irqs"] / r["requests"] if r.get("requests") and "tx_irqs" in r else None
+
+
+def edge_share(r: dict[str, Any]) -> float | None:
+    """How far the request count can be off: half the requests served while the opening's busy
+    time was read (harness.load_run.read_window_edge), as a share of the run's requests. None
+    for result sets made before the count was read with the busy time."""
+    if not r.get("requests") or "edge_requests" not in r:
+        return None
+    return float(r["edge_requests"]) / 2 / float(r["requests"])
 
 
 def busy_us(r: dict[str, Any]) -> float | None:
@@ -448,21 +461,26 @@ class Report:
             self.add(f"### {LOAD_TITLES[load]}", "")
             rows = []
             for c in self.cpu["configs"]:
-                s = spread(self.cpu, c, load, cost)
-                rel = s.relative
                 rows.append([c, self.cell(self.cpu, c, load, cost, "{:.0f}", False),
-                             "–" if rel is None else f"{rel * 100:.1f} %",
+                             fmt_percent(spread(self.cpu, c, load, cost).relative),
                              self.cell(self.cpu, c, load, irqs, "{:.3f}", False),
                              fmt_range(spread(self.cpu, c, load, tx_irqs), "{:.3f}"),
-                             fmt_range(spread(self.cpu, c, load, guest_rate), "{:.0f}")])
+                             fmt_range(spread(self.cpu, c, load, guest_rate), "{:.0f}"),
+                             fmt_percent(spread(self.cpu, c, load, edge_share).median)])
             self.table(["config", "instructions/request", "spread", "RX IRQs/request",
-                        "TX IRQs/request", "requests per guest second"], rows)
+                        "TX IRQs/request", "requests per guest second", "count ± at the edge"],
+                       rows)
         self.add("The last column is the offered load as the guest saw it. The load generator "
                  "keeps host time; the guest clock falls behind the host's by however long the "
                  "host took to emulate the busy stretches, so when the host runs slower the "
                  "same host-timed load arrives faster in guest time, batches more and costs "
                  "fewer instructions per request. Where that column varies, so does the cost: "
-                 "that spread is the host's, not kpoll's.", "")
+                 "that spread is the host's, not kpoll's. The last column is how far the "
+                 "request count can be off (median): memcached's count is read just before and "
+                 "just after the window's opening busy-time read and averaged, and half the "
+                 "requests served in between may belong outside the window (– : a result set "
+                 "from before, whose count was read before the busy time and ran 2-6 % high).",
+                 "")
         self.add("### idle (no load): guest busy share", "")
         self.table(["config", "busy share"],
                    [[c, self.cell(self.cpu, c, "idle", idle_share, "{:.5f}", False)]

@@ -69,11 +69,13 @@ def memcache_request(vm: Guest, payload: bytes, expect_end: bytes = b"END\r\n",
     return bytes.fromhex(proc.stdout.strip())
 
 
-def memcached_stats(vm: Guest, connect_timeout: float = 10,
-                    timeout: float = 30) -> dict[str, int]:
-    """memcached's own `stats` counters as {name: int} (non-numeric ones skipped)."""
-    reply = memcache_request(vm, b"stats\r\n", connect_timeout=connect_timeout,
-                             timeout=timeout).decode()
+# The same `stats` request from inside the guest (busybox nc), for a guest command that must
+# read memcached's counters at the same instant as others (harness.load_run).
+GUEST_STATS_COMMAND = f"printf 'stats\\r\\nquit\\r\\n' | nc {GUEST_IP} {MEMCACHED_PORT}"
+
+
+def parse_stats(reply: str) -> dict[str, int]:
+    """A `stats` reply as {name: int} (non-numeric ones skipped)."""
     stats = {}
     for line in reply.splitlines():
         parts = line.split()
@@ -82,7 +84,18 @@ def memcached_stats(vm: Guest, connect_timeout: float = 10,
     return stats
 
 
-def memcached_ops(vm: Guest) -> int:
+def requests_served(stats: dict[str, int]) -> int:
     """cmd_get + cmd_set: the requests memcached has served (a load run's count)."""
-    stats = memcached_stats(vm, connect_timeout=20, timeout=60)
     return stats["cmd_get"] + stats["cmd_set"]
+
+
+def memcached_stats(vm: Guest, connect_timeout: float = 10,
+                    timeout: float = 30) -> dict[str, int]:
+    """memcached's own `stats` counters, asked from the host namespace."""
+    return parse_stats(memcache_request(vm, b"stats\r\n", connect_timeout=connect_timeout,
+                                        timeout=timeout).decode())
+
+
+def memcached_ops(vm: Guest) -> int:
+    """The requests memcached has served, asked from the host namespace."""
+    return requests_served(memcached_stats(vm, connect_timeout=20, timeout=60))
