@@ -147,6 +147,38 @@ def bench_reports(results: Results) -> None:
                 check)
 
 
+def window_edge(results: Results) -> None:
+    """A measured window's edge reads memcached's count inside the busy-time command, before and
+    after the busy time, and averages them (a fake guest answers the one command)."""
+
+    def check() -> str:
+        from harness.guest_metrics import BUSY_COMMAND, SEPARATOR
+        from harness.load_run import WindowEdge, read_window_edge
+        from harness.memcached import GUEST_STATS_COMMAND
+
+        busy = ("@cpu 0\nnow at 9000 nsecs\n  .idle_sleeptime : 2500 nsecs\n"
+                "  .iowait_sleeptime: 500 nsecs\n")
+        stats = "STAT pid 7\r\nSTAT cmd_get {}\r\nSTAT cmd_set {}\r\nSTAT version 1.6\r\nEND\r\n"
+
+        class OneCommand:
+            script = ""
+
+            def check(self, script: str, timeout: float | None = None) -> str:
+                self.script = script
+                return SEPARATOR.join([stats.format(100, 10), busy, stats.format(140, 14)])
+
+        guest = OneCommand()
+        edge = read_window_edge(guest)  # type: ignore[arg-type]
+        assert edge == WindowEdge(clock_ns=9000, busy_ns=6000, requests=132, spread=44), edge
+        before, rest = guest.script.split(BUSY_COMMAND)
+        assert before.startswith(GUEST_STATS_COMMAND) and rest.endswith(GUEST_STATS_COMMAND), (
+            guest.script)
+        return f"{edge}"
+
+    results.run("host: a window edge averages memcached's count around the busy-time read",
+                check)
+
+
 def bench_verdicts(results: Results) -> None:
     """The bench's verdict (harness.stats): the exact rank-sum p agrees with counting every
     split of the pooled values, ties included, and with 5 repetitions each the verdict is the
@@ -298,5 +330,6 @@ def run(results: Results) -> None:
     wrong_rustc_is_one_line(results)
     console_patterns(results)
     bench_reports(results)
+    window_edge(results)
     insn_profiles(results)
     bench_verdicts(results)
