@@ -479,7 +479,10 @@ class Report:
                  "request count can be off (median): memcached's count is read just before and "
                  "just after the window's opening busy-time read and averaged, and half the "
                  "requests served in between may belong outside the window (– : a result set "
-                 "from before, whose count was read before the busy time and ran 2-6 % high).",
+                 "from before, whose count was read before the busy time and ran 2-6 % high). "
+                 "The edge reads' own instructions inside the window (about 15 million) are "
+                 "taken out of every cell (harness/load_run.py), except in result sets from "
+                 "before that column.",
                  "")
         self.add("### idle (no load): guest busy share", "")
         self.table(["config", "busy share"],

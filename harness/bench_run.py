@@ -13,7 +13,7 @@ from typing import Any
 from harness import bench_configs as bc
 from harness import neighbours
 from harness.guest_api import Guest
-from harness.load_run import Load, Run, idle_run, measured_run
+from harness.load_run import Load, Run, edge_busy_ns, idle_run, measured_run
 from harness.loadgen import preload
 from harness.memcached import memcached_command, start_memcached, stop_memcached
 
@@ -136,17 +136,19 @@ def measure_config(vm: Guest, exe: str, cfg: bc.Config, prof: Profile, base_rps:
     runs: dict[str, Any] = {}
     start_memcached(vm, args=memcached_args, env=cfg.memcached_env)
     try:
+        edge_ns = edge_busy_ns(vm)
         for etc in (False, True):
             group = [ld for ld in loads if ld.etc == etc]
             if not group:
                 continue
             preload(vm, exe, etc)
             for load in group:
-                run = measured_run(vm, exe, load, base_rps, prof.duration, prof.warmup)
+                run = measured_run(vm, exe, load, base_rps, prof.duration, prof.warmup,
+                                   edge_ns)
                 runs[load.name] = dataclasses.asdict(run)
                 log(f"    {load.name:11s} {short(run)}")
             if not etc:
-                idle = idle_run(vm, prof.idle)
+                idle = idle_run(vm, prof.idle, edge_ns)
                 runs["idle"] = dataclasses.asdict(idle)
                 log(f"    idle        {idle.busy_ns / idle.elapsed_ns:.4f} busy share")
     finally:
@@ -159,7 +161,7 @@ def calibrate(vm: Guest, exe: str, prof: Profile, load: Load, memcached_args: st
     start_memcached(vm, args=memcached_args)
     try:
         preload(vm, exe, False)
-        run = measured_run(vm, exe, load, 0, prof.duration, prof.warmup)
+        run = measured_run(vm, exe, load, 0, prof.duration, prof.warmup, edge_busy_ns(vm))
     finally:
         stop_memcached(vm)
     if run.failed or not run.rate:
@@ -231,7 +233,8 @@ def run_pairs(vm: Guest, exe: str, prof: Profile, spec: BootSpec) -> dict[str, A
             for cfg in configs if pair % 2 == 0 else configs[::-1]:
                 bc.set_up(vm, cfg)
                 try:
-                    run = measured_run(vm, exe, load, 0, prof.duration, prof.warmup)
+                    run = measured_run(vm, exe, load, 0, prof.duration, prof.warmup,
+                                       edge_busy_ns(vm))
                 finally:
                     bc.tear_down(vm, cfg)
                 windows.append({"config": cfg.name, "pair": pair, "run": dataclasses.asdict(run)})

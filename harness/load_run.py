@@ -16,15 +16,25 @@ busy time, once just before it and once just after, and averaged (read_window_ed
 read from the host before the busy-time command: the requests the still warming-up load got
 served while that command ran (1.5-6 % of a window's requests in the committed result sets,
 from memcached's count against the load generator's) were counted without their busy time.
+
+The edge reads are themselves guest work, and part of it falls inside the window: what the
+opening command does after its busy-time read and what the closing one does before its own
+(agent, shell, fork and exec of grep, taskset and nc, /proc/timer_list). That is about 15
+million instructions per window (11 for the busy-time read alone), the same at 1 s as at 3 s:
+without load a window holds almost nothing else. At 1000 requests per window that was 15 000
+instructions per request, a third of the open loops' cost. edge_busy_ns() measures it with
+memcached running and idle (back-to-back edge reads, nothing between them); measured_run()
+subtracts it from the window's busy time and records it (Run.edge_busy_ns).
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
 from harness import procfs
 from harness.guest_api import Guest
-from harness.guest_metrics import BUSY_COMMAND, SEPARATOR, read_busy, read_counters
+from harness.guest_metrics import BUSY_COMMAND, SEPARATOR, read_counters
 from harness.host_cpu import process_cpu_seconds, reaped_children_cpu_seconds
 from harness.loadgen import finish_timed_run, open_timed_run, start_timed_run
 from harness.memcached import GUEST_STATS_COMMAND, parse_stats, requests_served
@@ -84,6 +94,9 @@ class Run:
     tx_irqs: int = 0
     # Requests served while the opening's busy time was read: the request count's uncertainty.
     edge_requests: int = 0
+    # The edge reads' own busy time inside the window (edge_busy_ns()), already taken out of
+    # busy_ns. 0: not measured (result sets from before; busy_ns then includes it).
+    edge_busy_ns: int = 0
 
     @property
     def busy_per_req(self) -> float | None:
@@ -122,10 +135,24 @@ def read_window_edge(vm: Guest) -> WindowEdge:
     return WindowEdge(clock_ns, busy_ns, (before + after) // 2, after - before)
 
 
+# Back-to-back edge pairs per edge_busy_ns(): their busy times agree to a few per cent.
+EDGE_PAIRS = 5
+
+
+def edge_busy_ns(vm: Guest, pairs: int = EDGE_PAIRS) -> int:
+    """The busy time a window holds of its own edge reads: the median over `pairs` pairs of
+    read_window_edge() with nothing between them. memcached must be running, without load."""
+    spans = []
+    for _ in range(pairs):
+        first = read_window_edge(vm)
+        spans.append(read_window_edge(vm).busy_ns - first.busy_ns)
+    return int(statistics.median(spans))
+
+
 def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: float,
-                 warmup: float) -> Run:
+                 warmup: float, edge_ns: int) -> Run:
     """One load run with the guest's counters around its measured part (see the module
-    documentation)."""
+    documentation); `edge_ns` is edge_busy_ns() of this guest and configuration."""
     proc = start_timed_run(vm, exe, load.argv(base_rps), duration, warmup)
     time.sleep(warmup)
     before = read_counters(vm)
@@ -144,24 +171,26 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
     errors = lg.get("errors") or {}
     return Run(
         load=load.name, requests=end.requests - start.requests,
-        busy_ns=end.busy_ns - start.busy_ns, elapsed_ns=end.clock_ns - start.clock_ns,
+        busy_ns=end.busy_ns - start.busy_ns - edge_ns, elapsed_ns=end.clock_ns - start.clock_ns,
         rx_irqs=after.rx_irqs - before.rx_irqs, net_rx=after.net_rx - before.net_rx,
         rate=lg.get("achieved_rps"), p50_us=lat.get("p50"), p99_us=lat.get("p99"),
         p999_us=lat.get("p99_9"), errors=int(errors.get("total", 0) if errors else 0),
         misses=int(lg.get("misses") or 0), failed=bool(lg.get("failed")),
         kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
         wall_s=wall1 - wall0, qemu_cpu_s=qemu1 - qemu0, loadgen_cpu_s=loadgen1 - loadgen0,
-        tx_irqs=after.tx_irqs - before.tx_irqs, edge_requests=start.spread)
+        tx_irqs=after.tx_irqs - before.tx_irqs, edge_requests=start.spread, edge_busy_ns=edge_ns)
 
 
-def idle_run(vm: Guest, seconds: float) -> Run:
-    """Guest busy time over `seconds` without load."""
+def idle_run(vm: Guest, seconds: float, edge_ns: int) -> Run:
+    """Guest busy time over `seconds` without load, between the same edge reads as a load
+    run's (their own busy time `edge_ns` taken out; the `sleep` command's stays in)."""
     before = read_counters(vm)
-    t0, busy0 = read_busy(vm)
+    start = read_window_edge(vm)
     vm.check(f"sleep {seconds}")
-    t1, busy1 = read_busy(vm)
+    end = read_window_edge(vm)
     after = read_counters(vm)
-    return Run(load="idle", requests=0, busy_ns=busy1 - busy0, elapsed_ns=t1 - t0,
+    return Run(load="idle", requests=0, busy_ns=end.busy_ns - start.busy_ns - edge_ns,
+               elapsed_ns=end.clock_ns - start.clock_ns, edge_busy_ns=edge_ns,
                rx_irqs=after.rx_irqs - before.rx_irqs, net_rx=after.net_rx - before.net_rx,
                rate=None, p50_us=None, p99_us=None, p999_us=None, errors=0, misses=0,
                failed=False, kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},

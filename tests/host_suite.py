@@ -149,33 +149,46 @@ def bench_reports(results: Results) -> None:
 
 def window_edge(results: Results) -> None:
     """A measured window's edge reads memcached's count inside the busy-time command, before and
-    after the busy time, and averages them (a fake guest answers the one command)."""
+    after the busy time, and averages them (a fake guest answers the one command); the edge
+    reads' own busy time is the median of back-to-back pairs."""
 
     def check() -> str:
         from harness.guest_metrics import BUSY_COMMAND, SEPARATOR
-        from harness.load_run import WindowEdge, read_window_edge
+        from harness.load_run import WindowEdge, edge_busy_ns, read_window_edge
         from harness.memcached import GUEST_STATS_COMMAND
 
-        busy = ("@cpu 0\nnow at 9000 nsecs\n  .idle_sleeptime : 2500 nsecs\n"
+        busy = ("@cpu 0\nnow at {} nsecs\n  .idle_sleeptime : 2500 nsecs\n"
                 "  .iowait_sleeptime: 500 nsecs\n")
         stats = "STAT pid 7\r\nSTAT cmd_get {}\r\nSTAT cmd_set {}\r\nSTAT version 1.6\r\nEND\r\n"
 
-        class OneCommand:
-            script = ""
+        class EdgeReads:
+            """Answers edge reads; each read's busy time is `step` ns after the last one's."""
+
+            def __init__(self, steps: list[int]) -> None:
+                self.script, self.now, self.steps = "", 9000, steps
 
             def check(self, script: str, timeout: float | None = None) -> str:
                 self.script = script
-                return SEPARATOR.join([stats.format(100, 10), busy, stats.format(140, 14)])
+                text = SEPARATOR.join([stats.format(100, 10), busy.format(self.now),
+                                       stats.format(140, 14)])
+                self.now += self.steps.pop(0) if self.steps else 0
+                return text
 
-        guest = OneCommand()
+        guest = EdgeReads([])
         edge = read_window_edge(guest)  # type: ignore[arg-type]
         assert edge == WindowEdge(clock_ns=9000, busy_ns=6000, requests=132, spread=44), edge
         before, rest = guest.script.split(BUSY_COMMAND)
         assert before.startswith(GUEST_STATS_COMMAND) and rest.endswith(GUEST_STATS_COMMAND), (
             guest.script)
-        return f"{edge}"
+        # Pairs of back-to-back reads 700, 900 and 800 ns apart (a pause of 10**6 ns between
+        # pairs): the edge reads' own busy time is the median span within a pair.
+        pairs = EdgeReads([700, 10**6, 900, 10**6, 800, 10**6])
+        own = edge_busy_ns(pairs, 3)  # type: ignore[arg-type]
+        assert own == 800, own
+        return f"{edge}; own busy time of an edge pair {own} ns"
 
-    results.run("host: a window edge averages memcached's count around the busy-time read",
+    results.run("host: a window edge averages memcached's count around the busy-time read and "
+                "knows its own cost",
                 check)
 
 
