@@ -87,6 +87,13 @@ def detect_accel(kernel: str | None = None, initrd: str | None = None) -> str:
     return accel.choose(trial)
 
 
+# QEMU's -icount value for icount boots. KPOLL_ICOUNT replaces it for an experiment, e.g.
+# `shift=5,align=on,sleep=on` (README, "Measuring with the guest's clock aligned to the host's");
+# busy ns per request are then 2^shift times the instructions.
+ICOUNT_ENV = "KPOLL_ICOUNT"
+ICOUNT_DEFAULT = "shift=0,sleep=on"
+
+
 class Vm:
     """A QEMU guest booted from `kernel` + `initrd` (see the module docstring).
 
@@ -233,7 +240,7 @@ class Vm:
             "-serial", f"file:{self.log_path}",
             "-serial", f"unix:{self._socket_path()},server=on,wait=off",
             "-netdev", netdev, "-device", nic,
-            *(["-icount", "shift=0,sleep=on"] if self.icount else []),
+            *(["-icount", os.environ.get(ICOUNT_ENV, ICOUNT_DEFAULT)] if self.icount else []),
             *(["-plugin", self.plugin] if self.plugin else []),
         ]
 
