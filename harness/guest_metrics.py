@@ -15,7 +15,11 @@ from harness.guest_api import Guest
 from harness.kpoll_status import STATUS_COMMAND, parse_status
 
 SEPARATOR = "@@kpoll-bench@@"
-# The guest command whose output procfs.timer_list_busy() reads (see read_busy()).
+# The guest command whose output procfs.timer_list_busy() reads: (guest clock ns, busy ns summed
+# over CPUs). A CPU's idle time in /proc/timer_list is exact only on the CPU that reads it: that
+# CPU runs the reader, so no idle period of its own is in progress, while another CPU may be
+# idle right now and timer_list does not show since when. So each CPU reads its own line,
+# pinned with `taskset`. harness.load_run.read_window_edge() runs it.
 BUSY_COMMAND = ("n=$(grep -c ^processor /proc/cpuinfo); i=0; while [ $i -lt $n ]; do "
                 "echo @cpu $i; taskset -c $i grep -E '^now at|idle_sleeptime|iowait_sleeptime' "
                 "/proc/timer_list; i=$((i+1)); done")
@@ -29,16 +33,6 @@ class CounterSnapshot:
     net_rx: int
     kpoll: dict[str, int] = field(default_factory=dict)
     tx_irqs: int = 0
-
-
-def read_busy(vm: Guest) -> tuple[int, int]:
-    """(guest clock ns, busy ns summed over CPUs).
-
-    A CPU's idle time in /proc/timer_list is exact only on the CPU that reads it: that CPU runs
-    the reader, so no idle period of its own is in progress, while another CPU may be idle right
-    now and timer_list does not show since when. So each CPU reads its own line, pinned with
-    `taskset` (procfs.timer_list_busy parses the result: BUSY_COMMAND's output)."""
-    return procfs.timer_list_busy(vm.check(BUSY_COMMAND))
 
 
 def read_counters(vm: Guest) -> CounterSnapshot:

@@ -59,7 +59,7 @@ def timer_list_busy(text: str) -> tuple[int, int]:
     """(guest clock ns, busy ns summed over CPUs) from per-CPU reads of /proc/timer_list.
 
     `text` holds one block per CPU, `@cpu N` and then the `now at`, `idle_sleeptime` and
-    `iowait_sleeptime` lines that CPU read itself (see harness.guest_metrics.read_busy). A CPU's
+    `iowait_sleeptime` lines that CPU read itself (harness.guest_metrics.BUSY_COMMAND). A CPU's
     idle time is its `idle_sleeptime + iowait_sleeptime` (NO_HZ idle accounting in
     nanoseconds); its busy time is its own read's `now` minus that."""
     first_now, busy = 0, 0
