@@ -13,6 +13,8 @@ class Guest(Protocol):
     vcpus: int
     queues: int
     icount: bool
+    icount_option: str  # QEMU's -icount value; "" without icount
+    icount_shift: int | None  # a guest ns of busy time is 2^-shift instructions; None: no icount
 
     def check(self, script: str, timeout: float | None = None) -> str: ...
 

@@ -14,7 +14,7 @@ the first at the close; every other read lies outside them.
 The request count is memcached's own (cmd_get + cmd_set), read in the same guest command as the
 busy time, once just before it and once just after, and averaged (read_window_edge()). It was
 read from the host before the busy-time command: the requests the still warming-up load got
-served while that command ran (1.5-6 % of a window's requests in the committed result sets,
+served while that command ran (2-6 % of a window's requests in the committed result sets,
 from memcached's count against the load generator's) were counted without their busy time.
 
 The edge reads are themselves guest work, and part of it falls inside the window: what the
@@ -97,11 +97,21 @@ class Run:
     # The edge reads' own busy time inside the window (edge_busy_ns()), already taken out of
     # busy_ns. 0: not measured (result sets from before; busy_ns then includes it).
     edge_busy_ns: int = 0
+    # The boot's icount shift (a guest ns of busy time is 2^-shift instructions); None: no
+    # icount, and result sets from before it was recorded (all of them ran shift=0).
+    icount_shift: int | None = None
 
     @property
     def busy_per_req(self) -> float | None:
-        """Guest busy ns per request: guest instructions per request under icount."""
+        """Guest busy ns per request."""
         return self.busy_ns / self.requests if self.requests > 0 else None
+
+    @property
+    def instructions_per_req(self) -> float | None:
+        """Guest instructions per request (icount runs only)."""
+        if self.icount_shift is None or self.requests <= 0:
+            return None
+        return self.busy_ns / float(1 << self.icount_shift) / self.requests
 
     @property
     def irqs_per_req(self) -> float | None:
@@ -129,9 +139,14 @@ def read_window_edge(vm: Guest) -> WindowEdge:
     time is read count about half, as their busy time does."""
     out = vm.check(f"{GUEST_STATS_COMMAND}; echo {SEPARATOR}; {BUSY_COMMAND}; "
                    f"echo {SEPARATOR}; {GUEST_STATS_COMMAND}")
-    before_text, busy_text, after_text = out.split(SEPARATOR)
-    before, after = (requests_served(parse_stats(t)) for t in (before_text, after_text))
-    clock_ns, busy_ns = procfs.timer_list_busy(busy_text)
+    parts = out.split(SEPARATOR)
+    if len(parts) != 3:
+        raise RuntimeError(f"window edge: {len(parts)} parts, not 3: {out[:500]!r}")
+    before, after = (requests_served(parse_stats(t, complete=True)) for t in (parts[0], parts[2]))
+    if after < before:
+        raise RuntimeError(f"window edge: memcached's count went back ({before} -> {after}); "
+                           "was it restarted?")
+    clock_ns, busy_ns = procfs.timer_list_busy(parts[1])
     return WindowEdge(clock_ns, busy_ns, (before + after) // 2, after - before)
 
 
@@ -178,7 +193,8 @@ def measured_run(vm: Guest, exe: str, load: Load, base_rps: float, duration: flo
         misses=int(lg.get("misses") or 0), failed=bool(lg.get("failed")),
         kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
         wall_s=wall1 - wall0, qemu_cpu_s=qemu1 - qemu0, loadgen_cpu_s=loadgen1 - loadgen0,
-        tx_irqs=after.tx_irqs - before.tx_irqs, edge_requests=start.spread, edge_busy_ns=edge_ns)
+        tx_irqs=after.tx_irqs - before.tx_irqs, edge_requests=start.spread, edge_busy_ns=edge_ns,
+        icount_shift=vm.icount_shift)
 
 
 def idle_run(vm: Guest, seconds: float, edge_ns: int) -> Run:
@@ -194,4 +210,4 @@ def idle_run(vm: Guest, seconds: float, edge_ns: int) -> Run:
                rx_irqs=after.rx_irqs - before.rx_irqs, net_rx=after.net_rx - before.net_rx,
                rate=None, p50_us=None, p99_us=None, p999_us=None, errors=0, misses=0,
                failed=False, kpoll={k: v - before.kpoll.get(k, 0) for k, v in after.kpoll.items()},
-               tx_irqs=after.tx_irqs - before.tx_irqs)
+               tx_irqs=after.tx_irqs - before.tx_irqs, icount_shift=vm.icount_shift)

@@ -74,8 +74,11 @@ def memcache_request(vm: Guest, payload: bytes, expect_end: bytes = b"END\r\n",
 GUEST_STATS_COMMAND = f"printf 'stats\\r\\nquit\\r\\n' | nc {GUEST_IP} {MEMCACHED_PORT}"
 
 
-def parse_stats(reply: str) -> dict[str, int]:
-    """A `stats` reply as {name: int} (non-numeric ones skipped)."""
+def parse_stats(reply: str, complete: bool = False) -> dict[str, int]:
+    """A `stats` reply as {name: int} (non-numeric ones skipped). `complete`: the reply must end
+    with memcached's `END` (a reply cut short, e.g. a failed `nc`, raises RuntimeError)."""
+    if complete and not reply.rstrip().endswith("END"):
+        raise RuntimeError(f"memcached stats reply cut short: {reply[-300:]!r}")
     stats = {}
     for line in reply.splitlines():
         parts = line.split()
@@ -86,6 +89,8 @@ def parse_stats(reply: str) -> dict[str, int]:
 
 def requests_served(stats: dict[str, int]) -> int:
     """cmd_get + cmd_set: the requests memcached has served (a load run's count)."""
+    if "cmd_get" not in stats or "cmd_set" not in stats:
+        raise RuntimeError(f"memcached stats without cmd_get and cmd_set: {sorted(stats)[:20]}")
     return stats["cmd_get"] + stats["cmd_set"]
 
 

@@ -89,9 +89,21 @@ def detect_accel(kernel: str | None = None, initrd: str | None = None) -> str:
 
 # QEMU's -icount value for icount boots. KPOLL_ICOUNT replaces it for an experiment, e.g.
 # `shift=5,align=on,sleep=on` (README, "Measuring with the guest's clock aligned to the host's");
-# busy ns per request are then 2^shift times the instructions.
+# a guest ns of busy time is then 2^-shift instructions (icount_shift()).
 ICOUNT_ENV = "KPOLL_ICOUNT"
 ICOUNT_DEFAULT = "shift=0,sleep=on"
+
+
+def icount_shift(option: str) -> int:
+    """The `shift=N` of an -icount option: each instruction advances the guest's clock 2^N ns.
+    A fixed shift is what makes busy time an instruction count, so `shift=auto`, a missing
+    shift or one outside QEMU's 0-10 is an error."""
+    fields = dict(part.partition("=")[::2] for part in option.split(","))
+    shift = fields.get("shift", "")
+    if not shift.isdigit() or int(shift) > 10:
+        raise VmError(f"-icount {option!r}: a fixed shift=N (0-10) is needed, busy time is "
+                      "read as instructions")
+    return int(shift)
 
 
 class Vm:
@@ -119,6 +131,9 @@ class Vm:
         # instruction while a vCPU runs (and with real time while all are idle), so guest busy
         # time becomes an instruction count. TCG only, one vCPU thread.
         self.icount = bool(icount)
+        self.icount_option = os.environ.get(ICOUNT_ENV, ICOUNT_DEFAULT) if self.icount else ""
+        # Guest ns per instruction is 2^icount_shift; None without icount.
+        self.icount_shift = icount_shift(self.icount_option) if self.icount else None
         # A TCG plugin to load: the value of QEMU's `-plugin` option (harness.insn_profile).
         self.plugin = plugin
         self.boot_timeout = boot_timeout
@@ -240,7 +255,7 @@ class Vm:
             "-serial", f"file:{self.log_path}",
             "-serial", f"unix:{self._socket_path()},server=on,wait=off",
             "-netdev", netdev, "-device", nic,
-            *(["-icount", os.environ.get(ICOUNT_ENV, ICOUNT_DEFAULT)] if self.icount else []),
+            *(["-icount", self.icount_option] if self.icount else []),
             *(["-plugin", self.plugin] if self.plugin else []),
         ]
 

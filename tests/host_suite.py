@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from typing import Any
 
 from tests.tap import Results
 
@@ -185,11 +186,93 @@ def window_edge(results: Results) -> None:
         pairs = EdgeReads([700, 10**6, 900, 10**6, 800, 10**6])
         own = edge_busy_ns(pairs, 3)  # type: ignore[arg-type]
         assert own == 800, own
-        return f"{edge}; own busy time of an edge pair {own} ns"
+
+        # A cut reply (a failed nc, no END) and a count that went back are errors, not counts.
+        class Replies(EdgeReads):
+            def __init__(self, first: str, last: str) -> None:
+                super().__init__([])
+                self.first, self.last = first, last
+
+            def check(self, script: str, timeout: float | None = None) -> str:
+                return SEPARATOR.join([self.first, busy.format(9000), self.last])
+
+        whole = stats.format(100, 10)
+        for first, last, why in ((whole, "STAT cmd_get 140\r\nSTAT cmd_s", "cut short"),
+                                 ("", whole, "cut short"),
+                                 (stats.format(100, 10), stats.format(90, 10), "went back")):
+            try:
+                read_window_edge(Replies(first, last))  # type: ignore[arg-type]
+            except RuntimeError as e:
+                assert why in str(e), e
+            else:
+                raise AssertionError(f"accepted {first!r} then {last!r}")
+        return f"{edge}; own busy time of an edge pair {own} ns; bad replies refused"
 
     results.run("host: a window edge averages memcached's count around the busy-time read and "
                 "knows its own cost",
                 check)
+
+
+def icount_units(results: Results) -> None:
+    """Busy time becomes instructions by the boot's recorded -icount shift (the report and the
+    run agree), an -icount option without a fixed shift is refused, and the repeatability
+    target leaves out the open-loop repetitions whose guest saw another load."""
+
+    def check() -> str:
+        from harness.bench_report import cost, load_matched, repeatability_row
+        from harness.errors import VmError
+        from harness.load_run import Run
+        from harness.vm import ICOUNT_DEFAULT, icount_shift
+
+        assert icount_shift(ICOUNT_DEFAULT) == 0
+        assert icount_shift("shift=5,align=on,sleep=on") == 5
+        for bad in ("shift=auto,sleep=on", "sleep=on", "shift=11", "shift=-1"):
+            try:
+                icount_shift(bad)
+            except VmError:
+                continue
+            raise AssertionError(f"accepted -icount {bad}")
+        run = Run(load="sat", requests=1000, busy_ns=32 * 16_000_000, elapsed_ns=10**9,
+                  rx_irqs=0, net_rx=0, rate=1.0, p50_us=1.0, p99_us=1.0, p999_us=1.0,
+                  errors=0, misses=0, failed=False, icount_shift=5)
+        assert run.instructions_per_req == 16000, run.instructions_per_req
+        import dataclasses
+        as_saved = dataclasses.asdict(run)
+        assert cost(as_saved) == 16000, cost(as_saved)
+        del as_saved["icount_shift"]  # result sets from before: shift=0
+        assert cost(as_saved) == 32 * 16000
+
+        # Six repetitions of each configuration at open30 and sat; vanilla's last open30 one saw
+        # 12 % more load in guest time and cost 8 % less.
+        def rep(config: str, i: int, load: str, guest_rps: float,
+                insns: float) -> dict[str, Any]:
+            r = {"requests": 1000, "busy_ns": int(1000 * insns), "icount_shift": 0,
+                 "elapsed_ns": int(1000 / guest_rps * 1e9)}
+            return {"config": config, "rep": i, "runs": {load: r}}
+
+        entries = []
+        for i in range(6):
+            for c in ("vanilla", "kpoll"):
+                entries.append(rep(c, i, "sat", 1500, 17000 + 10 * i))
+                lag = c == "vanilla" and i == 5
+                entries.append(rep(c, i, "open30", 560 if lag else 500 + i,
+                                   22000 if lag else 24000 + 20 * i))
+        boot = {"entries": entries}
+        kept, out = load_matched(boot, "vanilla", "open30", cost)
+        assert (kept.n, out) == (5, 1), (kept, out)
+        row = repeatability_row("cpu", boot)
+        assert row[2] == "met" and row[1].startswith("0.4 % (kpoll, open30) with 1 "), row
+        assert "all: 9.5 % (vanilla, open30" in row[1], row
+        entries[-1]["runs"]["open30"]["elapsed_ns"] = int(1000 / 445 * 1e9)  # kpoll's too
+        row = repeatability_row("cpu", boot)
+        assert row[2] == "met", row
+        entries[-7]["runs"]["open30"]["elapsed_ns"] = int(1000 / 445 * 1e9)  # vanilla: 4 left
+        row = repeatability_row("cpu", boot)
+        assert row[2] == "**missed**" and "too few left" in row[1], row
+        return f"shift 5: {run.instructions_per_req:.0f} instructions/request; {row[1][:60]}"
+
+    results.run("host: icount shift turns busy time into instructions; lagging repetitions are "
+                "named and left out of the repeatability target", check)
 
 
 def bench_verdicts(results: Results) -> None:
@@ -344,5 +427,6 @@ def run(results: Results) -> None:
     console_patterns(results)
     bench_reports(results)
     window_edge(results)
+    icount_units(results)
     insn_profiles(results)
     bench_verdicts(results)
