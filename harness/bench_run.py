@@ -187,6 +187,9 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
     for c in configs:
         if c not in usable:
             log(f"skipping {c.name}: {c.requires} missing (not this kernel flavour)")
+    if spec.icount and vm.icount_shift is None:
+        raise RuntimeError(f"-icount {vm.icount_option}: the cost is read as instructions, "
+                           "which needs a fixed shift=N")
     neighbours.pin(vm)
     # The boot's first closed load (saturation), chosen or not: the open loads are its fractions.
     closed = next(ld for ld in LOADS if ld.closed and ld.name in spec.loads)
@@ -219,15 +222,6 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
     return boot
 
 
-def edge_of(vm: Guest, cfg: bc.Config) -> int:
-    """edge_busy_ns() with `cfg` set up (memcached running, no load)."""
-    bc.set_up(vm, cfg)
-    try:
-        return edge_busy_ns(vm)
-    finally:
-        bc.tear_down(vm, cfg)
-
-
 def run_pairs(vm: Guest, exe: str, prof: Profile, spec: BootSpec) -> dict[str, Any]:
     """`prof.pairs` pairs of adjacent windows of the 1-connection load, one of each of
     `prof.paired` (vanilla and kpoll unless chosen), in one memcached that keeps running: each pair
@@ -240,13 +234,14 @@ def run_pairs(vm: Guest, exe: str, prof: Profile, spec: BootSpec) -> dict[str, A
     start_memcached(vm, args=spec.memcached_args)
     try:
         preload(vm, exe, False)
-        edge_ns = {cfg.name: edge_of(vm, cfg) for cfg in configs}  # once, not every window
         for pair in range(prof.pairs):
             for cfg in configs if pair % 2 == 0 else configs[::-1]:
                 bc.set_up(vm, cfg)
                 try:
+                    # Measured for every window: one measurement per configuration would
+                    # subtract the same error from all its windows, a bias the pairs cannot see.
                     run = measured_run(vm, exe, load, 0, prof.duration, prof.warmup,
-                                       edge_ns[cfg.name])
+                                       edge_busy_ns(vm))
                 finally:
                     bc.tear_down(vm, cfg)
                 windows.append({"config": cfg.name, "pair": pair, "run": dataclasses.asdict(run)})

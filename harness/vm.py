@@ -94,15 +94,17 @@ ICOUNT_ENV = "KPOLL_ICOUNT"
 ICOUNT_DEFAULT = "shift=0,sleep=on"
 
 
-def icount_shift(option: str) -> int:
-    """The `shift=N` of an -icount option: each instruction advances the guest's clock 2^N ns.
-    A fixed shift is what makes busy time an instruction count, so `shift=auto`, a missing
-    shift or one outside QEMU's 0-10 is an error."""
-    fields = dict(part.partition("=")[::2] for part in option.split(","))
-    shift = fields.get("shift", "")
-    if not shift.isdigit() or int(shift) > 10:
-        raise VmError(f"-icount {option!r}: a fixed shift=N (0-10) is needed, busy time is "
-                      "read as instructions")
+def icount_shift(option: str) -> int | None:
+    """The shift of an -icount option (`shift=N,...`, or QEMU's bare `N`): each instruction
+    advances the guest's clock 2^N ns. None for `shift=auto` or no shift (busy time is then
+    no instruction count); VmError for a shift QEMU would refuse (not 0-10)."""
+    fields = option.split(",")
+    shift = fields[0] if "=" not in fields[0] else dict(
+        f.partition("=")[::2] for f in fields).get("shift", "auto")
+    if shift == "auto":
+        return None
+    if not re.fullmatch(r"[0-9]+", shift) or int(shift) > 10:
+        raise VmError(f"-icount {option!r}: the shift must be 0-10 or auto")
     return int(shift)
 
 
@@ -132,7 +134,7 @@ class Vm:
         # time becomes an instruction count. TCG only, one vCPU thread.
         self.icount = bool(icount)
         self.icount_option = os.environ.get(ICOUNT_ENV, ICOUNT_DEFAULT) if self.icount else ""
-        # Guest ns per instruction is 2^icount_shift; None without icount.
+        # Guest ns per instruction is 2^icount_shift; None without icount or with shift=auto.
         self.icount_shift = icount_shift(self.icount_option) if self.icount else None
         # A TCG plugin to load: the value of QEMU's `-plugin` option (harness.insn_profile).
         self.plugin = plugin
