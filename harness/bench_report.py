@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.bench_configs import NO_OPT_IN
 from harness.bench_run import CPU_MQ_BOOTS, NO_TX_IRQ_ARGS, NO_TX_IRQ_BOOTS, WALL_MQ_BOOTS
+from harness.load_run import instructions
 from harness.stats import (
     Spread,
     compare,
@@ -62,8 +63,7 @@ def cost(r: dict[str, Any]) -> float | None:
     shift was recorded ran shift=0)."""
     if not r.get("requests"):
         return None
-    shift = int(r.get("icount_shift") or 0)
-    return float(r["busy_ns"]) / float(1 << shift) / float(r["requests"])
+    return instructions(float(r["busy_ns"]), int(r.get("icount_shift") or 0)) / float(r["requests"])
 
 
 def irqs(r: dict[str, Any]) -> float | None:
@@ -186,9 +186,15 @@ def mq_cost_name(boot: dict[str, Any]) -> str:
     return "CPU time/request in instructions (busy ns / 2^shift)"
 
 
+def boot_icount(boot: dict[str, Any] | None) -> str:
+    """The -icount option a boot ran with (result sets from before it was recorded: the
+    default)."""
+    return (boot or {}).get("icount") or ICOUNT_DEFAULT
+
+
 def boot_shift(boot: dict[str, Any]) -> int:
-    """The icount shift a boot ran with (result sets from before it was recorded: 0)."""
-    return icount_shift(boot.get("icount") or ICOUNT_DEFAULT) or 0
+    """The icount shift a boot ran with."""
+    return icount_shift(boot_icount(boot)) or 0
 
 
 def verdict(ok: bool | None) -> str:
@@ -276,7 +282,7 @@ class Report:
         if 1 in vcpus:
             self.add("- **Two boots.** The *wall* boot runs QEMU as usual: its request rates "
                      "and latencies are what a user of this machine would see. " + icount_prose(
-                         (self.cpu or {}).get("icount") or ICOUNT_DEFAULT))
+                         boot_icount(self.cpu)))
         cpu_base = self.cpu.get("base_rps") if self.cpu else None
         wall_base = self.wall.get("base_rps") if self.wall else None
         measured = [(name, base) for name, base in (("wall", wall_base), ("cpu", cpu_base)) if base]

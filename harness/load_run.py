@@ -67,6 +67,12 @@ class Load:
         return args
 
 
+def instructions(busy_ns: float, shift: int) -> float:
+    """The guest instructions in `busy_ns` of icount busy time (each advanced the guest's clock
+    2^shift ns): the one conversion the runs and the report use."""
+    return busy_ns / float(1 << shift)
+
+
 @dataclass
 class Run:
     """One load run with the guest's deltas around it."""
@@ -111,7 +117,7 @@ class Run:
         """Guest instructions per request (icount runs only)."""
         if self.icount_shift is None or self.requests <= 0:
             return None
-        return self.busy_ns / float(1 << self.icount_shift) / self.requests
+        return instructions(self.busy_ns, self.icount_shift) / self.requests
 
     @property
     def irqs_per_req(self) -> float | None:
