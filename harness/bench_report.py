@@ -173,6 +173,21 @@ def icount_prose(option: str) -> str:
                    "wall-clock time; its rates and latencies are not reported as user-facing.")
 
 
+def window_order_prose(boots: dict[str, Any]) -> str:
+    """The order of the windows in each configuration's memcached, as the boots recorded it
+    (result sets from before it was recorded: nothing said, saturation ran first)."""
+    orders = {name: b["window_order"] for name, b in boots.items() if b.get("window_order")}
+    if not orders:
+        return ""
+    seqs = list(dict.fromkeys(" → ".join(o) for o in orders.values()))
+    where = ("" if len(seqs) == 1 else
+             " (" + "; ".join(f"{name}: {' → '.join(o)}" for name, o in orders.items()) + ")")
+    return (f" Windows in each memcached: {seqs[0] if len(seqs) == 1 else 'by boot'}{where}: "
+            "open loops first, then closed loops by the requests they keep in flight, so "
+            "that no window is charged memcached's deferred work (LRU maintenance) for a "
+            "faster configuration's extra requests in a closed loop before it.")
+
+
 def mq_cost_label(boot: dict[str, Any]) -> str:
     """The several-queue icount boots' cost: busy time of both vCPUs, in icount ns at shift 0
     (one per instruction), otherwise divided by 2^shift like `cost`."""
@@ -294,7 +309,9 @@ class Report:
         threads = ", ".join(f"`-t {n}`" + (f" with {n} vCPU{'s' if n > 1 else ''}"
                                            if len(vcpus) > 1 else "") for n in sorted(vcpus))
         self.add("- Configuration order rotates by one slot per repetition; memcached "
-                 f"({threads}) is restarted for every configuration and its keys preloaded.",
+                 f"({threads}) is restarted for every configuration and its keys preloaded."
+                 + window_order_prose(self.data["boots"]))
+        self.add(
                  "- Each cell: median [min–max] over the repetitions, the ratio of medians to "
                  "vanilla, and a verdict: *better* or *worse* only when the exact two-sided "
                  "rank-sum (Mann-Whitney) test puts the difference at p < 1 %, otherwise *tie* "

@@ -254,6 +254,46 @@ def icount_units(results: Results) -> None:
                 "report alike", check)
 
 
+def window_order(results: Results) -> None:
+    """A configuration's windows in its memcached: idle first after the preload, open loops
+    before closed ones, closed loops by the requests they keep in flight, so that no window
+    follows a closed loop that keeps more in flight (memcached's deferred work for a faster
+    configuration's extra requests would be charged to it); the report says so only for result
+    sets that recorded the order."""
+
+    def check() -> str:
+        from harness.bench_report import window_order_prose
+        from harness.bench_run import BOOTS, LOADS, window_sequence
+        from harness.load_run import Load
+
+        by_name = {ld.name: ld for ld in LOADS}
+        for spec in BOOTS:
+            seq = window_sequence([by_name[n] for n in spec.loads])
+            assert sorted(seq) == sorted(["idle", *spec.loads]), (spec.name, seq)
+            loads = [by_name[n] for n in seq if n != "idle"]
+            for before, after in zip(loads, loads[1:], strict=False):
+                if before.etc != after.etc:
+                    continue  # a new preload in between
+                assert before.closed <= after.closed, (spec.name, seq)
+                if before.closed:
+                    in_flight = before.connections * before.depth
+                    assert in_flight <= after.connections * after.depth, (spec.name, seq)
+            if any(not ld.etc for ld in loads):
+                assert seq[0] == "idle", (spec.name, seq)
+        wall = window_sequence([by_name[n] for n in ("sat", "low", "open10", "open30")])
+        assert wall == ["idle", "open10", "open30", "low", "sat"], wall
+        assert window_sequence([Load("a", 16), Load("b", 16, closed=False,
+                                                    rate_fraction=0.5)]) == ["idle", "b", "a"]
+        prose = window_order_prose({"cpu": {"window_order": wall}})
+        assert "idle → open10 → open30 → low → sat" in prose, prose
+        assert window_order_prose({"cpu": {"configs": []}}) == ""
+        return "cpu boot: " + " → ".join(window_sequence(
+            [by_name[n] for n in BOOTS[0].loads]))
+
+    results.run("host: no bench window follows a closed loop that keeps more requests in flight",
+                check)
+
+
 def bench_verdicts(results: Results) -> None:
     """The bench's verdict (harness.stats): the exact rank-sum p agrees with counting every
     split of the pooled values, ties included, and with 5 repetitions each the verdict is the
@@ -407,5 +447,6 @@ def run(results: Results) -> None:
     bench_reports(results)
     window_edge(results)
     icount_units(results)
+    window_order(results)
     insn_profiles(results)
     bench_verdicts(results)
