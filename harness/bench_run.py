@@ -138,7 +138,7 @@ def window_order(load: Load) -> tuple[int, float, int]:
     the window's requests touched). An open loop is offered the same requests in every
     configuration, so what it leaves behind is the same for all; a closed loop serves more
     where the configuration is faster, so a window that follows it is charged the difference.
-    Measured (cpu boot, 5 rounds): kpoll's 1-connection window cost 1.061x [1.047-1.072] the
+    Measured (cpu boot, 6 rounds): kpoll's 1-connection window cost 1.056x [1.007-1.072] the
     instructions per request right after a saturation window as without one, the extra all in
     memcached's user space (its hash function and lock attempts); after a vanilla saturation
     window lengthened to serve as many requests as kpoll's, memcached's user space in the next
