@@ -10,7 +10,8 @@
 //!   were also returned last time, with no empty return in between, and the NAPI's sockets keep
 //!   waking the epoll), become one of its holders — unless the queue is not held and its recent
 //!   holds polled nothing (`policy::admission`) — and hold its IRQ until the adaptive deadline
-//!   (`policy::rhythm`);
+//!   (`policy::rhythm`); a queue whose holds have proven themselves (many packets per hold on
+//!   average, `Admission::proven`) is held from the streak's first delivery;
 //!   a NAPI none of whose sockets woke the epoll for a few deliveries is no longer held by it.
 //! - `epoll_wait()` returns without events (about to sleep, zero timeout, `-EINTR`, error), or
 //!   the epoll instance is freed: end this epoll's streaks and holds; a queue whose last holder
@@ -171,7 +172,16 @@ impl Hooks for Kpoll {
             // slot; the NAPI is looked up when this epoll is about to hold it, or when none of
             // its sockets woke the epoll (it may be gone).
             let take = match napi_ids::streak(slot, id, epoch) {
-                napi_ids::Streak::Started | napi_ids::Streak::Gone => return,
+                napi_ids::Streak::Gone => return,
+                napi_ids::Streak::Started => {
+                    // Under sustained load the interrupt that woke the application after an
+                    // empty return is the one to stop: a queue whose holds keep polling many
+                    // packets is held from this first delivery, not the next.
+                    if !self.napis.find(id).is_some_and(NapiEntry::proven) {
+                        return;
+                    }
+                    Take::Claim
+                }
                 napi_ids::Streak::Quiet => {
                     self.forget_if_gone(slots, id);
                     return;

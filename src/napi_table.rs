@@ -126,6 +126,12 @@ impl NapiEntry {
         false
     }
 
+    /// Whether this queue's holds have proven themselves (`Admission::proven`): it is then
+    /// held from an epoll's first delivery after an empty return. Process context.
+    pub(crate) fn proven(&self) -> bool {
+        self.admission.proven()
+    }
+
     /// A holder's `epoll_wait()` returned events: hold the IRQ until the adaptive deadline (at
     /// most `watchdog_ns`) and make sure the watchdog runs. Process context.
     pub(crate) fn hold_for(&self, napi: &Napi<'_>, watchdog_ns: u64) {

@@ -43,6 +43,9 @@ pub const INITIAL_YIELD: u64 = 16;
 pub const YIELD_WEIGHT: u64 = 8;
 /// A single hold counts as at most this many packets in the mean.
 const MAX_SAMPLE: u64 = 64;
+/// Holds have proven themselves while they poll at least this many packets on average: the
+/// queue is then held from the first delivery after an empty return (see [`Admission::proven`]).
+pub const PROVEN_PACKETS: u64 = 8;
 
 /// Hold admission of one NAPI instance. See the [module documentation](self).
 #[derive(Default)]
@@ -74,6 +77,16 @@ impl Admission {
         self.skip
             .fetch_update(Relaxed, Relaxed, |left| left.checked_sub(1))
             .is_err()
+    }
+
+    /// Whether holds of this queue have been polling [`PROVEN_PACKETS`] or more on average,
+    /// as under sustained load. The glue then holds from the first delivery after an empty
+    /// return instead of the second: under load, the interrupt that woke the application
+    /// after an empty return is the one to stop, not the start of a quiet period. At the mean
+    /// yields of light loads (well under [`WORTH_PACKETS`]) it says no, and a fresh queue's
+    /// optimistic start gives way after a few poor holds. Does not use up a chance.
+    pub fn proven(&self) -> bool {
+        self.yield_scaled.load(Relaxed) >= PROVEN_PACKETS * YIELD_SCALE
     }
 
     /// A hold began: its packets count from zero.
@@ -245,6 +258,34 @@ mod tests {
         chances_passed(&a);
         assert!(!hold(&a, 3));
         assert!(a.may_hold());
+    }
+
+    #[test]
+    fn only_holds_that_poll_well_on_average_are_proven() {
+        let a = Admission::new();
+        // The optimistic start, then a handful of poor holds take it away.
+        assert!(a.proven());
+        let mut poor = 0;
+        while a.proven() {
+            hold(&a, 0);
+            poor += 1;
+            assert!(poor < 10, "still proven after {poor} empty holds");
+        }
+        assert!(poor >= 3, "{poor}");
+        // Light load: a mix that pays (WORTH_PACKETS) but is not proven.
+        for _ in 0..200 {
+            hold(&a, 3);
+            assert!(!a.proven());
+        }
+        // Sustained load proves it again within a few holds, and asking uses up nothing.
+        let mut good = 0;
+        while !a.proven() {
+            hold(&a, 64);
+            good += 1;
+            assert!(good < 10, "not proven after {good} full holds");
+        }
+        assert!(a.may_hold());
+        assert_eq!(a.wasted(), 0);
     }
 
     #[test]

@@ -26,7 +26,10 @@
 //!   only starts a streak: an application that wakes, answers one request and sleeps again
 //!   gains nothing from a hold. A second delivery without an empty return in between means work
 //!   was already waiting when the application came back: the glue then claims ownership with
-//!   [`claim_owner`] (after counting itself as a holder of the NAPI) and holds the queue.
+//!   [`claim_owner`] (after counting itself as a holder of the NAPI) and holds the queue. A
+//!   queue whose holds have proven themselves under sustained load (`policy::admission`) is
+//!   claimed at the first delivery already: [`claim_owner`] accepts any slot with `STREAK`
+//!   set, and [`streak`] sets it at that delivery.
 //! - [`end_streaks`] runs on every return without events (about to sleep, a zero timeout,
 //!   `-EINTR`, errors) and when the epoll instance is freed. It clears `STREAK` and `OWNER` of
 //!   every slot, whatever its epoch, and reports each ownership it ended so that the glue drops
@@ -222,7 +225,8 @@ pub fn for_each_noted(slots: &Slots, mut f: impl FnMut(u32)) {
 /// Where a delivery leaves the streak of one slot; see [`streak`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Streak {
-    /// First delivery since the last return without events: no hold yet.
+    /// First delivery since the last return without events: no hold yet, unless the queue's
+    /// holds have proven themselves (`policy::admission`), then claim one.
     Started,
     /// No streak, and no wakeup from this NAPI since the previous delivery: nothing to do.
     Quiet,
@@ -291,9 +295,9 @@ pub fn streak(slot: &AtomicU64, id: u32, epoch: u8) -> Streak {
 }
 
 /// Makes this epoll the owner of the hold on `id`, counted in holder generation `generation`,
-/// after [`streak`] said [`Streak::Continues`]. Returns false if another thread of the same
-/// epoll claimed it first, or the streak ended or the slot changed meanwhile: the caller then
-/// undoes its holder count.
+/// after [`streak`] said [`Streak::Continues`] (or [`Streak::Started`], for a proven queue).
+/// Returns false if another thread of the same epoll claimed it first, or the streak ended or
+/// the slot changed meanwhile: the caller then undoes its holder count.
 pub fn claim_owner(slot: &AtomicU64, id: u32, epoch: u8, generation: Generation) -> bool {
     let mut current = slot.load(Relaxed);
     loop {
@@ -483,6 +487,20 @@ mod tests {
         note(&slots, 99, 0);
         assert_eq!(ids(&slots, 0), [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(owned(&slots), [1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn a_proven_queue_is_claimed_at_the_first_delivery_and_released_at_the_empty_return() {
+        let slots = empty();
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started);
+        let slot = slot_of(&slots, 5);
+        assert!(claim_owner(slot, 5, 0, 3));
+        assert!(!claim_owner(slot, 5, 0, 3), "claimed once only");
+        assert_eq!(deliver(&slots, 5, 0), Streak::Owner { generation: 3 });
+        let mut ended = Vec::new();
+        end_streaks(&slots, 0, |id, generation| ended.push((id, generation)));
+        assert_eq!(ended, [(5, 3)]);
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started);
     }
 
     #[test]
