@@ -11,7 +11,8 @@
 //!   waking the epoll), become one of its holders — unless the queue is not held and its recent
 //!   holds polled nothing (`policy::admission`) — and hold its IRQ until the adaptive deadline
 //!   (`policy::rhythm`); a queue whose holds have proven themselves (many packets per hold on
-//!   average, `Admission::proven`) is held from the streak's first delivery;
+//!   average, `Admission::proven`) and that no other epoll holds is held from the streak's
+//!   first delivery;
 //!   a NAPI none of whose sockets woke the epoll for a few deliveries is no longer held by it.
 //! - `epoll_wait()` returns without events (about to sleep, zero timeout, `-EINTR`, error), or
 //!   the epoll instance is freed: end this epoll's streaks and holds; a queue whose last holder
@@ -168,16 +169,18 @@ impl Hooks for Kpoll {
         }
         let epoch = self.config.epoch();
         napi_ids::for_each(slots, epoch, |slot, id| {
-            // The common case at low load (a wakeup, then a streak starts) touches only the
-            // slot; the NAPI is looked up when this epoll is about to hold it, or when none of
-            // its sockets woke the epoll (it may be gone).
+            // The common case at low load (a wakeup, then a streak starts) touches the slot and
+            // looks the NAPI's entry up (is it proven?), without a NAPI lookup; the NAPI is
+            // looked up when this epoll is about to hold it, or when none of its sockets woke
+            // the epoll (it may be gone).
             let take = match napi_ids::streak(slot, id, epoch) {
                 napi_ids::Streak::Gone => return,
                 napi_ids::Streak::Started => {
                     // Under sustained load the interrupt that woke the application after an
-                    // empty return is the one to stop: a queue whose holds keep polling many
-                    // packets is held from this first delivery, not the next.
-                    if !self.napis.find(id).is_some_and(NapiEntry::proven) {
+                    // empty return is the first of a run: a queue whose holds keep polling many
+                    // packets is held from this first delivery, not the next, unless another
+                    // epoll holds it already.
+                    if !self.napis.find(id).is_some_and(NapiEntry::proven_and_free) {
                         return;
                     }
                     Take::Claim

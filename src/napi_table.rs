@@ -126,10 +126,12 @@ impl NapiEntry {
         false
     }
 
-    /// Whether this queue's holds have proven themselves (`Admission::proven`): it is then
-    /// held from an epoll's first delivery after an empty return. Process context.
-    pub(crate) fn proven(&self) -> bool {
-        self.admission.proven()
+    /// Whether an epoll's first delivery after an empty return should take a hold: this
+    /// queue's holds have proven themselves (`Admission::proven`) and no other epoll holds it
+    /// now. Joining another epoll's hold would save no interrupt, and would keep the queue
+    /// masked for this epoll's whole turn, however light its own load. Process context.
+    pub(crate) fn proven_and_free(&self) -> bool {
+        !self.hold.is_held() && self.admission.proven()
     }
 
     /// A holder's `epoll_wait()` returned events: hold the IRQ until the adaptive deadline (at

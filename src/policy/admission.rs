@@ -25,7 +25,15 @@
 //! free again.
 //!
 //! A queue that is already held is always joined (the decision concerns taking a hold, not
-//! sharing one). All fields are relaxed atomics updated from `epoll_wait()` on any CPU and from
+//! sharing one).
+//!
+//! A queue whose mean yield reaches [`PROVEN_PACKETS`] — sustained load, where holds poll
+//! dozens of packets each — has *proven* itself ([`Admission::proven`]): the glue then takes a
+//! hold at an epoll's first delivery after an empty return instead of its second, so that a
+//! hand-back under load costs one interrupt, not the dozen it took until two deliveries in a
+//! row came again (measured at saturation: RX IRQs per request 0.0062 → 0.0007). The mean moves
+//! only when holds end, so after a burst a light load pays a few holds (about 16 from the cap of
+//! 64 packets) before it falls under [`PROVEN_PACKETS`] again. All fields are relaxed atomics updated from `epoll_wait()` on any CPU and from
 //! the watchdog (hardirq): a race only moves one decision by one hold, it never affects
 //! whether a held queue is released.
 
@@ -277,15 +285,25 @@ mod tests {
             hold(&a, 3);
             assert!(!a.proven());
         }
-        // Sustained load proves it again within a few holds, and asking uses up nothing.
+        // Sustained load proves it again within a few holds.
         let mut good = 0;
         while !a.proven() {
             hold(&a, 64);
             good += 1;
             assert!(good < 10, "not proven after {good} full holds");
         }
-        assert!(a.may_hold());
         assert_eq!(a.wasted(), 0);
+    }
+
+    #[test]
+    fn asking_whether_proven_uses_up_no_chance() {
+        let a = Admission::new();
+        while !hold(&a, 0) {}
+        let expected = 1 << a.wasted().min(MAX_BACKOFF_SHIFT);
+        for _ in 0..100 {
+            assert!(!a.proven());
+        }
+        assert_eq!(chances_passed(&a), expected);
     }
 
     #[test]

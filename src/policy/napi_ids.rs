@@ -23,13 +23,15 @@
 //! return of `epoll_wait()` with events and its next return without events:
 //!
 //! - [`streak`] runs when `epoll_wait()` returns events. The first delivery after an empty return
-//!   only starts a streak: an application that wakes, answers one request and sleeps again
-//!   gains nothing from a hold. A second delivery without an empty return in between means work
-//!   was already waiting when the application came back: the glue then claims ownership with
-//!   [`claim_owner`] (after counting itself as a holder of the NAPI) and holds the queue. A
-//!   queue whose holds have proven themselves under sustained load (`policy::admission`) is
-//!   claimed at the first delivery already: [`claim_owner`] accepts any slot with `STREAK`
-//!   set, and [`streak`] sets it at that delivery.
+//!   usually only starts a streak: an application that wakes, answers one request and sleeps
+//!   again gains nothing from a hold. A second delivery without an empty return in between
+//!   means work was already waiting when the application came back: the glue then claims
+//!   ownership with [`claim_owner`] (after counting itself as a holder of the NAPI) and holds
+//!   the queue. The exception is a queue whose holds have proven themselves under sustained
+//!   load (`policy::admission`) and that no other epoll holds: the glue claims it at the first
+//!   delivery already, since under load the interrupt that ended the sleep starts a run of
+//!   them. [`claim_owner`] accepts it: [`streak`] sets `STREAK` at that delivery, and the
+//!   claim needs `STREAK` without `OWNER`, of the same ID and epoch.
 //! - [`end_streaks`] runs on every return without events (about to sleep, a zero timeout,
 //!   `-EINTR`, errors) and when the epoll instance is freed. It clears `STREAK` and `OWNER` of
 //!   every slot, whatever its epoch, and reports each ownership it ended so that the glue drops
@@ -416,7 +418,8 @@ mod tests {
         streak(slot_of(slots, id), id, epoch)
     }
 
-    /// Two deliveries in a row, then the claim: what the glue does to take a hold.
+    /// Two deliveries in a row, then the claim: what the glue does to take a hold on a queue
+    /// that has not proven itself.
     fn take_hold(slots: &Slots, id: u32, epoch: u8) -> bool {
         if deliver(slots, id, epoch) == Streak::Started {
             assert_eq!(deliver(slots, id, epoch), Streak::Continues);
@@ -489,8 +492,10 @@ mod tests {
         assert_eq!(owned(&slots), [1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
+    /// The slot protocol the glue's claim at the first delivery (a proven queue) relies on:
+    /// already true before that claim existed; this pins it.
     #[test]
-    fn a_proven_queue_is_claimed_at_the_first_delivery_and_released_at_the_empty_return() {
+    fn a_claim_at_the_first_delivery_is_owned_once_and_released_at_the_empty_return() {
         let slots = empty();
         assert_eq!(deliver(&slots, 5, 0), Streak::Started);
         let slot = slot_of(&slots, 5);
@@ -504,7 +509,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_needs_two_deliveries_in_a_row() {
+    fn a_streak_needs_two_deliveries_in_a_row() {
         let slots = empty();
         note(&slots, 5, 0);
         let slot = slot_of(&slots, 5);
