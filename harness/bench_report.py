@@ -311,8 +311,7 @@ class Report:
         self.add("- Configuration order rotates by one slot per repetition; memcached "
                  f"({threads}) is restarted for every configuration and its keys preloaded."
                  + window_order_prose(self.data["boots"]))
-        self.add(
-                 "- Each cell: median [min–max] over the repetitions, the ratio of medians to "
+        self.add("- Each cell: median [min–max] over the repetitions, the ratio of medians to "
                  "vanilla, and a verdict: *better* or *worse* only when the exact two-sided "
                  "rank-sum (Mann-Whitney) test puts the difference at p < 1 %, otherwise *tie* "
                  "(with 5 repetitions each: only when the ranges do not overlap; repetitions too "

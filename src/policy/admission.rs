@@ -25,17 +25,18 @@
 //! free again.
 //!
 //! A queue that is already held is always joined (the decision concerns taking a hold, not
-//! sharing one).
+//! sharing one). All fields are relaxed atomics updated from `epoll_wait()` on any CPU and from
+//! the watchdog (hardirq): a race only moves one decision by one hold, it never affects
+//! whether a held queue is released.
 //!
 //! A queue whose mean yield reaches [`PROVEN_PACKETS`] — sustained load, where holds poll
 //! dozens of packets each — has *proven* itself ([`Admission::proven`]): the glue then takes a
-//! hold at an epoll's first delivery after an empty return instead of its second, so that a
-//! hand-back under load costs one interrupt, not the dozen it took until two deliveries in a
-//! row came again (measured at saturation: RX IRQs per request 0.0062 → 0.0007). The mean moves
-//! only when holds end, so after a burst a light load pays a few holds (about 16 from the cap of
-//! 64 packets) before it falls under [`PROVEN_PACKETS`] again. All fields are relaxed atomics updated from `epoll_wait()` on any CPU and from
-//! the watchdog (hardirq): a race only moves one decision by one hold, it never affects
-//! whether a held queue is released.
+//! hold at an epoll's first delivery after an empty return instead of its second (unless
+//! another epoll holds the queue already), so that a hand-back under load costs about one
+//! interrupt, not the dozen it took until two deliveries in a row came again (measured at
+//! saturation: RX IRQs per request 0.0062 → 0.0007). The mean moves only when holds end, so
+//! after a burst a light load pays a few holds (about 16 from the cap of 64 packets) before it
+//! falls under [`PROVEN_PACKETS`] again.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -90,7 +91,7 @@ impl Admission {
     /// Whether holds of this queue have been polling [`PROVEN_PACKETS`] or more on average,
     /// as under sustained load. The glue then holds from the first delivery after an empty
     /// return instead of the second: under load, the interrupt that woke the application
-    /// after an empty return is the one to stop, not the start of a quiet period. At the mean
+    /// after an empty return starts a run of them, not a quiet period. At the mean
     /// yields of light loads (well under [`WORTH_PACKETS`]) it says no, and a fresh queue's
     /// optimistic start gives way after a few poor holds. Does not use up a chance.
     pub fn proven(&self) -> bool {

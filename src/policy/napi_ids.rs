@@ -228,7 +228,8 @@ pub fn for_each_noted(slots: &Slots, mut f: impl FnMut(u32)) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Streak {
     /// First delivery since the last return without events: no hold yet, unless the queue's
-    /// holds have proven themselves (`policy::admission`), then claim one.
+    /// holds have proven themselves (`policy::admission`) and no other epoll holds it, then
+    /// claim one.
     Started,
     /// No streak, and no wakeup from this NAPI since the previous delivery: nothing to do.
     Quiet,
