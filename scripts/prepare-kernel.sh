@@ -27,6 +27,11 @@ seed_from_previous() {
 	[ -n "$prev" ] || return 1
 	log "seeding the kernel tree from $prev"
 	cp -a "$prev/linux" "$tree" || return 1
+	# tools/ (objtool, which every object depends on) records absolute paths in its build
+	# commands: point them at the new tree, or objtool is rebuilt, newer than every object, and
+	# the whole kernel with it.
+	grep -rlZ --include='.*.cmd' --include='*.d' -F "$prev/linux/" "$tree/tools" |
+		xargs -0r sed -i "s|$prev/linux/|$tree/|g" || true
 	# Keep the originals of patched files, so that files the new patches leave unchanged get
 	# their old timestamps back (and make does not rebuild everything including them).
 	mkdir -p "$top/seed-originals"
