@@ -16,7 +16,10 @@
 //!   a NAPI none of whose sockets woke the epoll for a few deliveries is no longer held by it.
 //! - `epoll_wait()` returns without events (about to sleep, zero timeout, `-EINTR`, error), or
 //!   the epoll instance is freed: end this epoll's streaks and holds; a queue whose last holder
-//!   left goes back to its IRQ at once.
+//!   left goes back to its IRQ at once. An epoll whose streak ended without a hold, while no
+//!   queue it remembers is held, rests: until `napi_ids::REST_DELIVERIES` deliveries have
+//!   passed, only its returns without events reach the hooks (see `napi_ids`, *Rests*; counted
+//!   as `rests`).
 //!
 //! All hooks run under the RCU read lock, in process context except the socket wakeup.
 
@@ -25,10 +28,10 @@ use crate::{
     policy::{claim::Generation, counters::Counter, napi_ids},
     state::Kpoll,
 };
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     net::{
-        kpoll::{Hooks, NapiIdSlots, Sock},
+        kpoll::{Hooks, NapiIdSlots, Rest, Sock},
         napi::{self, Napi, MIN_NAPI_ID},
     },
     sync::rcu,
@@ -36,13 +39,25 @@ use kernel::{
 
 impl Kpoll {
     /// Ends this epoll's streaks and holds: every return without events, and `ep_free`.
-    fn end_holds(&self, slots: &NapiIdSlots) {
+    fn end_holds(&self, slots: &NapiIdSlots) -> napi_ids::Ended {
         if napi_ids::is_empty(slots) {
-            return;
+            return napi_ids::Ended::default();
         }
         napi_ids::end_streaks(slots, self.config.epoch(), |id, generation| {
             self.drop_holder(&rcu::read_lock(), id, generation)
+        })
+    }
+
+    /// Whether a queue this epoll remembers is held (by any epoll).
+    fn any_held(&self, slots: &NapiIdSlots) -> bool {
+        let mut held = false;
+        napi_ids::for_each_noted(slots, |id| {
+            held |= self
+                .napis
+                .find(id)
+                .is_some_and(|entry| entry.hold.is_held());
         });
+        held
     }
 
     /// One ownership of NAPI `id`, counted in holder generation `generation`, ended (by
@@ -210,8 +225,15 @@ impl Hooks for Kpoll {
         });
     }
 
-    fn no_events(&self, slots: &NapiIdSlots) {
-        self.end_holds(slots);
+    fn no_events(&self, slots: &NapiIdSlots) -> Rest {
+        let ended = self.end_holds(slots);
+        match ended.rest(|| self.any_held(slots)) {
+            0 => Rest::NONE,
+            deliveries => {
+                self.rests.fetch_add(1, Ordering::Relaxed);
+                Rest::deliveries(deliveries)
+            }
+        }
     }
 }
 

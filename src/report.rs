@@ -7,14 +7,13 @@
 //! what the kernel says about its NAPI instance. Process context (the `seq_file` show callback).
 
 use crate::{
-    napi_table::NapiTable,
     policy::{
         knob::Knob,
         report::{ConfigLine, Header, NapiLine, NapiState, TableCount, TotalLine},
     },
     state::Kpoll,
 };
-use core::fmt::Write;
+use core::{fmt::Write, sync::atomic::Ordering};
 use kernel::{
     net::napi::Napi,
     prelude::*,
@@ -22,12 +21,14 @@ use kernel::{
     sync::rcu,
 };
 
-/// The figure of the NAPI table that `count` names.
-fn table_count(napis: &NapiTable, count: TableCount) -> u64 {
+/// The figure that `count` names.
+fn table_count(kpoll: &Kpoll, count: TableCount) -> u64 {
+    let napis = &kpoll.napis;
     match count {
         TableCount::Napis => napis.iter().count() as u64,
         TableCount::Reclaimed => napis.reclaimed(),
         TableCount::Untracked => napis.untracked(),
+        TableCount::Rests => kpoll.rests.load(Ordering::Relaxed),
     }
 }
 
@@ -38,7 +39,7 @@ impl ShowFile for Kpoll {
         let result = (|| -> core::fmt::Result {
             let config = ConfigLine {
                 knobs: Knob::ALL.map(|knob| self.config.get(knob)),
-                table: TableCount::ALL.map(|count| Some(table_count(&self.napis, count))),
+                table: TableCount::ALL.map(|count| Some(table_count(self, count))),
             };
             writeln!(out, "config {config}")?;
             writeln!(out, "{Header}")?;

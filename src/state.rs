@@ -10,6 +10,7 @@ use crate::{
     napi_table::NapiTable,
     policy::{claim::Generation, config::Config},
 };
+use core::sync::atomic::AtomicU64;
 use kernel::prelude::*;
 
 /// Everything kpoll knows.
@@ -20,6 +21,8 @@ pub(crate) struct Kpoll {
     /// Per-NAPI hold state, watchdogs and counters.
     #[pin]
     pub(crate) napis: NapiTable,
+    /// Returns without events after which an epoll instance rested (see `policy::napi_ids`).
+    pub(crate) rests: AtomicU64,
 }
 
 impl Kpoll {
@@ -32,6 +35,7 @@ impl Kpoll {
         pin_init!(Self {
             config,
             napis <- NapiTable::new(seed as Generation),
+            rests: AtomicU64::new(0),
         })
     }
 }

@@ -3,6 +3,7 @@
 One guest is booted for the whole suite; each test leaves it as it found it (kpoll unloaded,
 no memcached, default knobs). The guest's console is checked for kernel splats at the end."""
 import os
+import re
 import subprocess
 import time
 
@@ -134,6 +135,48 @@ def test_memcached_port_optin_cuts_irqs(vm: Vm) -> str:
     return (f"IRQs/request off {off.irqs_per_req:.3f} -> on {on.irqs_per_req:.4f}; "
             f"TX IRQs/request {off.tx_irqs_per_req:.3f} -> {on.tx_irqs_per_req:.4f}; "
             f"TPS {off.tps} -> {on.tps}; app packets {app_packets}")
+
+
+def rest_deliveries() -> int:
+    """Deliveries an epoll rests after a streak that took no hold: REST_DELIVERIES, defined
+    once in src/policy/napi_ids.rs."""
+    with open(os.path.join(ROOT, "src", "policy", "napi_ids.rs"), encoding="utf-8") as f:
+        m = re.search(r"^pub const REST_DELIVERIES: u32 = (\d+);$", f.read(), re.M)
+    assert m, "REST_DELIVERIES not found in src/policy/napi_ids.rs"
+    return int(m.group(1))
+
+
+def test_a_light_load_rests(vm: Vm) -> str:
+    """One connection, one request at a time: every streak ends at an empty return without a
+    hold, so the server's epoll rests and kpoll's hooks watch about one request in 16
+    (`rests`; without rests no hook would skip anything, and with a rest that never ended the
+    hooks would stop watching). Every request is answered, and a 16-connection load right
+    after is held as before."""
+    start_memcached(vm)
+    insmod(vm)
+    try:
+        rc, out = set_knob(vm, "ports", "11211")
+        assert rc == 0, out
+        rests0 = kpoll_report(vm).config["rests"]
+        light = memcaslap(vm, seconds=3, concurrency=1)
+        before = kpoll_report(vm)
+        heavy = memcaslap(vm, seconds=3)
+        after = kpoll_report(vm).total
+    finally:
+        rmmod(vm)
+        stop_memcached(vm)
+    for run in (light, heavy):
+        assert run.verify_failed == 0 and run.verify_misses == 0, run
+    assert light.ops > 100, light
+    rests = before.config["rests"] - rests0
+    cycle = rest_deliveries() + 1  # a one-request-at-a-time load rests once per cycle
+    assert light.ops / (3 * cycle) <= rests <= light.ops / (cycle / 2), (
+        f"{rests} rests over {light.ops} one-at-a-time requests (one per {cycle} expected)")
+    holds = after["suspensions"] - before.total["suspensions"]
+    polls = after["app_polls"] - before.total["app_polls"]
+    assert holds > 0 and polls > 0, f"16 connections after the rests: {before.total} -> {after}"
+    return (f"{rests} rests over {light.ops} requests at 1 connection; then {holds} holds, "
+            f"{polls} polls from epoll_wait at 16")
 
 
 def write_knob(vm: Vm, name: str, value: str, user: str | None = None) -> tuple[int, str]:
@@ -497,6 +540,7 @@ TESTS = [
     test_memcached_answers_from_host,
     test_load_raises_rx_irqs,
     test_memcached_port_optin_cuts_irqs,
+    test_a_light_load_rests,
     test_bad_input_table,
     test_so_kpoll_echo_server_cuts_irqs,
     test_port_optin_stays_in_the_initial_netns,

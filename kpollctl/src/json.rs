@@ -10,7 +10,8 @@
 //!   "schema": 1,
 //!   "config": {
 //!     "enabled": true, "watchdog_us": 10000, "budget": 64, "ports": [11211],
-//!     "napis": 1, "reclaimed": 0, "untracked": 0   // NAPI table counts, null from older modules
+//!     "napis": 1, "reclaimed": 0, "untracked": 0,  // NAPI table counts, null from older modules
+//!     "rests": 0                  // epoll rests, null from older modules
 //!   },
 //!   "napis": [
 //!     {
@@ -349,7 +350,7 @@ mod tests {
             json!({
                 "schema": 1,
                 "config": {"enabled": false, "watchdog_us": 5000, "budget": 128, "ports": [11211, 8080],
-                           "napis": 2, "reclaimed": 1, "untracked": 0},
+                           "napis": 2, "reclaimed": 1, "untracked": 0, "rests": null},
                 "napis": [
                     {"napi_id": 8193, "dev": "eth0", "irq": 25, "state": "irq",
                      "counters": {"suspensions": 17, "app_polls": 2631, "app_packets": 41686,

@@ -360,7 +360,11 @@ mod tests {
     }
 
     /// A config line from the knobs' values, the port list and the table counts.
-    fn config(numbers: [u32; 3], ports: &[u16], table: [Option<u64>; 3]) -> ConfigLine {
+    fn config(
+        numbers: [u32; 3],
+        ports: &[u16],
+        table: [Option<u64>; TableCount::COUNT],
+    ) -> ConfigLine {
         let mut list = PortList::new();
         for &port in ports {
             list.push(port).unwrap();
@@ -377,7 +381,7 @@ mod tests {
         let report = parse(&sample("proc_net_kpoll_idle.txt")).unwrap();
         assert_eq!(
             report.config,
-            config([1, 10000, 64], &[], [Some(0), Some(0), Some(0)])
+            config([1, 10000, 64], &[], [Some(0), Some(0), Some(0), None])
         );
         assert!(report.napis.is_empty());
         assert_eq!(report.total, counters(&[0; 7]));
@@ -410,7 +414,11 @@ mod tests {
         let report = parse(&sample("proc_net_kpoll_ports.txt")).unwrap();
         assert_eq!(
             report.config,
-            config([0, 5000, 128], &[11211, 8080], [Some(2), Some(1), Some(0)])
+            config(
+                [0, 5000, 128],
+                &[11211, 8080],
+                [Some(2), Some(1), Some(0), None]
+            )
         );
         // The total includes an entry reclaimed for another NAPI: more than the lines' sum.
         let sum: u64 = report
@@ -459,7 +467,11 @@ mod tests {
             live.add(counter, 1000 * (index as u64 + 1));
         }
         let snapshot = live.snapshot();
-        let written = config([1, 3000, 8], &[11211, 8080], [Some(1), Some(2), Some(3)]);
+        let written = config(
+            [1, 3000, 8],
+            &[11211, 8080],
+            [Some(1), Some(2), Some(3), Some(4)],
+        );
         let line = NapiLine {
             napi_id: 8193,
             dev: "eth0",
@@ -506,7 +518,7 @@ mod tests {
     fn older_module_formats_parse() {
         // Before the table counts and service_polls.
         let report = parse(&sample("proc_net_kpoll_older_module.txt")).unwrap();
-        assert_eq!(report.config.table, [None, None, None]);
+        assert_eq!(report.config.table, [None; TableCount::COUNT]);
         assert_eq!(report.config.knob(Knob::Ports).to_string(), "11211");
         assert_eq!(report.napis.len(), 2);
         assert_eq!(report.napis[0].counters.count(Counter::HeldNs), 49895170);
@@ -520,7 +532,7 @@ mod tests {
             columns()[..10].join(" ")
         );
         let report = parse(&text).unwrap();
-        assert_eq!(report.config.table, [Some(1), Some(2), Some(3)]);
+        assert_eq!(report.config.table, [Some(1), Some(2), Some(3), None]);
         assert_eq!(report.total.count(Counter::HeldNs), 1234);
         assert_eq!(report.total.get(Counter::ServicePolls), None);
     }

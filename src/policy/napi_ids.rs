@@ -48,6 +48,28 @@
 //! or stops getting traffic from that queue, gives it back at once; only a process that returned
 //! with events and then blocks elsewhere keeps it, until the watchdog.
 //!
+//! # Rests
+//!
+//! At low load every request is a wakeup, a delivery that starts a streak and an empty return
+//! that ends it: the hooks run four times per request to find that nothing is worth holding, a
+//! few hundred instructions. So an epoll instance whose return without events ended a streak
+//! but no ownership, while no queue it remembers is held, rests ([`Ended::rest`]): until
+//! [`REST_DELIVERIES`] deliveries have passed, the kpoll patch calls the hooks only at its
+//! returns without events — no [`note`] at its sockets' wakeups, no poll of held queues at
+//! `epoll_wait()` entry, no [`streak`] at its deliveries. Those returns find no streak to end
+//! and start no rest of their own. After the rest the next delivery starts a streak again — or
+//! the one after, if the wakeup before it was skipped ([`Streak::Quiet`]) — and a streak that
+//! ends at an empty return without a hold starts the next rest. So about one request in 16 pays
+//! the hooks, and a load that streaks is noticed at the first watched delivery that another
+//! follows before an empty return.
+//!
+//! A resting epoll instance owns nothing: its empty return has just ended every ownership it
+//! had. The exception is a hold that another thread of the same epoll instance claimed while
+//! that return decided to rest. This epoll then neither renews nor polls it for the rest's
+//! length, and releases it at its next return without events, which still reaches
+//! [`end_streaks`]; until then the hold's deadline and service polls bound it, as for any
+//! holder busy outside `epoll_wait()`.
+//!
 //! # Used slots form a prefix
 //!
 //! A slot that was used never becomes 0 again: freeing it makes it [`VACANT`], which [`note`]
@@ -331,10 +353,36 @@ pub fn renew_owner(slot: &AtomicU64, id: u32, epoch: u8, old: Generation, new: G
     }
 }
 
+/// The deliveries of a rest (see [Rests](self#rests)).
+pub const REST_DELIVERIES: u8 = 15;
+
+/// What a return without events ended ([`end_streaks`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// Streaks ended, owned or not.
+    pub streaks: u32,
+    /// Ownerships ended.
+    pub ownerships: u32,
+}
+
+impl Ended {
+    /// How many deliveries the epoll instance rests now: [`REST_DELIVERIES`] if a streak ended
+    /// and no ownership did, and `any_held()` says that no queue it remembers is held (asked
+    /// only then), else none (see [Rests](self#rests)).
+    pub fn rest(self, any_held: impl FnOnce() -> bool) -> u8 {
+        if self.streaks > 0 && self.ownerships == 0 && !any_held() {
+            REST_DELIVERIES
+        } else {
+            0
+        }
+    }
+}
+
 /// `epoll_wait()` returns without events, or the epoll instance is freed: ends every streak,
 /// ends every ownership (calling `f(id, generation)` exactly once for each) and frees slots of
-/// epochs other than `epoch`.
-pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, Generation)) {
+/// epochs other than `epoch`. Returns what it ended.
+pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, Generation)) -> Ended {
+    let mut ended = Ended::default();
     for (slot, mut current) in used_prefix(slots) {
         loop {
             if !in_use(current) {
@@ -350,7 +398,11 @@ pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, Generation))
             }
             match slot.compare_exchange(current, next, Relaxed, Relaxed) {
                 Ok(_) => {
+                    if current & (STREAK | OWNER) != 0 {
+                        ended.streaks += 1;
+                    }
                     if current & OWNER != 0 {
+                        ended.ownerships += 1;
                         f(id_of(current), generation_of(current));
                     }
                     break;
@@ -359,6 +411,7 @@ pub fn end_streaks(slots: &Slots, epoch: u8, mut f: impl FnMut(u32, Generation))
             }
         }
     }
+    ended
 }
 
 /// Frees every slot holding `id` (its NAPI is gone), calling `f(id, generation)` once for each
@@ -507,6 +560,61 @@ mod tests {
         end_streaks(&slots, 0, |id, generation| ended.push((id, generation)));
         assert_eq!(ended, [(5, 3)]);
         assert_eq!(deliver(&slots, 5, 0), Streak::Started);
+    }
+
+    #[test]
+    fn an_empty_return_rests_an_epoll_whose_streak_ended_without_a_hold() {
+        let slots = empty();
+        // Low load: a wakeup, a delivery that starts a streak, an empty return.
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started);
+        let ended = end_streaks(&slots, 0, |_, _| panic!("nothing was owned"));
+        assert_eq!(
+            ended,
+            Ended {
+                streaks: 1,
+                ownerships: 0
+            }
+        );
+        assert_eq!(ended.rest(|| false), REST_DELIVERIES);
+        // Not while a queue it remembers is held (by another epoll): its entry polls serve it.
+        assert_eq!(ended.rest(|| true), 0);
+        // The first empty return after a rest ended no streak: no rest, so that the next
+        // delivery is watched; nor does it ask about held queues.
+        let ended = end_streaks(&slots, 0, |_, _| {});
+        assert_eq!(ended, Ended::default());
+        assert_eq!(ended.rest(|| panic!("asked for nothing")), 0);
+        // An owner of two holds, one of them in a stale epoch's slot, does not rest.
+        assert!(take_hold(&slots, 5, 0));
+        assert!(take_hold(&slots, 6, 0));
+        let ended = end_streaks(&slots, 1, |_, _| {});
+        assert_eq!(
+            ended,
+            Ended {
+                streaks: 2,
+                ownerships: 2
+            }
+        );
+        assert_eq!(ended.rest(|| false), 0);
+        // Nor does one that owned one hold beside a streak that took none.
+        assert!(take_hold(&slots, 7, 1));
+        assert_eq!(deliver(&slots, 8, 1), Streak::Started);
+        assert_eq!(end_streaks(&slots, 1, |_, _| {}).rest(|| false), 0);
+    }
+
+    /// The rest's wakeups and deliveries reach no hook. The first watched delivery may have lost
+    /// its wakeup to the rest: it starts nothing, and the streak starts at the next wakeup and
+    /// delivery, so a load that streaks is held again within two watched deliveries.
+    #[test]
+    fn a_delivery_after_a_rest_without_a_wakeup_starts_no_streak() {
+        let slots = empty();
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started);
+        assert_eq!(
+            end_streaks(&slots, 0, |_, _| {}).rest(|| false),
+            REST_DELIVERIES
+        );
+        assert_eq!(streak(slot_of(&slots, 5), 5, 0), Streak::Quiet);
+        assert_eq!(deliver(&slots, 5, 0), Streak::Started);
+        assert_eq!(deliver(&slots, 5, 0), Streak::Continues);
     }
 
     #[test]
@@ -750,7 +858,9 @@ mod tests {
                             let epoch = (draw >> 16) as u8 % 3;
                             match draw % 5 {
                                 0 => forget(slots, id, |_, _| {}),
-                                1 => end_streaks(slots, epoch, |_, _| {}),
+                                1 => {
+                                    end_streaks(slots, epoch, |_, _| {});
+                                }
                                 2 => for_each(slots, epoch, |_, _| {}),
                                 _ => note(slots, id, epoch),
                             }

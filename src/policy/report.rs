@@ -9,7 +9,7 @@
 //! prefix of today's:
 //!
 //! ```text
-//! config enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211
+//! config enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 rests=0 ports=11211
 //! napi_id dev irq state suspensions app_polls app_packets idle_resumes watchdog_fires held_us service_polls declined early_fires
 //! 8193 eth0 24 held 10 5000 4990 9 1 1234 3 7 1
 //! total - - - 10 5000 4990 9 1 1234 3 7 1
@@ -47,7 +47,7 @@ pub fn columns() -> impl Iterator<Item = &'static str> {
         .chain(Counter::ALL.into_iter().map(Counter::column))
 }
 
-/// A figure of the NAPI table on the `config` line.
+/// A figure of the NAPI table, or of the module's rests, on the `config` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TableCount {
     /// Entries in use.
@@ -56,17 +56,21 @@ pub enum TableCount {
     Reclaimed,
     /// Times a NAPI instance could not be managed because every entry served a live one.
     Untracked,
+    /// Returns of `epoll_wait()` without events after which an epoll instance rested: its streak
+    /// took no hold, so no hook runs for it for a few deliveries (see `napi_ids`, *Rests*).
+    Rests,
 }
 
 impl TableCount {
     /// Number of table counts.
-    pub const COUNT: usize = 3;
+    pub const COUNT: usize = 4;
 
     /// Every table count, in `config` line order.
     pub const ALL: [TableCount; TableCount::COUNT] = [
         TableCount::Napis,
         TableCount::Reclaimed,
         TableCount::Untracked,
+        TableCount::Rests,
     ];
 
     /// The key on the `config` line.
@@ -75,6 +79,7 @@ impl TableCount {
             TableCount::Napis => "napis",
             TableCount::Reclaimed => "reclaimed",
             TableCount::Untracked => "untracked",
+            TableCount::Rests => "rests",
         }
     }
 }
@@ -102,7 +107,7 @@ fn is_list(knob: Knob) -> bool {
 }
 
 impl fmt::Display for ConfigLine {
-    /// `enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 ports=11211`.
+    /// `enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 rests=0 ports=11211`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut separator = "";
         for knob in Knob::ALL.into_iter().filter(|&knob| !is_list(knob)) {
@@ -251,7 +256,7 @@ mod tests {
     fn the_documented_example() {
         let config = ConfigLine {
             knobs: Knob::ALL.map(Knob::default),
-            table: [Some(1), Some(0), Some(0)],
+            table: [Some(1), Some(0), Some(0), Some(0)],
         };
         let mut config_with_port = config.clone();
         config_with_port.knobs[Knob::Ports as usize] =
@@ -271,7 +276,7 @@ mod tests {
         assert_eq!(
             text,
             "config enabled=1 watchdog_us=50000 budget=64 napis=1 reclaimed=0 untracked=0 \
-             ports=11211\n\
+             rests=0 ports=11211\n\
              napi_id dev irq state suspensions app_polls app_packets idle_resumes \
              watchdog_fires held_us service_polls declined early_fires\n\
              8193 eth0 24 held 10 5000 4990 9 1 1234 3 7 1\n\

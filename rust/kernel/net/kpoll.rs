@@ -13,7 +13,7 @@
 
 use crate::{alloc::KBox, bindings, error::to_result, prelude::*, sync::Arc};
 use core::{
-    ffi::{c_int, c_void},
+    ffi::{c_int, c_uint, c_void},
     marker::PhantomData,
     sync::atomic::AtomicU64,
 };
@@ -26,7 +26,7 @@ pub const NAPI_ID_SLOTS: usize = bindings::KPOLL_NAPI_SLOTS as usize;
 /// All are 0 when the epoll instance is created. The C side calls the per-epoll hooks
 /// ([`Hooks::wait_begin`], [`Hooks::events_delivered`], [`Hooks::no_events`]) only for an epoll
 /// instance whose slot 0 is not 0, so a module uses slot 0 first and never sets a used slot back
-/// to 0 (`sock_seen` is always called).
+/// to 0 (`sock_seen` is always called, except while the instance rests, see [`Rest`]).
 pub type NapiIdSlots = [AtomicU64; NAPI_ID_SLOTS];
 
 // The C side declares the slots as `u64 kpoll_slots[]`, aligned as a `u64` of its ABI, and `args`
@@ -70,6 +70,29 @@ impl Sock<'_> {
     }
 }
 
+/// A rest for an epoll instance: a module's answer to a return without events
+/// ([`Hooks::no_events`]).
+///
+/// Until the rest's deliveries (returns of `epoll_wait()` with events) have passed, the C side
+/// calls neither [`Hooks::sock_seen`] (socket inserts and wakeups), [`Hooks::wait_begin`] nor
+/// [`Hooks::events_delivered`] for that instance; [`Hooks::no_events`] is still called at every
+/// return without events, and its answer starts a rest only when none is running. The C side
+/// counts the rest down at each delivery; threads of one epoll instance may race on that count,
+/// which only makes a rest shorter or longer. A rest is at most 255 deliveries long, so that a
+/// module cannot silence a later one for long on the epoll instances it leaves behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rest(u8);
+
+impl Rest {
+    /// No rest: the hooks run.
+    pub const NONE: Self = Self(0);
+
+    /// A rest of `deliveries` deliveries.
+    pub const fn deliveries(deliveries: u8) -> Self {
+        Self(deliveries)
+    }
+}
+
 /// What a kpoll module does at each hook point.
 ///
 /// All methods run with the RCU read lock held and must not sleep. With `CONFIG_PREEMPT_RCU`
@@ -86,8 +109,9 @@ pub trait Hooks: Send + Sync + 'static {
     /// `epoll_wait()` is returning events. Process context.
     fn events_delivered(&self, slots: &NapiIdSlots);
     /// `epoll_wait()` found nothing: it is about to sleep, or returns 0 (timeout), `-EINTR` or
-    /// another error; or the epoll instance is being freed. Process context.
-    fn no_events(&self, slots: &NapiIdSlots);
+    /// another error; or the epoll instance is being freed. Process context. Returns a rest for
+    /// the epoll instance (ignored when it is being freed, or while one is running).
+    fn no_events(&self, slots: &NapiIdSlots) -> Rest;
 }
 
 struct Adapter<T: Hooks>(PhantomData<T>);
@@ -144,19 +168,20 @@ impl<T: Hooks> Adapter<T> {
         hooks.wait_begin(slots);
     }
 
-    /// `kpoll_ops::wait_end`: `res` events returned, or none (`res` ≤ 0).
+    /// `kpoll_ops::wait_end`: `res` events returned, or none (`res` ≤ 0); returns the rest.
     ///
     /// # Safety
     ///
-    /// Called only by the C side's `kpoll_ep_call()` of this registration: `ctx` and `slots` as
-    /// [`Self::args`] requires.
-    unsafe extern "C" fn wait_end(ctx: *mut c_void, slots: *mut u64, res: c_int) {
+    /// Called only by the C side's `kpoll_ep_call()` or `kpoll_ep_call_value()` of this
+    /// registration: `ctx` and `slots` as [`Self::args`] requires.
+    unsafe extern "C" fn wait_end(ctx: *mut c_void, slots: *mut u64, res: c_int) -> c_uint {
         // SAFETY: `ctx` and `slots` are as `args` requires (this function's safety requirements).
         let (hooks, slots) = unsafe { Self::args(ctx, slots) };
         if res > 0 {
             hooks.events_delivered(slots);
+            c_uint::from(Rest::NONE.0)
         } else {
-            hooks.no_events(slots);
+            c_uint::from(hooks.no_events(slots).0)
         }
     }
 }
