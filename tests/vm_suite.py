@@ -141,7 +141,7 @@ def rest_deliveries() -> int:
     """Deliveries an epoll rests after a streak that took no hold: REST_DELIVERIES, defined
     once in src/policy/napi_ids.rs."""
     with open(os.path.join(ROOT, "src", "policy", "napi_ids.rs"), encoding="utf-8") as f:
-        m = re.search(r"^pub const REST_DELIVERIES: u32 = (\d+);$", f.read(), re.M)
+        m = re.search(r"^pub const REST_DELIVERIES: u\d+ = (\d+);$", f.read(), re.M)
     assert m, "REST_DELIVERIES not found in src/policy/napi_ids.rs"
     return int(m.group(1))
 
