@@ -15,6 +15,11 @@ DEFER = "/sys/class/net/eth0/napi_defer_hard_irqs"
 GRO_FLUSH = "/sys/class/net/eth0/gro_flush_timeout"
 IRQ_SUSPEND = "/sys/class/net/eth0/irq_suspend_timeout"
 KPOLL = "/proc/sys/net/kpoll"
+KPOLL_MODULE = "/lib/kpoll/kpoll.ko"
+# The same module built with `--cfg kpoll_no_rests` (scripts/build-guest.sh): it never returns
+# a rest (src/hooks.rs), so every hook runs as before rests. Benchmark-only: what rests change,
+# in the same boot.
+KPOLL_NO_RESTS_MODULE = "/lib/kpoll/kpoll-no-rests.ko"
 EPOLL_PARAMS_PRELOAD = "/usr/local/lib/epoll_params_preload.so"
 DEFAULTS = {BUSY_POLL[0]: "0", BUSY_POLL[1]: "0", DEFER: "0", GRO_FLUSH: "0"}
 
@@ -28,6 +33,7 @@ class Config:
     kpoll_ports: str = str(MEMCACHED_PORT)
     memcached_env: str = ""
     requires: str | None = None  # a guest path that must exist (kernel flavour feature)
+    module: str = KPOLL_MODULE  # the kpoll.ko to load
     about: str = ""
     expect: dict[str, str] = field(default_factory=dict)
 
@@ -38,7 +44,7 @@ class Config:
     def setup_script(self) -> list[str]:
         steps = [f"echo {v} > {p}" for p, v in self.writes]
         if self.kpoll:
-            steps.append("insmod /lib/kpoll/kpoll.ko")
+            steps.append(f"insmod {self.module}")
             steps.append(f"echo {self.kpoll_watchdog_us} > {KPOLL}/watchdog_us")
             if self.kpoll_ports:
                 steps.append(f"echo {self.kpoll_ports} > {KPOLL}/ports")
@@ -58,13 +64,17 @@ class Config:
         return steps
 
 
-def _kpoll(name: str, watchdog_us: int, about: str, ports: str = str(MEMCACHED_PORT)) -> Config:
-    return Config(name, kpoll_watchdog_us=watchdog_us, kpoll_ports=ports, about=about)
+def _kpoll(name: str, watchdog_us: int, about: str, ports: str = str(MEMCACHED_PORT),
+           module: str = KPOLL_MODULE) -> Config:
+    return Config(name, kpoll_watchdog_us=watchdog_us, kpoll_ports=ports, about=about,
+                  module=module, requires=None if module == KPOLL_MODULE else module)
 
 
 # kpoll loaded with no socket opted in: what every other epoll user pays for the hooks (cpu
 # boot only; nothing user-visible changes).
 NO_OPT_IN = "kpoll no opt-in"
+# kpoll without rests (cpu boot only): what rests save at low load and cost under load.
+NO_RESTS = "kpoll no rests"
 
 
 CONFIGS: tuple[Config, ...] = (
@@ -84,6 +94,8 @@ CONFIGS: tuple[Config, ...] = (
     _kpoll("kpoll wd=10ms", 10_000, "adaptive deadline, watchdog_us 10 ms (the earlier default)"),
     _kpoll(NO_OPT_IN, 50_000, "kpoll.ko loaded, net.kpoll.ports empty: every hook runs and "
            "finds no opted-in socket", ports=""),
+    _kpoll(NO_RESTS, 50_000, "as kpoll, with a kpoll.ko built never to rest an epoll (every "
+           "hook runs at every return; benchmark-only build)", module=KPOLL_NO_RESTS_MODULE),
 )
 
 

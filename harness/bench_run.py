@@ -67,7 +67,7 @@ BOOTS: tuple[BootSpec, ...] = (
              "icount, 1 vCPU, 1 queue: guest instructions per request"),
     BootSpec("wall", False, 1, 1, "-t 1", WALL_LOADS,
              "wall clock, 1 vCPU, 1 queue: rates and latencies",
-             tuple(c.name for c in bc.CONFIGS if c.name != bc.NO_OPT_IN)),
+             tuple(c.name for c in bc.CONFIGS if c.name not in (bc.NO_OPT_IN, bc.NO_RESTS))),
     BootSpec("mq", False, 2, 2, "-t 2", MULTI_QUEUE_LOADS,
              "wall clock, 2 vCPUs (MTTCG), 2-queue virtio-net, memcached -t 2", MQ_CONFIGS),
     BootSpec("mq_napi", False, 2, 2, "-t 2 -N 2", MULTI_QUEUE_LOADS,

@@ -36,13 +36,13 @@ class CounterSnapshot:
 
 
 def read_counters(vm: Guest) -> CounterSnapshot:
-    """RX and TX IRQs, NET_RX softirqs and kpoll's total counters (none without the module), in
+    """RX and TX IRQs, NET_RX softirqs and kpoll's cumulative counters (none without the module), in
     one guest command."""
     out = vm.check(f"cat /proc/interrupts; echo {SEPARATOR}; grep NET_RX /proc/softirqs; "
                    f"echo {SEPARATOR}; {STATUS_COMMAND} 2>/dev/null || true")
     irq_text, softirq_text, kpoll_text = out.split(SEPARATOR)
     rx = sum(procfs.irq_counts(irq_text, procfs.RX_IRQ).values())
-    kpoll = parse_status(kpoll_text).total if kpoll_text.strip() else {}
+    kpoll = parse_status(kpoll_text).counters() if kpoll_text.strip() else {}
     tx = sum(procfs.irq_counts(irq_text, procfs.TX_IRQ).values())
     return CounterSnapshot(rx, procfs.net_rx_softirqs(softirq_text), kpoll, tx)
 

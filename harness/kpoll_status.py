@@ -22,6 +22,9 @@ SCHEMA = 1
 _JSON_START = re.compile(r"^\{", re.MULTILINE)
 
 
+# The config line's counts that only grow while the module is loaded (src/policy/report.rs).
+CONFIG_COUNTERS = ("rests",)
+
 # The state of a held queue in /proc/net/kpoll and kpollctl's JSON (src/policy/report.rs).
 HELD = "held"
 
@@ -49,6 +52,12 @@ class KpollReport:
     # kpollctl's RX IRQs per interface (`name`, `device`, `rx_irqs`, `irqs`), None when
     # /proc/interrupts could not be read.
     interfaces: list[dict[str, Any]] | None
+
+    def counters(self) -> dict[str, int]:
+        """The cumulative counters: the total line's, then the config line's counts that only
+        grow (`rests`, when the module prints it)."""
+        grown = {k: self.config[k] for k in CONFIG_COUNTERS if isinstance(self.config.get(k), int)}
+        return {**self.total, **grown}
 
     def held(self) -> list[int]:
         """The NAPI IDs of the queues held now."""

@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from harness.bench_configs import KPOLL_MODULE
 from harness.kpoll_status import kpoll_report
 from harness.memcached import SERVER
 from harness.netns import GUEST_IP
@@ -112,8 +113,8 @@ def tx_inflight_bytes(vm: Vm) -> int:
     return sum(int(v) for v in out.split())
 
 
-def insmod(vm: Vm) -> None:
-    vm.check("insmod /lib/kpoll/kpoll.ko")
+def insmod(vm: Vm, module: str = KPOLL_MODULE) -> None:
+    vm.check(f"insmod {module}")
 
 
 def rmmod(vm: Vm) -> None:

@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 
+from harness.bench_configs import KPOLL_NO_RESTS_MODULE
 from harness.kpoll_status import HELD, kpoll_report
 from harness.memcached import memcache_request, start_memcached, stop_memcached
 from harness.netns import GUEST_IP as GUEST
@@ -151,7 +152,8 @@ def test_a_light_load_rests(vm: Vm) -> str:
     hold, so the server's epoll rests and kpoll's hooks watch about one request in 16
     (`rests`; without rests no hook would skip anything, and with a rest that never ended the
     hooks would stop watching). Every request is answered, and a 16-connection load right
-    after is held as before."""
+    after is held as before. The benchmark's kpoll-no-rests.ko, under the same light load,
+    rests no epoll."""
     start_memcached(vm)
     insmod(vm)
     try:
@@ -162,12 +164,18 @@ def test_a_light_load_rests(vm: Vm) -> str:
         before = kpoll_report(vm)
         heavy = memcaslap(vm, seconds=3)
         after = kpoll_report(vm).total
+        rmmod(vm)
+        insmod(vm, KPOLL_NO_RESTS_MODULE)
+        rc, out = set_knob(vm, "ports", "11211")
+        assert rc == 0, out
+        unrested = memcaslap(vm, seconds=3, concurrency=1)
+        no_rests = kpoll_report(vm).config["rests"]
     finally:
         rmmod(vm)
         stop_memcached(vm)
-    for run in (light, heavy):
+    for run in (light, heavy, unrested):
         assert run.verify_failed == 0 and run.verify_misses == 0, run
-    assert light.ops > 100, light
+    assert light.ops > 100 and unrested.ops > 100, (light, unrested)
     rests = before.config["rests"] - rests0
     cycle = rest_deliveries() + 1  # a one-request-at-a-time load rests once per cycle
     assert light.ops / (3 * cycle) <= rests <= light.ops / (cycle / 2), (
@@ -175,8 +183,10 @@ def test_a_light_load_rests(vm: Vm) -> str:
     holds = after["suspensions"] - before.total["suspensions"]
     polls = after["app_polls"] - before.total["app_polls"]
     assert holds > 0 and polls > 0, f"16 connections after the rests: {before.total} -> {after}"
+    assert no_rests == 0, f"kpoll-no-rests.ko rested {no_rests} times over {unrested.ops} requests"
     return (f"{rests} rests over {light.ops} requests at 1 connection; then {holds} holds, "
-            f"{polls} polls from epoll_wait at 16")
+            f"{polls} polls from epoll_wait at 16; kpoll-no-rests.ko: 0 rests over "
+            f"{unrested.ops} requests")
 
 
 def write_knob(vm: Vm, name: str, value: str, user: str | None = None) -> tuple[int, str]:

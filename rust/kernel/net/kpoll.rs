@@ -13,7 +13,7 @@
 
 use crate::{alloc::KBox, bindings, error::to_result, prelude::*, sync::Arc};
 use core::{
-    ffi::{c_int, c_uint, c_void},
+    ffi::{c_int, c_void},
     marker::PhantomData,
     sync::atomic::AtomicU64,
 };
@@ -79,7 +79,9 @@ impl Sock<'_> {
 /// return without events, and its answer starts a rest only when none is running. The C side
 /// counts the rest down at each delivery; threads of one epoll instance may race on that count,
 /// which only makes a rest shorter or longer. A rest is at most 255 deliveries long, so that a
-/// module cannot silence a later one for long on the epoll instances it leaves behind.
+/// module cannot silence a later one for long on the epoll instances it leaves behind; the C
+/// hook returns it as a `u8`, so even a module built for another hook type cannot start a
+/// longer one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rest(u8);
 
@@ -174,14 +176,14 @@ impl<T: Hooks> Adapter<T> {
     ///
     /// Called only by the C side's `kpoll_ep_call()` or `kpoll_ep_call_value()` of this
     /// registration: `ctx` and `slots` as [`Self::args`] requires.
-    unsafe extern "C" fn wait_end(ctx: *mut c_void, slots: *mut u64, res: c_int) -> c_uint {
+    unsafe extern "C" fn wait_end(ctx: *mut c_void, slots: *mut u64, res: c_int) -> u8 {
         // SAFETY: `ctx` and `slots` are as `args` requires (this function's safety requirements).
         let (hooks, slots) = unsafe { Self::args(ctx, slots) };
         if res > 0 {
             hooks.events_delivered(slots);
-            c_uint::from(Rest::NONE.0)
+            Rest::NONE.0
         } else {
-            c_uint::from(hooks.no_events(slots).0)
+            hooks.no_events(slots).0
         }
     }
 }
