@@ -76,7 +76,7 @@ impl Sock<'_> {
 /// Until the rest's deliveries (returns of `epoll_wait()` with events) have passed, the C side
 /// calls neither [`Hooks::sock_seen`] (socket inserts and wakeups), [`Hooks::wait_begin`] nor
 /// [`Hooks::events_delivered`] for that instance; [`Hooks::no_events`] is still called at every
-/// return without events, and its answer starts a rest only when none is running. The C side
+/// return without events, and a rest it answers replaces the one running, if any. The C side
 /// counts the rest down at each delivery; threads of one epoll instance may race on that count,
 /// which only makes a rest shorter or longer. A rest is at most 255 deliveries long, so that a
 /// module cannot silence a later one for long on the epoll instances it leaves behind; the C
@@ -112,7 +112,8 @@ pub trait Hooks: Send + Sync + 'static {
     fn events_delivered(&self, slots: &NapiIdSlots);
     /// `epoll_wait()` found nothing: it is about to sleep, or returns 0 (timeout), `-EINTR` or
     /// another error; or the epoll instance is being freed. Process context. Returns a rest for
-    /// the epoll instance (ignored when it is being freed, or while one is running).
+    /// the epoll instance (ignored when it is being freed; [`Rest::NONE`] leaves a running rest
+    /// as it is, any other replaces it).
     fn no_events(&self, slots: &NapiIdSlots) -> Rest;
 }
 
