@@ -149,7 +149,7 @@ def rest_deliveries() -> int:
 
 def test_a_light_load_rests(vm: Vm) -> str:
     """One connection, one request at a time: every streak ends at an empty return without a
-    hold, so the server's epoll rests and kpoll's hooks watch about one request in 16
+    hold, so the server's epoll rests and kpoll's hooks watch one request in 16 or fewer
     (`rests`; without rests no hook would skip anything, and with a rest that never ended the
     hooks would stop watching). Every request is answered, and a 16-connection load right
     after is held as before. The benchmark's kpoll-no-rests.ko, under the same light load,
@@ -177,14 +177,21 @@ def test_a_light_load_rests(vm: Vm) -> str:
         assert run.verify_failed == 0 and run.verify_misses == 0, run
     assert light.ops > 100 and unrested.ops > 100, (light, unrested)
     rests = before.config["rests"] - rests0
-    cycle = rest_deliveries() + 1  # a one-request-at-a-time load rests once per cycle
-    assert light.ops / (3 * cycle) <= rests <= light.ops / (cycle / 2), (
-        f"{rests} rests over {light.ops} one-at-a-time requests (one per {cycle} expected)")
+    # A one-request-at-a-time load rests at most once per cycle: the rest's deliveries, then a
+    # streak that an empty return ends. A cycle runs longer whenever the next request reaches
+    # memcached before it is back in epoll_wait() (no empty return): one rest per 21-23
+    # requests on a quiet host, per 50 in a CI run whose guest ran slow. A rest that never
+    # ended would give one or two rests in all; no rests, none.
+    cycle = rest_deliveries() + 1
+    assert light.ops / (8 * cycle) <= rests <= light.ops / (cycle / 2), (
+        f"{rests} rests over {light.ops} one-at-a-time requests (one per {cycle} to "
+        f"{8 * cycle} expected)")
     holds = after["suspensions"] - before.total["suspensions"]
     polls = after["app_polls"] - before.total["app_polls"]
     assert holds > 0 and polls > 0, f"16 connections after the rests: {before.total} -> {after}"
     assert no_rests == 0, f"kpoll-no-rests.ko rested {no_rests} times over {unrested.ops} requests"
-    return (f"{rests} rests over {light.ops} requests at 1 connection; then {holds} holds, "
+    return (f"{rests} rests over {light.ops} requests at 1 connection (one per "
+            f"{light.ops / rests:.1f}); then {holds} holds, "
             f"{polls} polls from epoll_wait at 16; kpoll-no-rests.ko: 0 rests over "
             f"{unrested.ops} requests")
 
