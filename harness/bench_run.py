@@ -219,7 +219,8 @@ def run_boot(vm: Guest, exe: str, prof: Profile, spec: BootSpec, configs: list[b
                             "entries": [], "aborted": None}
     for c in configs:
         if c not in usable:
-            log(f"skipping {c.name}: {c.requires} missing (not this kernel flavour)")
+            log(f"skipping {c.name}: {c.requires} missing (another kernel flavour, or a guest "
+                "built before it)")
     if spec.icount and vm.icount_shift is None:
         raise RuntimeError(f"-icount {vm.icount_option}: the cost is read as instructions, "
                            "which needs a fixed shift=N")

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 "$KPOLL_ROOT/scripts/build-kernel.sh" >/dev/null
 case "${1:-}" in
-"") build_external_module module src/kpoll.ko Kbuild src ;;
+"") KRUSTFLAGS="" build_external_module module src/kpoll.ko Kbuild src ;;
 --no-rests) KRUSTFLAGS="--cfg kpoll_no_rests" build_external_module module-no-rests src/kpoll.ko Kbuild src ;;
 *) die "usage: $0 [--no-rests]" ;;
 esac

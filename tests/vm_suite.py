@@ -168,8 +168,12 @@ def test_a_light_load_rests(vm: Vm) -> str:
         insmod(vm, KPOLL_NO_RESTS_MODULE)
         rc, out = set_knob(vm, "ports", "11211")
         assert rc == 0, out
+        plain0 = kpoll_report(vm).total
         unrested = memcaslap(vm, seconds=3, concurrency=1)
-        no_rests = kpoll_report(vm).config["rests"]
+        plain = kpoll_report(vm)
+        no_rests = plain.config["rests"]
+        # its hooks ran: each streak that ended was a hold declined or taken
+        decided = sum(plain.total[k] - plain0[k] for k in ("declined", "suspensions"))
     finally:
         rmmod(vm)
         stop_memcached(vm)
@@ -190,10 +194,11 @@ def test_a_light_load_rests(vm: Vm) -> str:
     polls = after["app_polls"] - before.total["app_polls"]
     assert holds > 0 and polls > 0, f"16 connections after the rests: {before.total} -> {after}"
     assert no_rests == 0, f"kpoll-no-rests.ko rested {no_rests} times over {unrested.ops} requests"
+    assert decided > 0, f"kpoll-no-rests.ko's hooks decided nothing: {plain0} -> {plain.total}"
     return (f"{rests} rests over {light.ops} requests at 1 connection (one per "
             f"{light.ops / rests:.1f}); then {holds} holds, "
             f"{polls} polls from epoll_wait at 16; kpoll-no-rests.ko: 0 rests over "
-            f"{unrested.ops} requests")
+            f"{unrested.ops} requests, {decided} holds declined or taken")
 
 
 def write_knob(vm: Vm, name: str, value: str, user: str | None = None) -> tuple[int, str]:

@@ -80,8 +80,8 @@ impl Sock<'_> {
 /// counts the rest down at each delivery; threads of one epoll instance may race on that count,
 /// which only makes a rest shorter or longer. A rest is at most 255 deliveries long, so that a
 /// module cannot silence a later one for long on the epoll instances it leaves behind; the C
-/// hook returns it as a `u8`, so even a module built for another hook type cannot start a
-/// longer one.
+/// side keeps it in a `u8`, so even a module built for another hook type cannot start a longer
+/// one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rest(u8);
 
