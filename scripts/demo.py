@@ -14,6 +14,7 @@ import statistics
 import sys
 from collections.abc import Callable
 
+from harness.bench_configs import KPOLL_MODULE
 from harness.bench_run import short
 from harness.load_run import Load, Run, edge_busy_ns, measured_run
 from harness.loadgen import build_loadgen, preload
@@ -53,7 +54,7 @@ def main() -> int:
             for name in CONFIGS:
                 # vanilla: kpoll not loaded at all; kpoll on: loaded, memcached's port opted in.
                 if name == "kpoll on":
-                    vm.check("insmod /lib/kpoll/kpoll.ko && echo 11211 > /proc/sys/net/kpoll/ports")
+                    vm.check(f"insmod {KPOLL_MODULE} && echo 11211 > /proc/sys/net/kpoll/ports")
                 run = measured_run(vm, exe, load, 0, args.seconds, WARMUP, edge_busy_ns(vm))
                 if name == "kpoll on":
                     last_kpoll = run.kpoll

@@ -48,16 +48,23 @@ impl Kpoll {
         })
     }
 
-    /// Whether a queue this epoll remembers is held (by any epoll).
-    fn any_held(&self, slots: &NapiIdSlots) -> bool {
-        let mut held = false;
-        napi_ids::for_each_noted(slots, |id| {
-            held |= self
-                .napis
+    /// The entries of the queues this epoll remembers that are held (by any epoll), with
+    /// their NAPI IDs.
+    fn held_entries<'a>(
+        &'a self,
+        slots: &'a NapiIdSlots,
+    ) -> impl Iterator<Item = (u32, &'a NapiEntry)> + 'a {
+        napi_ids::noted(slots).filter_map(|id| {
+            self.napis
                 .find(id)
-                .is_some_and(|entry| entry.hold.is_held());
-        });
-        held
+                .filter(|entry| entry.hold.is_held())
+                .map(|entry| (id, entry))
+        })
+    }
+
+    /// Whether a queue this epoll remembers is held (by any epoll); stops at the first.
+    fn any_held(&self, slots: &NapiIdSlots) -> bool {
+        self.held_entries(slots).next().is_some()
     }
 
     /// One ownership of NAPI `id`, counted in holder generation `generation`, ended (by
@@ -167,15 +174,13 @@ impl Hooks for Kpoll {
         // Every held NAPI this epoll remembers, whatever the epoch of its slot: a queue held on
         // this epoll's behalf is polled here until the hold ends. A queue that is not held is
         // served by its IRQ; polling it too would only cost.
-        napi_ids::for_each_noted(slots, |id| {
-            if let Some(entry) = self.napis.find(id).filter(|e| e.hold.is_held()) {
-                let packets = napi::poll_once(&rcu::read_lock(), id, self.config.budget());
-                entry.hold.polled(now_ns());
-                entry.admission.polled(packets);
-                entry.counters.inc(Counter::AppPolls);
-                entry.counters.add(Counter::AppPackets, u64::from(packets));
-            }
-        });
+        for (id, entry) in self.held_entries(slots) {
+            let packets = napi::poll_once(&rcu::read_lock(), id, self.config.budget());
+            entry.hold.polled(now_ns());
+            entry.admission.polled(packets);
+            entry.counters.inc(Counter::AppPolls);
+            entry.counters.add(Counter::AppPackets, u64::from(packets));
+        }
     }
 
     fn events_delivered(&self, slots: &NapiIdSlots) {

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from harness.bench_configs import KPOLL_MODULE
 from harness.kpoll_status import HELD, kpoll_report
 from harness.loadgen import build_loadgen, run_loadgen
 from harness.memcached import (
@@ -304,7 +305,7 @@ def test_insmod_rmmod_loop_with_traffic_and_knob_writes(vm: Vm) -> str:
                  "cat /proc/net/kpoll; done >/dev/null 2>&1; touch /tmp/writer-done) &")
         with LoadLoop(vm, exe) as load:
             script = (f"i=0; while [ $i -lt {rounds} ]; do "
-                      "insmod /lib/kpoll/kpoll.ko || exit 1; "
+                      f"insmod {KPOLL_MODULE} || exit 1; "
                       f"echo -n {MEMCACHED_PORT} > /proc/sys/net/kpoll/ports || exit 2; "
                       "rmmod kpoll || exit 3; i=$((i+1)); done")
             rc, out = vm.run(script, timeout=600)

@@ -237,13 +237,11 @@ pub fn for_each<'a>(slots: &'a Slots, epoch: u8, mut f: impl FnMut(&'a AtomicU64
     }
 }
 
-/// Calls `f(id)` for each used slot, whatever its epoch (a stale slot may still own a hold).
-pub fn for_each_noted(slots: &Slots, mut f: impl FnMut(u32)) {
-    for (_, value) in used_prefix(slots) {
-        if in_use(value) {
-            f(id_of(value));
-        }
-    }
+/// The NAPI ID of each used slot, whatever its epoch (a stale slot may still own a hold).
+pub fn noted(slots: &Slots) -> impl Iterator<Item = u32> + '_ {
+    used_prefix(slots)
+        .filter(|&(_, value)| in_use(value))
+        .map(|(_, value)| id_of(value))
 }
 
 /// Where a delivery leaves the streak of one slot; see [`streak`].
@@ -506,9 +504,7 @@ mod tests {
         assert!(take_hold(&slots, 10, 1));
         // Noting in epoch 2 cannot reuse the stale slot: it still owns a hold.
         note(&slots, 20, 2);
-        let mut found = Vec::new();
-        for_each_noted(&slots, |id| found.push(id));
-        assert_eq!(found, [10, 20]);
+        assert!(noted(&slots).eq([10, 20]));
     }
 
     #[test]
@@ -834,9 +830,7 @@ mod tests {
         slots[1].store(tagged(10, 0) | SEEN, Relaxed);
         assert!(ids(&slots, 0).is_empty());
         assert!(is_empty(&slots));
-        let mut noted = Vec::new();
-        for_each_noted(&slots, |id| noted.push(id));
-        assert!(noted.is_empty());
+        assert_eq!(noted(&slots).count(), 0);
     }
 
     /// Threads of one epoll instance note IDs (more than there are slots, so some replace
