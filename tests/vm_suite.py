@@ -151,11 +151,12 @@ def rest_deliveries() -> int:
 
 # The light load of test_a_light_load_rests: one connection, Poisson arrivals at this rate, so
 # that memcached is nearly always back in epoll_wait() before the next request arrives (its
-# request takes 0.2-2 ms under TCG). A closed loop from the host does not give that: on a fast
-# host the next request often arrives first, the deliveries streak and kpoll holds (one CI run
-# rested 3 times in 3018 closed-loop requests).
-LIGHT_RATE = 150
-LIGHT_SECONDS = 6
+# request takes 0.2-2 ms under TCG). A closed loop from the host does not give that: when the
+# next request arrives first, the deliveries streak and kpoll may hold instead of resting (one
+# CI run rested 3 times in 3018 closed-loop requests). At 100/s: one rest per 20-22 requests,
+# also while the host compiled a kernel.
+LIGHT_RATE = 100
+LIGHT_SECONDS = 8
 
 
 def light_load(vm: Vm, exe: str) -> dict[str, Any]:
@@ -208,9 +209,9 @@ def test_a_light_load_rests(vm: Vm) -> str:
     # in epoll_wait() (no empty return). A rest that never ended would give one or two rests
     # in all; no rests, none.
     cycle = rest_deliveries() + 1
-    assert ops / (4 * cycle) <= rests <= ops / (cycle / 2), (
+    assert ops / (8 * cycle) <= rests <= ops / (cycle / 2), (
         f"{rests} rests over {ops} requests at {LIGHT_RATE}/s (one per {cycle // 2} to "
-        f"{4 * cycle} expected)")
+        f"{8 * cycle} expected)")
     holds = after["suspensions"] - before.total["suspensions"]
     polls = after["app_polls"] - before.total["app_polls"]
     assert holds > 0 and polls > 0, f"16 connections after the rests: {before.total} -> {after}"
