@@ -30,6 +30,7 @@ from harness import insn_profile as ip
 from harness import neighbours
 from harness.bench_run import LOADS, log
 from harness.env import CACHE
+from harness.load_run import edge_busy_ns, read_window_edge
 from harness.loadgen import (
     build_loadgen,
     finish_timed_run,
@@ -46,6 +47,12 @@ TOP = 40  # functions listed in the report
 KEPT_PER_REQUEST = 0.01
 PARTS = {"all": "all", "kernel": "kernel", "modules (kpoll.ko)": "modules",
          "user space": "user"}
+# The bench's metric around the same windows: guest busy ns between two read_window_edge() just
+# outside the snapshots, less the edge reads' own busy time (edge_busy_ns(), as the bench takes
+# it out; under `-icount shift=0`, busy instructions), so that a difference the bench finds and
+# the profile does not can be told apart from a difference in the windows. It holds the two
+# request-count reads besides the profiled window. Profiles made before it have no such row.
+BUSY = ("busy ns around the window, edge reads taken out (the bench's metric)", "busy")
 
 
 def parts(functions: Counter[str]) -> dict[str, int]:
@@ -64,14 +71,18 @@ def kallsyms(vm: Vm) -> ip.Symbols:
 
 def profile_window(vm: Vm, snaps: ip.Snapshots, exe: str, load_args: list[str],
                    duration: float, warmup: float
-                   ) -> tuple[int, Counter[str], Counter[str], dict[str, Any]]:
+                   ) -> tuple[int, Counter[str], Counter[str], dict[str, Any], int]:
     """One window of the load: its requests, its instructions and calls by function, the load
-    generator's summary. No load crosses the window's edges: the first snapshot and request
-    count are taken before the load generator starts, the last ones after it has finished, so
-    the window holds the whole run (its warm-up too, whose requests are counted as well) and
-    the two statistics requests that count them."""
+    generator's summary, and the guest's busy ns around it as the bench measures it (see
+    [BUSY]). No load crosses the window's edges: the first snapshot and request count are
+    taken before the load generator starts, the last ones after it has finished, so the window
+    holds the whole run (its warm-up too, whose requests are counted as well) and the two
+    statistics requests that count them. The busy-time reads lie outside the snapshots, so no
+    function's count holds them."""
     assert vm.proc is not None
     symbols = kallsyms(vm)
+    edge_ns = edge_busy_ns(vm)
+    edge0 = read_window_edge(vm)
     before = snaps.take(vm.proc.pid)
     ops0 = memcached_ops(vm)
     proc = start_timed_run(vm, exe, load_args, duration, warmup)
@@ -84,10 +95,12 @@ def profile_window(vm: Vm, snaps: ip.Snapshots, exe: str, load_args: list[str],
             proc.kill()
     ops1 = memcached_ops(vm)
     after = snaps.take(vm.proc.pid)
+    edge1 = read_window_edge(vm)
     if summary.get("failed") or ops1 <= ops0:
         raise RuntimeError(f"the load run failed ({ops1 - ops0} requests): {summary}")
     ran = ip.window(before, after)
-    return ops1 - ops0, symbols.by_function(ran.insns), symbols.entries(ran.runs), summary
+    return (ops1 - ops0, symbols.by_function(ran.insns), symbols.entries(ran.runs), summary,
+            edge1.busy_ns - edge0.busy_ns - edge_ns)
 
 
 def per_request(windows: list[dict[str, Any]], config: str,
@@ -110,7 +123,8 @@ def report(data: dict[str, Any]) -> str:
         return statistics.median(vals) if vals else 0.0
 
     def total(config: str, part: str) -> list[float]:
-        return [w["parts"][part] / w["requests"] for w in windows if w["config"] == config]
+        return [w["parts"][part] / w["requests"] for w in windows
+                if w["config"] == config and part in w["parts"]]
 
     lines = [f"# Instructions per request by function: {cand} against {base}", "",
              (f"Load `{data['load']}`, {data['pairs']} pairs of {data['duration']} s windows "
@@ -119,7 +133,10 @@ def report(data: dict[str, Any]) -> str:
              "totals also hold work that comes with time rather than requests (timer ticks, "
              "memcached's background threads), so they move with each window's rate."), "",
              "| part | " + base + " | " + cand + " | difference |", "|---|---:|---:|---:|"]
-    for label, part in PARTS.items():
+    rows = list(PARTS.items())
+    if any(BUSY[1] in w["parts"] for w in windows):
+        rows.append(BUSY)
+    for label, part in rows:
         tb, tc = total(base, part), total(cand, part)
         mb, mc = (statistics.median(tb) if tb else 0.0), (statistics.median(tc) if tc else 0.0)
         lines.append(f"| {label} | {mb:.0f} [{min(tb, default=0):.0f}–{max(tb, default=0):.0f}]"
@@ -185,13 +202,15 @@ def main() -> int:
                     for cfg in configs if pair % 2 == 0 else configs[::-1]:
                         bc.set_up(vm, cfg)
                         try:
-                            requests, functions, calls, summary = profile_window(
+                            requests, functions, calls, summary, busy = profile_window(
                                 vm, snaps, exe, load.argv(0), args.duration, args.warmup)
                         finally:
                             bc.tear_down(vm, cfg)
                         split = parts(functions)
+                        split[BUSY[1]] = busy
                         log(f"pair {pair + 1}/{args.pairs} {cfg.name:8s} {requests} requests, "
-                            f"{split['all'] / max(requests, 1):.0f} instructions/request")
+                            f"{split['all'] / max(requests, 1):.0f} instructions/request, "
+                            f"{busy / max(requests, 1):.0f} busy ns/request")
                         data["windows"].append({
                             "config": cfg.name, "pair": pair, "requests": requests,
                             "rate": summary.get("achieved_rps"), "parts": split,

@@ -435,6 +435,17 @@ def insn_profiles(results: Results) -> None:
                 text = report(json.load(f))
             with open(os.path.join(os.path.dirname(path), "report.md")) as f:
                 assert text == f.read(), f"{path}: report.md is stale"
+        # A profile with the bench's busy time per window shows it as one more row, per request.
+        from scripts.profile import BUSY
+        assert committed, "no committed profile to render"
+        with open(committed[0]) as f:
+            data = json.load(f)
+        assert BUSY[0] not in report(data)
+        for w in data["windows"]:
+            w["parts"][BUSY[1]] = 3 * w["requests"] * (2 if w["config"] == data["configs"][1]
+                                                       else 1)
+        row = next(line for line in report(data).splitlines() if line.startswith(f"| {BUSY[0]}"))
+        assert row.startswith(f"| {BUSY[0]} | 3 [3–3] | 6 [6–6] |"), row
         return (f"snapshots, windows, symbols, parts and Rust names as expected; "
                 f"{len(committed)} committed profiles re-rendered")
 
