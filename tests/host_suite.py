@@ -440,6 +440,8 @@ def insn_profiles(results: Results) -> None:
         assert committed, "no committed profile to render"
         with open(committed[0]) as f:
             data = json.load(f)
+        for w in data["windows"]:
+            w["parts"].pop(BUSY[1], None)
         assert BUSY[0] not in report(data)
         for w in data["windows"]:
             w["parts"][BUSY[1]] = 3 * w["requests"] * (2 if w["config"] == data["configs"][1]
