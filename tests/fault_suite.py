@@ -64,7 +64,7 @@ HOSTAGE_WATCHDOG_US = 50000
 # `grep` (fork and exec) took 31 ms and missed every one of a round's 38 holds (3.4 ms each on
 # average) in 30 s. No single quote in it: wait_hold() runs it inside `sh -c '...'`.
 HELD_NOW = (f'h=; while read -r l; do case "$l" in *" {HELD} "*) h=1; break;; esac; done '
-            f'< /proc/net/kpoll; [ "$h" ]')
+            '< /proc/net/kpoll; [ "$h" ]')
 
 
 def wait_hold(vm: Vm, what: str, timeout: float = 30, load: LoadLoop | None = None,
@@ -72,10 +72,9 @@ def wait_hold(vm: Vm, what: str, timeout: float = 30, load: LoadLoop | None = No
     """Waits for a held queue and runs the guest command `then`, if any, the moment one is
     seen; returns its output and fails if it fails. The guest polls /proc/net/kpoll itself,
     a few milliseconds a round: where holds poll little (a slow host, or 2 vCPUs whose
-    memcached threads often find nothing), kpoll's admission
-    makes them rare and a few milliseconds long, and a poll from the host through `kpollctl`,
-    up to a second a round on a debug kernel, can miss every one. A timeout says what the
-    load and kpoll were doing."""
+    memcached threads often find nothing), kpoll's admission makes them rare and a few
+    milliseconds long, and a poll from the host through `kpollctl`, up to a second a round on
+    a debug kernel, can miss every one. A timeout says what the load and kpoll were doing."""
     rc, out = vm.run(f"timeout {int(timeout)} sh -c 'until {HELD_NOW}; do :; done' || exit 124;"
                      f" echo HELD; {then or 'true'}", timeout=timeout + 60)
     head, sep, rest = out.partition("HELD\n")
