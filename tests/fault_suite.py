@@ -143,15 +143,15 @@ def test_hostage_app_does_not_hold_the_queue(vm: Vm) -> str:
         start_echo(vm, f"--port 7101 --so-kpoll --fault stall --fault-after 300 "
                        f"--fault-every 300 --stall-ms {stall_ms}", log="/tmp/hostage.log")
         start_echo(vm, "--port 7102", log="/tmp/bystander.log")
-        fires0 = total(vm, "watchdog_fires")
-        declined0 = total(vm, "declined")
+        counts0 = kpoll_report(vm).counters()
         probe = vm.host_popen(["python3", "-c", PING_PROBE, GUEST, "7102"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         client = echo_client(vm, 7101, 16, 10**9)
         wait_for(lambda: echo_log(vm, "/tmp/hostage.log").count("FAULT-END") >= trials,
                  f"{trials} stalls of the hostage app", 60 + 5 * trials, 0.2)
-        fires = total(vm, "watchdog_fires") - fires0
-        declined = total(vm, "declined") - declined0
+        counts = kpoll_report(vm).counters()
+        fires, declined, rests = (counts[k] - counts0[k]
+                                  for k in ("watchdog_fires", "declined", "rests"))
     finally:
         outputs = []
         for proc in (probe, client):
@@ -167,13 +167,18 @@ def test_hostage_app_does_not_hold_the_queue(vm: Vm) -> str:
     assert bad == 0 and done >= 300 * trials, (client_out, client_err)
     # Each stall that begins while the queue is held ends in a watchdog fire. A stall can also
     # begin while kpoll declined to hold (policy::admission: recent holds polled too little;
-    # more often on the slow KASAN kernel), and then there is nothing to release. At least one
-    # stall must have met a hold, or the test showed nothing.
-    assert fires >= 1 and (fires >= trials or declined > 0), (
-        f"{trials} stalls but {fires} watchdog fires ({declined} holds declined)")
+    # more often on the slow KASAN kernel) or while the app's epoll rests (policy::napi_ids,
+    # Rests: a streak that ended without a hold skips the hooks for the next deliveries; one
+    # run on the KASAN kernel had 10 stalls, 9 fires and 0 declined, and runs there count 7-17
+    # rests each; on the debug kernel 10 stalls, 9 fires, 0 declined and 4 rests), and then
+    # there is nothing to release. At least one stall must have met a hold, or the test showed
+    # nothing.
+    assert fires >= 1 and (fires >= trials or declined > 0 or rests > 0), (
+        f"{trials} stalls but {fires} watchdog fires ({declined} holds declined, {rests} rests)")
     assert float(worst_ms) < stall_ms, (
         f"app B waited {worst_ms} ms: as long as A's {stall_ms} ms stall (IRQs not back)")
-    return (f"{trials} stalls of {stall_ms} ms, {fires} watchdog fires; app B: {pings} pings, "
+    return (f"{trials} stalls of {stall_ms} ms, {fires} watchdog fires ({declined} holds "
+            f"declined, {rests} rests); app B: {pings} pings, "
             f"worst {worst_ms} ms (watchdog {HOSTAGE_WATCHDOG_US // 1000} ms); app A: {done} "
             f"echoes, 0 wrong")
 
