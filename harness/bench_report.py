@@ -223,20 +223,41 @@ def not_worse_row(label: str, a: Spread, b: Spread, higher_is_better: bool) -> l
 
 
 def repeatability_row(boot_name: str, boot: dict[str, Any] | None) -> list[str]:
-    """Worst max/min − 1 of kpoll's and vanilla's instructions per request at the loads whose
-    offered load is fixed (and saturation), with how far apart the same repetitions' offered
-    loads were as the guest saw them (`guest_rate`): the host, not kpoll, moves that one."""
+    """Worst disagreement of kpoll's and vanilla's instructions per request between repetitions
+    at the loads whose offered load is fixed (and saturation), two ways, as issue 11 allows:
+    max/min − 1, with how far apart the same repetitions' offered loads were as the guest saw
+    them (`guest_rate`: the host, not kpoll, moves that one), and, when every cell has the 6
+    repetitions it takes, hi/lo − 1 of the 95 % interval of the median. Met when either is
+    ≤ 3 %."""
     worst, where, seen = 0.0, "", ""
+    worst_median: float | None = 0.0
+    median_where, reps = "", 0
     for c in ("kpoll", "vanilla"):
         for load in FIXED_LOADS + ("sat",):
-            rel = spread(boot, c, load, cost).relative
-            if rel is not None and rel > worst:
+            s = spread(boot, c, load, cost)
+            rel = s.relative
+            if rel is None:
+                continue
+            if rel > worst:
                 rate = spread(boot, c, load, guest_rate).relative
                 worst, where = rel, f"{c}, {load}"
                 seen = "" if rate is None else f"; its guest-time load {rate * 100:.0f} % apart"
-    return [(f"{boot_name}: instructions/request repeatable to ≤ 3 % (max/min − 1, worst of "
-             "kpoll and vanilla at sat, open10, open30, depth4)"),
-            f"{worst * 100:.1f} % ({where}{seen})", verdict(worst <= 0.03 if where else None)]
+            mid = s.median_relative
+            reps = s.n if not reps else min(reps, s.n)
+            if mid is None or worst_median is None:
+                worst_median = None
+            elif mid >= worst_median:
+                worst_median, median_where = mid, f"{c}, {load}"
+    text = f"max/min − 1 {worst * 100:.1f} % ({where}{seen})"
+    if where:
+        text += ("; 95 % interval of the median: needs ≥ 6 repetitions" if worst_median is None
+                 else f"; 95 % interval of the median {worst_median * 100:.1f} % "
+                 f"({median_where}; ≥ {reps} repetitions)")
+    ok = None if not where else (worst <= 0.03 or (worst_median is not None
+                                                   and worst_median <= 0.03))
+    return [(f"{boot_name}: instructions/request repeatable to ≤ 3 % (worst of kpoll and vanilla "
+             "at sat, open10, open30, depth4: max/min − 1, or hi/lo − 1 of the 95 % interval "
+             "of the median)"), text, verdict(ok)]
 
 
 class Report:

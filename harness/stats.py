@@ -54,6 +54,15 @@ class Spread:
             return None
         return max(self.values) / min(self.values) - 1
 
+    @property
+    def median_relative(self) -> float | None:
+        """hi/lo − 1 of the 95 % distribution-free interval for the median (median_interval):
+        how far the median itself could sit; None below 6 repetitions (no such interval)."""
+        interval = median_interval(self.values)
+        if interval is None or interval[0] <= 0:
+            return None
+        return interval[1] / interval[0] - 1
+
     def ratio(self, base: Spread) -> float | None:
         m, b = self.median, base.median
         return None if m is None or not b else m / b

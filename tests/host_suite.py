@@ -364,6 +364,11 @@ def bench_verdicts(results: Results) -> None:
         assert paired_verdict([0.1] * 8, True) == "better"
         assert paired_verdict([0.1, -0.1] * 6, False) == "tie"
         assert median_interval([float(i) for i in range(12)]) == (2.0, 9.0)
+        # The repeatability target's interval: none at 5 repetitions; at 12, two outliers on
+        # each side move max/min − 1 but not the 3rd and 10th values.
+        assert Spread.of([100.0, 101, 102, 103, 104]).median_relative is None
+        wide = Spread.of([80.0, 90, 100, 100, 100, 100, 101, 101, 101, 102, 120, 130])
+        assert wide.median_relative == 102 / 100 - 1 and wide.relative == 130 / 80 - 1, wide
         many = Spread.of([100.0 + i for i in range(15)])
         shifted = Spread.of([106.0 + i for i in range(15)])  # ranges overlap by 9 of 15
         assert compare(shifted, many, True) == "better", rank_sum_p(shifted.values, many.values)
