@@ -78,6 +78,8 @@ def parse_args() -> argparse.Namespace:
                     help="write into docs/results/ (the committed result set)")
     ap.add_argument("--mode", choices=sorted(bench_run.PROFILES), default="full")
     ap.add_argument("--reps", type=int, help="repetitions (default: the mode's)")
+    ap.add_argument("--duration", type=float, help="seconds per measured window (default: the "
+                    "mode's); longer windows average more of the guest's background work")
     ap.add_argument("--pairs", type=int, help="paired low-load windows, vanilla and kpoll "
                     "alternating in one memcached (default: the mode's; 0: none)")
     ap.add_argument("--pair-configs", metavar="BASE,CANDIDATE",
@@ -107,6 +109,10 @@ def main() -> int:
     prof = bench_run.PROFILES[args.mode]
     if args.reps:
         prof = dataclasses.replace(prof, reps=args.reps)
+    if args.duration is not None:
+        if not 0.5 <= args.duration <= 60:
+            sys.exit(f"--duration: 0.5 to 60 seconds, not {args.duration}")
+        prof = dataclasses.replace(prof, duration=args.duration)
     if args.pairs is not None:
         prof = dataclasses.replace(prof, pairs=args.pairs)
     if args.pair_configs:
