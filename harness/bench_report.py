@@ -546,19 +546,25 @@ class Report:
             self.add(f"### {LOAD_TITLES[load]}", "")
             rows = []
             for c in self.cpu["configs"]:
+                cell = spread(self.cpu, c, load, cost)
                 rows.append([c, self.cell(self.cpu, c, load, cost, "{:.0f}", False),
-                             fmt_percent(spread(self.cpu, c, load, cost).relative),
+                             fmt_percent(cell.relative), fmt_percent(cell.median_relative),
                              self.cell(self.cpu, c, load, irqs, "{:.3f}", False),
                              fmt_range(spread(self.cpu, c, load, tx_irqs), "{:.3f}"),
                              fmt_range(spread(self.cpu, c, load, guest_rate), "{:.0f}"),
                              fmt_percent(spread(self.cpu, c, load, edge_share).median)])
-            self.table(["config", "instructions/request", "spread", "RX IRQs/request",
-                        "TX IRQs/request", "requests per guest second", "count ± at the edge"],
+            self.table(["config", "instructions/request", "spread", "median's 95 % interval",
+                        "RX IRQs/request", "TX IRQs/request", "requests per guest second",
+                        "count ± at the edge"],
                        rows)
-        self.add("The last column is the offered load as the guest saw it. The load generator "
-                 "keeps host time; the guest clock falls behind the host's by however long the "
-                 "host took to emulate the busy stretches, so when the host runs slower the "
-                 "same host-timed load arrives faster in guest time, batches more and costs "
+        self.add("*spread* is max/min − 1 of the repetitions; *median's 95 % interval* is "
+                 "hi/lo − 1 of the distribution-free interval that holds the median with 95 % "
+                 "confidence (harness/stats.py median_interval; – below 6 repetitions). Either "
+                 "≤ 3 % meets the repeatability target.", "")
+        self.add("The last column but one is the offered load as the guest saw it. The load "
+                 "generator keeps host time; the guest clock falls behind the host's by however "
+                 "long the host took to emulate the busy stretches, so when the host runs slower "
+                 "the same host-timed load arrives faster in guest time, batches more and costs "
                  "fewer instructions per request. Where that column varies, so does the cost: "
                  "that spread is the host's, not kpoll's. The last column is how far the "
                  "request count can be off (median): memcached's count is read just before and "
