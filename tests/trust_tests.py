@@ -119,11 +119,15 @@ class HoldLostBeforeGo(Exception):
 
 def holder_leaves(vm: Vm, then: str, between: str = "") -> str:
     """`holder_leaves_once`, set up again (at most `HOLD_ATTEMPTS` times) when the queue was not
-    held at go (the holder prints `GO released`): that is the precondition failing, not the way
-    out under test, and every assertion about the way out stays as it is. The holder stays busy
-    in epoll_wait() until go, so this should not happen; before it did (it waited in
-    nanosleep()), the test's steps between HELD and go took 1.2-2.5 s on a slow debug guest,
-    longer than the 1 s watchdog, and the watchdog fire failed the test (CI: 2 tests)."""
+    held at go or just before the way out (the holder prints `GO released` or `OUT released`):
+    that is the precondition failing, not the way out under test, and every assertion about the
+    way out stays as it is. The holder stays busy in epoll_wait() until go, working about one
+    stream period after each return, so this should not happen. Before it waited in nanosleep(),
+    the test's steps between HELD and go took 1.2-2.5 s on a slow debug guest, longer than the
+    1 s watchdog, and the watchdog fire failed the test (CI: 2 tests); before it worked between
+    returns, it returned faster than the stream's packets, its streak on the queue ended after
+    3 returns without them, and its hold came and went (a 2-core host's debug guest: 3 of 15
+    runs not held at go in 3 attempts, 16 attempts lost in 15 runs)."""
     lost: list[str] = []
     while True:
         try:
@@ -167,11 +171,13 @@ def holder_leaves_once(vm: Vm, then: str, between: str = "") -> str:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # One guest command: the steps between HELD and go must stay well inside the watchdog.
         vm.check(f"{between} && touch /tmp/go" if between else "touch /tmp/go")
+        # No guest command while the holder goes out: each would take the holder's CPU for
+        # milliseconds, past its adaptive deadline.
+        out, err = pings.communicate(timeout=60)
+        assert pings.returncode == 0, err
         done = {"empty": "EMPTY", "empty-blocking": "EMPTY", "close-spin": "CLOSED",
                 "sleep": "SLEEPING"}[then]
         wait_log(vm, log, done, 30, 0.02)
-        out, err = pings.communicate(timeout=60)
-        assert pings.returncode == 0, err
         count, _, _, worst_ms = out.split()
         states = queue_states(vm)
         if then == "sleep":
@@ -187,14 +193,21 @@ def holder_leaves_once(vm: Vm, then: str, between: str = "") -> str:
         rmmod(vm)
     assert "error" not in holder_log, holder_log
     go = re.search(r"^GO (held|released) watchdog_fires=(\d+)$", holder_log, re.M)
-    assert go, holder_log
+    way_out = re.findall(r"^OUT (held|released) watchdog_fires=(\d+)$", holder_log, re.M)
+    assert go and way_out, holder_log
     if go[1] == "released":
         raise HoldLostBeforeGo(go[0])
-    # Fires from go on are the way out's; earlier ones happened while the holder was still busy
-    # in epoll_wait() (an adaptive deadline shorter than a stall of the guest, around the knob
-    # write), which is not what this test is about: reported, not judged.
+    if way_out[-1][0] == "released":
+        raise HoldLostBeforeGo(f"OUT {way_out[-1][0]} (after {go[0]})")
+    # Fires from the way out on (the holder's read just before it) are the way out's; earlier
+    # ones happened while the holder was still busy in epoll_wait(), before go (around the knob
+    # write) or between go and the way out (the stream's last packets): an adaptive deadline
+    # shorter than a stall of the guest, which is not what this test is about. Reported, not
+    # judged. (CI on the debug guest: 1 fire from go on, when the test still polled the
+    # holder's log while it went out and counted from go.)
     fires_before_go = int(go[2]) - fires0
-    fires -= fires_before_go
+    fires_before_out = int(way_out[-1][1]) - fires0
+    fires -= fires_before_out
     assert float(worst_ms) < FAR_BELOW_WATCHDOG_MS, (
         f"consumer waited {worst_ms} ms while the holder left epoll_wait ({then}) "
         f"(watchdog {LONG_WATCHDOG_US // 1000} ms)")
@@ -207,7 +220,7 @@ def holder_leaves_once(vm: Vm, then: str, between: str = "") -> str:
     assert fires == 0, (f"{fires} watchdog fire(s): the hold was not given back by its owner; "
                         f"{measured}")
     return (f"{count} consumer pings, worst {worst_ms} ms; queue {states}; watchdog fires "
-            f"before go {fires_before_go}")
+            f"before go {fires_before_go}, before the way out {fires_before_out}")
 
 
 def test_holder_zero_timeout_empty_return_gives_the_queue_back(vm: Vm) -> str:

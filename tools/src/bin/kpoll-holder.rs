@@ -5,12 +5,13 @@
 //! Listens on port P (opted in by the caller with `net.kpoll.ports`), accepts one connection and
 //! watches it with one epoll instance together with an eventfd that is always readable, so that
 //! every `epoll_wait()` returns events and the application looks busy. It then calls
-//! `epoll_wait()` with a zero timeout over and over, reading whatever the connection brings,
-//! until `/proc/net/kpoll` shows a held queue, and prints `HELD`. With `--go-file F` it goes on
+//! `epoll_wait()` with a zero timeout over and over, reading whatever the connection brings and
+//! working a millisecond after each return (`PACE`), until `/proc/net/kpoll` shows a held queue,
+//! and prints `HELD`. With `--go-file F` it goes on
 //! that way (busy in `epoll_wait()`, the peer sending, so the hold stays in force however long
 //! the caller takes) until file F exists, and prints `GO held watchdog_fires=N`, or `GO released
-//! ...` if the queue is not held then (N: the total of watchdog fires at that moment). It sends `H` on the connection (the peer then stops sending). Then, by
-//! `--then`:
+//! ...` if the queue is not held then (N: the total of watchdog fires at that moment). It sends
+//! `H` on the connection (the peer then stops sending). Then, by `--then`:
 //!
 //! - `empty` (default): drains the eventfd, calls zero-timeout `epoll_wait()` until one returns
 //!   0, prints `EMPTY` and blocks in `pause()`;
@@ -20,6 +21,14 @@
 //!   keeps calling zero-timeout `epoll_wait()`, which keeps returning the eventfd: busy, but no
 //!   longer with anything from that queue;
 //! - `sleep`: prints `SLEEPING` and blocks in `nanosleep()`, never returning to `epoll_wait()`.
+//!
+//! The way out is the call that returned 0 (`empty`), the last blocking call (`empty-blocking`:
+//! the stream's last packets may wake it a few times first), `close()` or `nanosleep()`. Just
+//! before it the holder reads `/proc/net/kpoll` and prints `OUT held|released
+//! watchdog_fires=N` (for `empty` after the loop, with what it read before the call that
+//! returned 0; for `empty-blocking` before each blocking call, so the last line is the one):
+//! between go and the way out the holder is still busy in `epoll_wait()`, and a stall of the
+//! guest there may end the hold by the adaptive deadline, which is not the way out's doing.
 //!
 //! It runs until killed. Prints `READY` once listening. Errors print `error <what> <ERRNO>` and
 //! exit 1.
@@ -42,29 +51,57 @@ fn check(ret: libc::c_int, what: &str) -> libc::c_int {
     ret
 }
 
-/// Whether `/proc/net/kpoll` lists a NAPI instance in state `held`.
-fn queue_held() -> bool {
-    std::fs::read_to_string("/proc/net/kpoll")
-        .map(|text| text.lines().any(|l| l.split(' ').nth(3) == Some("held")))
-        .unwrap_or(false)
+/// What `/proc/net/kpoll` shows at one read: whether a NAPI instance is in state `held`, and
+/// the `watchdog_fires` column of the `total` line (found by the header's column names; -1 if
+/// it cannot be read).
+struct Status {
+    held: bool,
+    watchdog_fires: i64,
 }
 
-/// The `watchdog_fires` column of `/proc/net/kpoll`'s `total` line (found by the header's
-/// column names), or -1 if it cannot be read.
-fn total_watchdog_fires() -> i64 {
+fn status() -> Status {
     let text = std::fs::read_to_string("/proc/net/kpoll").unwrap_or_default();
+    let held = text.lines().any(|l| l.split(' ').nth(3) == Some("held"));
     let column = text
         .lines()
         .find(|l| l.starts_with("napi_id "))
         .and_then(|header| header.split(' ').position(|c| c == "watchdog_fires"));
     let total = text.lines().find(|l| l.starts_with("total "));
-    match (column, total) {
+    let watchdog_fires = match (column, total) {
         (Some(i), Some(line)) => line
             .split(' ')
             .nth(i)
             .and_then(|v| v.parse().ok())
             .unwrap_or(-1),
         _ => -1,
+    };
+    Status {
+        held,
+        watchdog_fires,
+    }
+}
+
+impl Status {
+    /// `label held|released watchdog_fires=N`.
+    fn line(&self, label: &str) -> String {
+        let state = if self.held { "held" } else { "released" };
+        format!("{label} {state} watchdog_fires={}", self.watchdog_fires)
+    }
+}
+
+/// The work the holder does after each `epoll_wait()` until it goes out: about the stream's
+/// period (a packet every millisecond), so that nearly every return brings the connection's
+/// data. A holder that returned faster than packets arrive would see its streak on the queue
+/// end after `IDLE_DELIVERIES` (3) returns without them and its hold come and go: the test's
+/// hold would be in force at go or at the way out only by chance (a debug guest on a 2-core
+/// host: not held at go in 3 attempts in 3 of 15 runs).
+const PACE: Duration = Duration::from_millis(1);
+
+/// Busy for `span`, on the CPU (not asleep): the application is working, not waiting.
+fn work(span: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < span {
+        std::hint::spin_loop();
     }
 }
 
@@ -179,12 +216,13 @@ fn main() {
 
     let mut conn_open = true;
     let start = Instant::now();
-    while !queue_held() {
+    while !status().held {
         if start.elapsed() > Duration::from_secs(30) {
             println!("error no-hold ETIMEDOUT");
             exit(1);
         }
         wait_once(epfd, conn, &mut conn_open, 0);
+        work(PACE);
     }
     println!("HELD");
     if let Some(path) = go_file {
@@ -192,15 +230,16 @@ fn main() {
         // long the caller takes to say go (its steps can outlast the watchdog on a slow guest).
         while !std::path::Path::new(&path).exists() {
             wait_once(epfd, conn, &mut conn_open, 0);
+            work(PACE);
         }
-        let state = if queue_held() { "held" } else { "released" };
-        println!("GO {state} watchdog_fires={}", total_watchdog_fires());
+        println!("{}", status().line("GO"));
     }
     // SAFETY: `b"H"` is valid for one byte.
     unsafe { libc::send(conn, b"H".as_ptr().cast(), 1, libc::MSG_DONTWAIT) };
 
     match then.as_str() {
         "close-spin" => {
+            println!("{}", status().line("OUT"));
             // SAFETY: `conn` is open and not used again.
             unsafe { libc::close(conn) };
             println!("CLOSED");
@@ -210,6 +249,7 @@ fn main() {
             }
         }
         "sleep" => {
+            println!("{}", status().line("OUT"));
             println!("SLEEPING");
             loop {
                 sleep(Duration::from_secs(3600));
@@ -223,12 +263,18 @@ fn main() {
                 "read eventfd",
             );
             if then == "empty-blocking" {
+                println!("{}", status().line("OUT"));
                 println!("EMPTY");
                 loop {
                     wait_once(epfd, conn, &mut conn_open, -1);
+                    println!("{}", status().line("OUT"));
                 }
             }
-            while wait_once(epfd, conn, &mut conn_open, 0) > 0 {}
+            let mut before = status();
+            while wait_once(epfd, conn, &mut conn_open, 0) > 0 {
+                before = status();
+            }
+            println!("{}", before.line("OUT"));
             println!("EMPTY");
             loop {
                 // SAFETY: plain pause(2) call; the process is killed by the test.
