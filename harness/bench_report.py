@@ -559,8 +559,9 @@ class Report:
                        rows)
         self.add("*spread* is max/min − 1 of the repetitions; *median's 95 % interval* is "
                  "hi/lo − 1 of the distribution-free interval that holds the median with 95 % "
-                 "confidence (harness/stats.py median_interval; – below 6 repetitions). Either "
-                 "≤ 3 % meets the repeatability target.", "")
+                 "confidence (harness/stats.py median_interval; – below 6 repetitions, the "
+                 "whole range up to 8, narrower from 9: the 2nd to 8th of 9, the 3rd to 10th of "
+                 "12). Either ≤ 3 % meets the repeatability target.", "")
         self.add("The last column but one is the offered load as the guest saw it. The load "
                  "generator keeps host time; the guest clock falls behind the host's by however "
                  "long the host took to emulate the busy stretches, so when the host runs slower "
