@@ -113,8 +113,8 @@ HOLD_ATTEMPTS = 3
 
 
 class HoldLostBeforeGo(Exception):
-    """The queue was not held when the holder was told to go: the way out under test never ran
-    with the queue held."""
+    """The queue was not held when the holder was told to go, or just before its way out: the
+    way out under test never ran with the queue held."""
 
 
 def holder_leaves(vm: Vm, then: str, between: str = "") -> str:
@@ -135,8 +135,8 @@ def holder_leaves(vm: Vm, then: str, between: str = "") -> str:
         except HoldLostBeforeGo as e:
             lost.append(str(e))
             if len(lost) >= HOLD_ATTEMPTS:
-                raise AssertionError(f"the queue was not held at go in {len(lost)} attempts: "
-                                     f"{lost}") from None
+                raise AssertionError(f"the queue was not held at go or at the way out in "
+                                     f"{len(lost)} attempts: {lost}") from None
             continue
         return result + (f"; set up again after {lost}" if lost else "")
 

@@ -7,11 +7,11 @@
 //! every `epoll_wait()` returns events and the application looks busy. It then calls
 //! `epoll_wait()` with a zero timeout over and over, reading whatever the connection brings and
 //! working a millisecond after each return (`PACE`), until `/proc/net/kpoll` shows a held queue,
-//! and prints `HELD`. With `--go-file F` it goes on
-//! that way (busy in `epoll_wait()`, the peer sending, so the hold stays in force however long
-//! the caller takes) until file F exists, and prints `GO held watchdog_fires=N`, or `GO released
-//! ...` if the queue is not held then (N: the total of watchdog fires at that moment). It sends
-//! `H` on the connection (the peer then stops sending). Then, by `--then`:
+//! and prints `HELD`. With `--go-file F` it goes on that way (busy in `epoll_wait()`, the peer
+//! sending, so the hold stays in force however long the caller takes) until file F exists, and
+//! prints `GO held watchdog_fires=N`, or `GO released ...` if the queue is not held then (N: the
+//! total of watchdog fires at that moment). It sends `H` on the connection (the peer then stops
+//! sending). Then, by `--then`:
 //!
 //! - `empty` (default): drains the eventfd, calls zero-timeout `epoll_wait()` until one returns
 //!   0, prints `EMPTY` and blocks in `pause()`;
